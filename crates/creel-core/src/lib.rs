@@ -1,0 +1,17 @@
+//! creel's shared vocabulary: job ids and envelopes, job states and the single transition
+//! function, the error taxonomy every job step returns, retry policies and the completion-event
+//! schema. This crate does no I/O; every other creel crate depends on it.
+
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod job;
+pub mod retry;
+pub mod state;
+
+pub use error::{JobError, JobErrorKind};
+pub use event::{CompletionEvent, CompletionData, EventType};
+pub use id::{JobId, JobIdError};
+pub use job::{JobRequest, JobRequestError, DEFAULT_QUEUE};
+pub use retry::RetryPolicy;
+pub use state::{InvalidTransition, JobState, Transition, transition};

@@ -1,0 +1,84 @@
+//! Queue configuration: where Redis is, the key prefix, lease and polling timings, retry policies
+//! per job kind. Passed in by the caller; nothing is read from the environment here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use creel_core::RetryPolicy;
+
+/// How one process talks to the queue in Redis.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// `redis://host:port/db` (or `rediss://`, `redis+unix://`).
+    pub redis_url: String,
+    /// Every key starts with `<prefix>:`; the events stream is `<prefix>:events`.
+    pub prefix: String,
+    /// How long a worker's lease on a job lasts without renewal. A killed worker's job is
+    /// run again about this long after the kill.
+    pub lease: Duration,
+    /// How many jobs one fetch may lease at once (prefetch). Leased jobs not yet started are
+    /// given back on a graceful stop.
+    pub fetch_batch: usize,
+    /// How often an idle worker polls when no wake-up arrives (a safety net: pushes wake idle
+    /// workers at once through pub/sub).
+    pub idle_poll: Duration,
+    /// The longest a single Redis command may take before it counts as failed (and is retried).
+    pub response_timeout: Duration,
+    /// How long idempotency keys are kept; `None` keeps them until their job is trimmed.
+    pub idempotency_ttl: Option<Duration>,
+    /// Approximate cap on the length of the `<prefix>:events` stream.
+    pub events_max_len: u64,
+    /// The CloudEvents `source` of completion events.
+    pub event_source: String,
+    /// Retry policy for kinds without one of their own.
+    pub default_retry: RetryPolicy,
+    /// Retry policies per job kind.
+    pub retry: BTreeMap<String, RetryPolicy>,
+}
+
+impl QueueConfig {
+    /// Defaults for a Redis at `redis_url`: prefix `creel`, 30 s leases, batches of 32.
+    pub fn new(redis_url: impl Into<String>) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            prefix: "creel".to_owned(),
+            lease: Duration::from_secs(30),
+            fetch_batch: 32,
+            idle_poll: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(5),
+            idempotency_ttl: None,
+            events_max_len: 100_000,
+            event_source: "/creel".to_owned(),
+            default_retry: RetryPolicy::default(),
+            retry: BTreeMap::new(),
+        }
+    }
+
+    /// The retry policy for a job kind.
+    #[must_use]
+    pub fn retry_policy(&self, kind: &str) -> &RetryPolicy {
+        self.retry.get(kind).unwrap_or(&self.default_retry)
+    }
+
+    /// The name of the completion-event stream.
+    #[must_use]
+    pub fn events_key(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    pub(crate) fn job_key(&self, id: &str) -> String {
+        format!("{}:job:{id}", self.prefix)
+    }
+
+    pub(crate) fn queue_key(&self, queue: &str, suffix: &str) -> String {
+        format!("{}:q:{queue}:{suffix}", self.prefix)
+    }
+
+    pub(crate) fn queues_key(&self) -> String {
+        format!("{}:queues", self.prefix)
+    }
+
+    pub(crate) fn workers_key(&self) -> String {
+        format!("{}:workers", self.prefix)
+    }
+}

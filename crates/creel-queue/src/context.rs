@@ -1,0 +1,56 @@
+//! What a job step knows about its job ([`JobContext`], in every task's data) and what it
+//! answers ([`StepOutcome`]).
+
+use std::time::Duration;
+
+use creel_core::JobId;
+
+/// The job a task belongs to. Handlers extract it with `apalis_core::task::data::Data<JobContext>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobContext {
+    /// The job's id.
+    pub id: JobId,
+    /// Its queue.
+    pub queue: String,
+    /// Its kind.
+    pub kind: String,
+    /// The vendor account it acts for.
+    pub account: Option<String>,
+    /// This attempt of the current step, from 1.
+    pub attempt: u32,
+    /// The current step (`None` before the first hand-over).
+    pub step: Option<String>,
+    /// The run (1, plus one per requeue).
+    pub runs: u32,
+    /// The producer's W3C traceparent.
+    pub traceparent: Option<String>,
+    /// The lease token: proof that this worker holds the job.
+    pub(crate) token: String,
+}
+
+/// How a step ended when it did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// The job is finished, with this result.
+    Done(serde_json::Value),
+    /// The job goes on: run `step` after `after` (a poll, the next stage). The worker slot is
+    /// free meanwhile. A pending cancellation takes effect here.
+    Continue {
+        /// The next step's name, kept in the job record.
+        step: String,
+        /// How long to wait before running it.
+        after: Duration,
+    },
+}
+
+impl From<()> for StepOutcome {
+    fn from((): ()) -> Self {
+        Self::Done(serde_json::Value::Null)
+    }
+}
+
+impl From<serde_json::Value> for StepOutcome {
+    fn from(v: serde_json::Value) -> Self {
+        Self::Done(v)
+    }
+}

@@ -1,0 +1,39 @@
+//! Errors of the queue's own API (enqueue, admin calls). Job-step failures are
+//! [`creel_core::JobError`]s and never surface here.
+
+use creel_core::{JobId, JobRequestError, JobState};
+
+/// What went wrong talking to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis could not be reached or answered with an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis answered in a form the queue did not expect.
+    #[error("unexpected redis reply: {0}")]
+    Reply(#[from] redis::ParsingError),
+    /// The job request is invalid; nothing was written.
+    #[error("invalid job request: {0}")]
+    Invalid(#[from] JobRequestError),
+    /// No job has that id.
+    #[error("no job {0}")]
+    NotFound(JobId),
+    /// The job is in a state that does not allow the operation.
+    #[error("job {id} is {state}: {operation} is not possible")]
+    WrongState {
+        /// The job.
+        id: JobId,
+        /// Its current state.
+        state: JobState,
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// A record in Redis is not in the form creel writes (written by hand or by another version).
+    #[error("corrupt record for job {id}: {reason}")]
+    Corrupt {
+        /// The job.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

@@ -1,0 +1,207 @@
+//! The fetch loop behind the backend's task stream: lease a batch, decode each job (sending
+//! the undecodable ones to dead without ever reaching a handler), and wait for a wake-up,
+//! the next scheduled job or the idle poll when the queue is empty. Redis errors are logged and
+//! retried with backoff: they never end the worker.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis_core::task::Task;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::task_id::TaskId;
+use creel_core::JobId;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::JobContext;
+use crate::worker::{Finish, WorkerShared};
+
+/// Values per leased job in the fetch script's reply.
+const FIELDS: usize = 9;
+
+pub(crate) struct Fetcher<Args> {
+    shared: Arc<WorkerShared>,
+    wake: watch::Receiver<u64>,
+    buffer: VecDeque<Task<Args>>,
+    seq: u64,
+    _args: PhantomData<fn() -> Args>,
+}
+
+enum Fetched {
+    Jobs,
+    Empty { wait: Option<Duration> },
+}
+
+impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
+    pub(crate) fn new(shared: Arc<WorkerShared>, wake: watch::Receiver<u64>) -> Self {
+        Self {
+            shared,
+            wake,
+            buffer: VecDeque::new(),
+            seq: 0,
+            _args: PhantomData,
+        }
+    }
+
+    /// The next task to run; waits as long as it takes.
+    pub(crate) async fn next(&mut self) -> Task<Args> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if let Some(task) = self.buffer.pop_front() {
+                if let Some(ctx) = task.data().get::<JobContext>() {
+                    self.shared.mark_started(ctx.id.as_str());
+                }
+                return task;
+            }
+            self.wake.borrow_and_update();
+            match self.fetch().await {
+                Ok(Fetched::Jobs) => backoff = Duration::from_millis(50),
+                Ok(Fetched::Empty { wait }) => {
+                    backoff = Duration::from_millis(50);
+                    let idle = self.shared.queue.config().idle_poll;
+                    let wait = wait.map_or(idle, |w| w.min(idle));
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            _ = self.wake.changed() => {}
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "fetch failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn fetch(&mut self) -> redis::RedisResult<Fetched> {
+        let shared = Arc::clone(&self.shared);
+        let cfg = shared.queue.config();
+        self.seq += 1;
+        let token_prefix = format!("{}:{}", shared.worker_id, self.seq);
+        let batch = cfg.fetch_batch.max(1);
+        let mut conn = shared.queue.conn.clone();
+        let reply: Vec<redis::Value> = shared
+            .queue
+            .scripts
+            .fetch
+            .prepare_invoke()
+            .arg(&cfg.prefix)
+            .arg(&shared.queue_name)
+            .arg(batch)
+            .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
+            .arg(&shared.worker_id)
+            .arg(&token_prefix)
+            .arg(batch.max(100))
+            .invoke_async(&mut conn)
+            .await?;
+        let mut it = reply.into_iter();
+        let wait_ms: i64 = match it.next() {
+            Some(v) => redis::from_redis_value(v)?,
+            None => -1,
+        };
+        let rest: Vec<redis::Value> = it.collect();
+        let mut got = 0;
+        for row in rest.chunks_exact(FIELDS) {
+            let text = |i: usize| -> String { redis::from_redis_value_ref(&row[i]).unwrap_or_default() };
+            got += 1;
+            let id_text = text(0);
+            let token = text(1);
+            let attempt: u32 = text(2).parse().unwrap_or(u32::MAX);
+            let Ok(id) = id_text.parse::<JobId>() else {
+                tracing::error!(id = %id_text, "leased a job whose id is not a ULID; leaving it to expire");
+                continue;
+            };
+            shared.hold(id.as_str(), &token);
+            let non_empty = |s: String| (!s.is_empty()).then_some(s);
+            let ctx = JobContext {
+                id: id.clone(),
+                queue: shared.queue_name.clone(),
+                kind: text(3),
+                account: non_empty(text(4)),
+                attempt,
+                step: non_empty(text(6)),
+                runs: text(8).parse().unwrap_or(1),
+                traceparent: non_empty(text(7)),
+                token,
+            };
+            let policy = cfg.retry_policy(&ctx.kind);
+            // A job whose leases kept expiring (it kills or stalls its workers) is not retried forever.
+            if attempt > policy.max_attempts {
+                let reason = format!(
+                    "attempts exhausted ({} of {}): the worker running it died or stalled",
+                    attempt - 1,
+                    policy.max_attempts
+                );
+                shared.finish(&ctx, Finish::failed(reason)).await;
+                continue;
+            }
+            match decode::<Args>(&ctx.kind, &text(5)) {
+                Ok(args) => {
+                    let task = TaskBuilder::new(args)
+                        .task_id(TaskId::from_string(id.to_string()))
+                        .attempt(attempt.saturating_sub(1) as usize)
+                        .data(ctx)
+                        .build();
+                    self.buffer.push_back(task);
+                }
+                Err(reason) => {
+                    tracing::warn!(job = %id, %reason, "payload does not decode; sending the job to dead");
+                    shared.finish(&ctx, Finish::failed(reason)).await;
+                }
+            }
+        }
+        if got > 0 {
+            return Ok(Fetched::Jobs);
+        }
+        let wait = match wait_ms {
+            -2 => None,
+            -1 => None,
+            ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        };
+        Ok(Fetched::Empty { wait })
+    }
+}
+
+/// Decodes the job into the worker's argument type from `{"kind": …, "payload": …}`, so one
+/// queue can carry several kinds through a `#[serde(tag = "kind", content = "payload")]` enum.
+fn decode<Args: DeserializeOwned>(kind: &str, payload: &str) -> Result<Args, String> {
+    let payload: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| format!("payload of kind {kind:?} is not JSON: {e}"))?;
+    let envelope = serde_json::json!({ "kind": kind, "payload": payload });
+    serde_json::from_value(envelope).map_err(|e| {
+        format!(
+            "payload of kind {kind:?} does not decode as {}: {e}",
+            std::any::type_name::<Args>()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+    enum Jobs {
+        Download { url: String },
+    }
+
+    #[test]
+    fn decodes_a_tagged_enum_and_names_what_is_wrong() {
+        assert_eq!(
+            decode::<Jobs>("download", r#"{"url":"http://x"}"#),
+            Ok(Jobs::Download { url: "http://x".into() })
+        );
+        let e = decode::<Jobs>("download", r#"{"uri":"x"}"#).expect_err("wrong field");
+        assert!(e.contains("url"), "{e}");
+        let e = decode::<Jobs>("download", "{not json").expect_err("not json");
+        assert!(e.contains("not JSON"), "{e}");
+        assert!(decode::<Jobs>("teleport", "{}").is_err());
+    }
+}

@@ -1,0 +1,29 @@
+-- Shared by every creel-queue script (prepended by scripts.rs). ARGV[1] is the key prefix,
+-- ARGV[2] the queue (scripts that start from a job id replace Q with the job's own queue).
+-- Every key is built from the prefix: a single Redis primary is assumed (no Cluster slots).
+local P = ARGV[1]
+local Q = ARGV[2]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function jkey(id) return P .. ':job:' .. id end
+local function qkey(suffix) return P .. ':q:' .. Q .. ':' .. suffix end
+
+-- Moves a job between the per-state index sets and stamps the record.
+local function set_state(id, from, to, now)
+  if from and from ~= '' then redis.call('ZREM', qkey('state:' .. from), id) end
+  redis.call('ZADD', qkey('state:' .. to), now, id)
+  redis.call('HSET', jkey(id), 'state', to, 'updated_at', now)
+end
+
+local function wake() redis.call('PUBLISH', qkey('wake'), '1') end
+
+-- Appends a terminal event, capped at about ARGV-given max length.
+local function emit(event_json, max_len)
+  if event_json and event_json ~= '' then
+    redis.call('XADD', P .. ':events', 'MAXLEN', '~', max_len, '*', 'event', event_json)
+  end
+end

@@ -1,0 +1,16 @@
+-- Extend the leases this worker still holds. ARGV: prefix, queue, lease_ms, then id, token pairs.
+-- Returns the ids whose lease is no longer ours (reaped, cancelled or finished elsewhere).
+local lease_ms = tonumber(ARGV[3])
+local now = now_ms()
+local lost = {}
+local i = 4
+while i + 1 <= #ARGV do
+  local id, token = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', jkey(id), 'lease_token') == token then
+    redis.call('ZADD', qkey('leases'), 'XX', now + lease_ms, id)
+  else
+    lost[#lost + 1] = id
+  end
+  i = i + 2
+end
+return lost

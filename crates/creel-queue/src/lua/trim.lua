@@ -1,0 +1,16 @@
+-- Retention: delete up to `chunk` jobs of a terminal state that finished before cutoff_ms,
+-- with their idempotency keys. ARGV: prefix, queue, state, cutoff_ms, chunk. Returns the count.
+local state, cutoff, chunk = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
+  return redis.error_reply('trim takes a terminal state, not ' .. state)
+end
+local ids = redis.call('ZRANGEBYSCORE', qkey('state:' .. state), '-inf', cutoff, 'LIMIT', 0, chunk)
+for _, id in ipairs(ids) do
+  local idem = redis.call('HGET', jkey(id), 'idempotency_key')
+  if idem and idem ~= '' and redis.call('GET', P .. ':idem:' .. idem) == id then
+    redis.call('DEL', P .. ':idem:' .. idem)
+  end
+  redis.call('DEL', jkey(id))
+  redis.call('ZREM', qkey('state:' .. state), id)
+end
+return #ids

@@ -1,0 +1,133 @@
+//! The job record: everything Redis holds about one job, as the API and CLI show it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use creel_core::{JobId, JobState};
+use serde::Serialize;
+
+use crate::QueueError;
+
+/// One job as stored in its Redis hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// The job's id.
+    pub id: JobId,
+    /// Its queue.
+    pub queue: String,
+    /// Its kind.
+    pub kind: String,
+    /// The vendor account it acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Its payload (a JSON string holding text that is not JSON is kept as it is).
+    pub payload: serde_json::Value,
+    /// Its state.
+    pub state: JobState,
+    /// Attempts of the current step (reset when a step hands over to the next).
+    pub attempts: u32,
+    /// Runs: 1, plus one per requeue.
+    pub runs: u32,
+    /// How often its lease expired (its worker died or stalled).
+    pub lease_losses: u32,
+    /// The current step of a multi-step job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Progress the running step reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<serde_json::Value>,
+    /// The result (on success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// The last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// A cancellation is pending (it takes effect at the next step boundary).
+    pub cancel_requested: bool,
+    /// The producer's idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The producer's W3C traceparent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// Who enqueued it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The worker that last leased it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it is (or was) due.
+    pub run_at: DateTime<Utc>,
+    /// When its last step started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl JobRecord {
+    /// Parses the fields of a job hash. `None` for an empty hash (no such job).
+    pub fn from_hash(mut h: HashMap<String, String>) -> Result<Option<Self>, QueueError> {
+        if h.is_empty() {
+            return Ok(None);
+        }
+        let id_text = h.remove("id").unwrap_or_default();
+        let corrupt = |reason: String| QueueError::Corrupt {
+            id: id_text.clone(),
+            reason,
+        };
+        let id: JobId = id_text.parse().map_err(|e| corrupt(format!("{e}")))?;
+        let mut take = |k: &str| h.remove(k).filter(|v| !v.is_empty());
+        let state_text = take("state").unwrap_or_default();
+        let state: JobState = state_text.parse().map_err(|e| corrupt(format!("{e}")))?;
+        let number = |v: Option<String>, field: &str| -> Result<u32, QueueError> {
+            match v {
+                None => Ok(0),
+                Some(t) => t.parse::<i64>().map(|n| n.clamp(0, i64::from(u32::MAX)) as u32).map_err(|_| {
+                    corrupt(format!("{field} is not a number: {t:?}"))
+                }),
+            }
+        };
+        let time = |v: Option<String>, field: &str| -> Result<Option<DateTime<Utc>>, QueueError> {
+            match v {
+                None => Ok(None),
+                Some(t) => {
+                    let ms: i64 = t.parse().map_err(|_| corrupt(format!("{field} is not a time: {t:?}")))?;
+                    Ok(Utc.timestamp_millis_opt(ms).single())
+                }
+            }
+        };
+        let json = |v: Option<String>| v.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)));
+        let created_at = time(take("created_at"), "created_at")?.unwrap_or_default();
+        Ok(Some(Self {
+            id,
+            queue: take("queue").unwrap_or_default(),
+            kind: take("kind").unwrap_or_default(),
+            account: take("account"),
+            payload: json(take("payload")).unwrap_or(serde_json::Value::Null),
+            state,
+            attempts: number(take("attempts"), "attempts")?,
+            runs: number(take("runs"), "runs")?.max(1),
+            lease_losses: number(take("lease_losses"), "lease_losses")?,
+            step: take("step"),
+            progress: json(take("progress")),
+            result: json(take("result")),
+            last_error: take("last_error"),
+            cancel_requested: take("cancel_requested").is_some_and(|v| v == "1"),
+            idempotency_key: take("idempotency_key"),
+            traceparent: take("traceparent"),
+            created_by: take("created_by"),
+            worker: take("worker"),
+            updated_at: time(take("updated_at"), "updated_at")?.unwrap_or(created_at),
+            run_at: time(take("run_at"), "run_at")?.unwrap_or(created_at),
+            started_at: time(take("started_at"), "started_at")?,
+            finished_at: time(take("finished_at"), "finished_at")?,
+            created_at,
+        }))
+    }
+}

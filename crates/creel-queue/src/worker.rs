@@ -1,0 +1,242 @@
+//! State one worker process shares between its fetcher, its ack layer and its maintenance
+//! loops: its identity, the leases it holds, and the scripts that end a lease.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use creel_core::{JobError, JobState};
+
+use crate::events::EventSubject;
+use crate::{JobContext, Queue, QueueError, StepOutcome};
+
+/// A lease this worker holds.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldLease {
+    pub(crate) token: String,
+    /// Handed to apalis (a step is running); unstarted leases are given back on close.
+    pub(crate) started: bool,
+}
+
+/// One worker's shared state.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub(crate) queue: Queue,
+    pub(crate) queue_name: String,
+    pub(crate) worker_id: String,
+    pub(crate) leases: Mutex<HashMap<String, HeldLease>>,
+}
+
+/// How a step run ends, as the finish script takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Finish {
+    pub(crate) outcome: &'static str,
+    pub(crate) delay: Duration,
+    pub(crate) text: String,
+    pub(crate) attempts_delta: i64,
+    pub(crate) step: String,
+    /// The terminal state the outcome leads to, for the event (None: not terminal).
+    pub(crate) terminal: Option<JobState>,
+}
+
+impl Finish {
+    fn terminal(state: JobState, text: String) -> Self {
+        let outcome = match state {
+            JobState::Succeeded => "succeeded",
+            _ => "failed",
+        };
+        Self {
+            outcome,
+            delay: Duration::ZERO,
+            text,
+            attempts_delta: 0,
+            step: String::new(),
+            terminal: Some(state),
+        }
+    }
+
+    fn later(outcome: &'static str, delay: Duration, text: String) -> Self {
+        Self {
+            outcome,
+            delay,
+            text,
+            attempts_delta: 0,
+            step: String::new(),
+            terminal: None,
+        }
+    }
+
+    /// The job fails for good (undecodable payload, attempts spent by lost leases).
+    pub(crate) fn failed(reason: String) -> Self {
+        Self::terminal(JobState::Failed, reason)
+    }
+
+    /// The step returned normally.
+    pub(crate) fn from_outcome(outcome: &StepOutcome) -> Self {
+        match outcome {
+            StepOutcome::Done(v) => Self::terminal(JobState::Succeeded, v.to_string()),
+            StepOutcome::Continue { step, after } => Self {
+                step: step.clone(),
+                ..Self::later("continue", *after, String::new())
+            },
+        }
+    }
+
+    /// The step failed: the error's class and the kind's retry policy decide what is next.
+    pub(crate) fn from_error(
+        err: &(dyn std::error::Error + 'static),
+        ctx: &JobContext,
+        queue: &Queue,
+        unit_random: f64,
+    ) -> Self {
+        let policy = queue.config().retry_policy(&ctx.kind);
+        match err.downcast_ref::<JobError>() {
+            Some(JobError::Permanent(reason)) => Self::failed(reason.clone()),
+            Some(JobError::RetryAfter { after, reason }) => Self {
+                attempts_delta: -1,
+                ..Self::later("retry", *after, reason.clone())
+            },
+            Some(JobError::Retryable(reason)) => Self::retry_or_fail(policy, ctx.attempt, reason, unit_random),
+            None => Self::retry_or_fail(policy, ctx.attempt, &err.to_string(), unit_random),
+        }
+    }
+
+    fn retry_or_fail(policy: &creel_core::RetryPolicy, attempt: u32, reason: &str, unit_random: f64) -> Self {
+        if policy.allows_another(attempt) {
+            Self::later("retry", policy.delay_after(attempt, unit_random), reason.to_owned())
+        } else {
+            Self::failed(format!("attempts exhausted ({attempt} of {}): {reason}", policy.max_attempts))
+        }
+    }
+}
+
+impl WorkerShared {
+    /// Records how a step run ended. Retries while Redis is unreachable (up to about the lease
+    /// time: after that the lease is gone anyway and the reaper gives the job to another worker).
+    pub(crate) async fn finish(&self, ctx: &JobContext, finish: Finish) {
+        let cfg = self.queue.config();
+        let subject = EventSubject {
+            id: ctx.id.clone(),
+            kind: ctx.kind.clone(),
+            queue: ctx.queue.clone(),
+            account: ctx.account.clone(),
+        };
+        let event = finish.terminal.map_or_else(String::new, |state| {
+            let (result, error) = match state {
+                JobState::Succeeded => (serde_json::from_str(&finish.text).ok(), None),
+                _ => (None, Some(finish.text.clone())),
+            };
+            subject.event_json(cfg, state, ctx.attempt, result, error)
+        });
+        let cancel_event = if finish.terminal.is_none() {
+            subject.event_json(cfg, JobState::Cancelled, ctx.attempt, None, Some("cancelled at a step boundary".into()))
+        } else {
+            String::new()
+        };
+        let deadline = tokio::time::Instant::now() + cfg.lease;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.run_finish(ctx, &finish, &event, &cancel_event).await {
+                Ok((1, state)) => {
+                    tracing::debug!(job = %ctx.id, %state, "step finished");
+                    break;
+                }
+                Ok((_, state)) => {
+                    tracing::warn!(job = %ctx.id, %state, "lease lost before the step finished; its outcome is dropped");
+                    break;
+                }
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(job = %ctx.id, error = %e, "could not record the step outcome; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(job = %ctx.id, error = %e, "gave up recording the step outcome; the lease will expire and the step run again");
+                    break;
+                }
+            }
+        }
+        self.forget(&ctx.id.to_string());
+    }
+
+    async fn run_finish(
+        &self,
+        ctx: &JobContext,
+        f: &Finish,
+        event: &str,
+        cancel_event: &str,
+    ) -> Result<(i64, String), QueueError> {
+        let cfg = self.queue.config();
+        let mut conn = self.queue.conn.clone();
+        let reply: (i64, String) = self
+            .queue
+            .scripts
+            .finish
+            .prepare_invoke()
+            .arg(&cfg.prefix)
+            .arg(&self.queue_name)
+            .arg(ctx.id.as_str())
+            .arg(&ctx.token)
+            .arg(f.outcome)
+            .arg(u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX))
+            .arg(&f.text)
+            .arg(event)
+            .arg(cancel_event)
+            .arg(f.attempts_delta)
+            .arg(&f.step)
+            .arg(cfg.events_max_len)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(reply)
+    }
+
+    pub(crate) fn hold(&self, id: &str, token: &str) {
+        self.lock_leases().insert(
+            id.to_owned(),
+            HeldLease {
+                token: token.to_owned(),
+                started: false,
+            },
+        );
+    }
+
+    pub(crate) fn mark_started(&self, id: &str) {
+        if let Some(l) = self.lock_leases().get_mut(id) {
+            l.started = true;
+        }
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.lock_leases().remove(id);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<(String, HeldLease)> {
+        self.lock_leases().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn lock_leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldLease>> {
+        // A panic while holding this lock cannot leave the map inconsistent: recover it.
+        self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives back every lease whose step has not started, and deregisters the worker.
+    pub(crate) async fn close(&self) -> Result<(), QueueError> {
+        let cfg = self.queue.config();
+        let unstarted: Vec<(String, HeldLease)> = self.snapshot().into_iter().filter(|(_, l)| !l.started).collect();
+        let mut conn = self.queue.conn.clone();
+        for chunk in unstarted.chunks(256) {
+            let mut inv = self.queue.scripts.release.prepare_invoke();
+            inv.arg(&cfg.prefix).arg(&self.queue_name);
+            for (id, l) in chunk {
+                inv.arg(id).arg(&l.token);
+            }
+            let n: u64 = inv.invoke_async(&mut conn).await?;
+            tracing::debug!(released = n, "gave back unstarted leases");
+            for (id, _) in chunk {
+                self.forget(id);
+            }
+        }
+        let _: () = redis::AsyncCommands::zrem(&mut conn, cfg.workers_key(), &self.worker_id).await?;
+        Ok(())
+    }
+}
