@@ -1,1 +1,9 @@
-//! placeholder
+//! The harness every creel integration test uses: a private `redis-server` on a free port in a
+//! temporary directory (never the developer's 6379), and helpers to run queue workers.
+
+pub mod probe;
+pub mod redis_server;
+pub mod workers;
+
+pub use redis_server::RedisServer;
+pub use workers::{RunningWorker, test_config};

@@ -134,9 +134,10 @@ impl Queue {
             }
             let mut inv = self.scripts.enqueue.prepare_invoke();
             inv.arg(&self.cfg.prefix).arg(queue).arg(ttl);
-            for r in &requests[start..end] {
+            let ids = JobId::generate_batch(end - start);
+            for (r, id) in requests[start..end].iter().zip(&ids) {
                 let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
-                inv.arg(JobId::generate().as_str())
+                inv.arg(id.as_str())
                     .arg(r.idempotency_key.as_deref().unwrap_or(""))
                     .arg(run_at)
                     .arg(&r.kind)

@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests: waiting for a job state, counting events.
+
+use std::time::Duration;
+
+use creel_core::{JobId, JobState};
+use creel_queue::{JobRecord, Queue};
+
+/// Polls the job record until it reaches `state`; panics with the record after `within`.
+pub async fn wait_for_state(q: &Queue, id: &JobId, state: JobState, within: Duration) -> JobRecord {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let rec = q.get(id).await.expect("reading the job").expect("the job exists");
+        if rec.state == state {
+            return rec;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} is {} after {within:?}, wanted {state}: {rec:?}",
+            rec.state
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the queue's counts until `state` has `n` jobs; panics after `within`.
+pub async fn wait_for_count(q: &Queue, queue: &str, state: JobState, n: u64, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let c = q.counts(queue).await.expect("counts");
+        if c.get(state) == n {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{state} is {} after {within:?}, wanted {n}: {c:?}", c.get(state));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every completion event on the stream for one job.
+pub async fn events_for(q: &Queue, id: &JobId) -> Vec<creel_core::CompletionEvent> {
+    let mut out = Vec::new();
+    let mut after = "0".to_owned();
+    loop {
+        let page = q.read_events(&after, 1000).await.expect("reading events");
+        let Some(last) = page.last() else { return out };
+        after = last.stream_id.clone();
+        out.extend(page.into_iter().map(|e| e.event).filter(|e| e.subject == id.as_str()));
+    }
+}

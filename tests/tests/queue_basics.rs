@@ -1,0 +1,53 @@
+//! The queue end to end against a real redis-server: enqueue, run, records, events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apalis_core::task::data::Data;
+use creel_core::{JobError, JobRequest, JobState};
+use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use creel_tests::{RedisServer, run_worker, test_config};
+use serde_json::{Value, json};
+
+async fn wait_for_state(q: &Queue, id: &creel_core::JobId, state: JobState, within: Duration) -> creel_queue::JobRecord {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let rec = q.get(id).await.expect("get").expect("exists");
+        if rec.state == state {
+            return rec;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job {id} is {} after {within:?}, wanted {state}: {rec:?}", rec.state);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_runs_once_and_emits_one_success_event() {
+    let redis = RedisServer::start().expect("redis");
+    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let id = q.enqueue(JobRequest::new("echo", json!({"n": 7}))).await.expect("enqueue").id;
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let backend = RedisBackend::<Value>::new(q.clone(), "default");
+    let worker = run_worker!(backend, 4, move |job: Value, ctx: Data<JobContext>| {
+        let r = r.clone();
+        async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(ctx.kind, "echo");
+            Ok::<_, JobError>(json!({"echo": job["payload"]["n"]}))
+        }
+    });
+    let rec = wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(10)).await;
+    worker.stop().await.expect("stop");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(rec.result, Some(json!({"echo": 7})));
+    assert_eq!(rec.attempts, 1);
+    let events = q.read_events("0", 100).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.subject, id.to_string());
+    assert_eq!(events[0].event.event_type.as_str(), "creel.job.succeeded");
+    assert_eq!(events[0].event.data.result, Some(json!({"echo": 7})));
+    let _ = StepOutcome::from(());
+}
