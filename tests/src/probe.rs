@@ -9,7 +9,11 @@ use creel_queue::{JobRecord, Queue};
 pub async fn wait_for_state(q: &Queue, id: &JobId, state: JobState, within: Duration) -> JobRecord {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let rec = q.get(id).await.expect("reading the job").expect("the job exists");
+        let rec = q
+            .get(id)
+            .await
+            .expect("reading the job")
+            .expect("the job exists");
         if rec.state == state {
             return rec;
         }
@@ -30,7 +34,11 @@ pub async fn wait_for_count(q: &Queue, queue: &str, state: JobState, n: u64, wit
         if c.get(state) == n {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{state} is {} after {within:?}, wanted {n}: {c:?}", c.get(state));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{state} is {} after {within:?}, wanted {n}: {c:?}",
+            c.get(state)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -43,6 +51,10 @@ pub async fn events_for(q: &Queue, id: &JobId) -> Vec<creel_core::CompletionEven
         let page = q.read_events(&after, 1000).await.expect("reading events");
         let Some(last) = page.last() else { return out };
         after = last.stream_id.clone();
-        out.extend(page.into_iter().map(|e| e.event).filter(|e| e.subject == id.as_str()));
+        out.extend(
+            page.into_iter()
+                .map(|e| e.event)
+                .filter(|e| e.subject == id.as_str()),
+        );
     }
 }

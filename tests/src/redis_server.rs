@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-const INSTALL_HINT: &str =
-    "redis-server is not installed: install it with `apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)";
+const INSTALL_HINT: &str = "redis-server is not installed: install it with `apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)";
 
 /// A private Redis server; killed when dropped.
 #[derive(Debug)]
@@ -26,7 +25,11 @@ impl RedisServer {
     pub fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory for redis")?;
         let port = free_port()?;
-        let mut server = Self { port, dir, child: None };
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
         server.spawn()?;
         Ok(server)
     }
@@ -34,10 +37,24 @@ impl RedisServer {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
-            .args(["--protected-mode", "yes", "--loglevel", "warning", "--enable-debug-command", "local"])
+            .args([
+                "--protected-mode",
+                "yes",
+                "--loglevel",
+                "warning",
+                "--enable-debug-command",
+                "local",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -61,11 +78,17 @@ impl RedisServer {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    bail!("redis-server exited at start with {status} (port {})", self.port);
+                    bail!(
+                        "redis-server exited at start with {status} (port {})",
+                        self.port
+                    );
                 }
             }
             if Instant::now() > deadline {
-                bail!("redis-server did not answer PING on port {} within {within:?}", self.port);
+                bail!(
+                    "redis-server did not answer PING on port {} within {within:?}",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -39,10 +39,13 @@ impl RunningWorker {
 #[macro_export]
 macro_rules! run_worker {
     ($backend:expr, $concurrency:expr, $handler:expr) => {{
-        let worker = ::apalis_core::worker::builder::WorkerBuilder::new(format!("test-{}", ::std::process::id()))
-            .backend($backend)
-            .layer(::tower::limit::ConcurrencyLimitLayer::new($concurrency))
-            .build($handler);
+        let worker = ::apalis_core::worker::builder::WorkerBuilder::new(format!(
+            "test-{}",
+            ::std::process::id()
+        ))
+        .backend($backend)
+        .layer(::tower::limit::ConcurrencyLimitLayer::new($concurrency))
+        .build($handler);
         let (stop, stopped) = ::tokio::sync::oneshot::channel::<()>();
         let handle = ::tokio::spawn(worker.run_until(async move {
             let _ = stopped.await;

@@ -10,14 +10,23 @@ use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
 use creel_tests::{RedisServer, run_worker, test_config};
 use serde_json::{Value, json};
 
-async fn wait_for_state(q: &Queue, id: &creel_core::JobId, state: JobState, within: Duration) -> creel_queue::JobRecord {
+async fn wait_for_state(
+    q: &Queue,
+    id: &creel_core::JobId,
+    state: JobState,
+    within: Duration,
+) -> creel_queue::JobRecord {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let rec = q.get(id).await.expect("get").expect("exists");
         if rec.state == state {
             return rec;
         }
-        assert!(tokio::time::Instant::now() < deadline, "job {id} is {} after {within:?}, wanted {state}: {rec:?}", rec.state);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} is {} after {within:?}, wanted {state}: {rec:?}",
+            rec.state
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -25,8 +34,14 @@ async fn wait_for_state(q: &Queue, id: &creel_core::JobId, state: JobState, with
 #[tokio::test]
 async fn a_job_runs_once_and_emits_one_success_event() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("echo", json!({"n": 7}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let id = q
+        .enqueue(JobRequest::new("echo", json!({"n": 7})))
+        .await
+        .expect("enqueue")
+        .id;
 
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();

@@ -14,21 +14,41 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_step_job_hands_over_and_reports_progress() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("poll", json!({}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let id = q
+        .enqueue(JobRequest::new("poll", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let qq = q.clone();
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, move |_j: Value, ctx: Data<JobContext>| {
-        let q = qq.clone();
-        async move {
-            let n: u32 = ctx.step.as_deref().and_then(|s| s.strip_prefix("poll-")).and_then(|s| s.parse().ok()).unwrap_or(0);
-            q.report_progress(&ctx, &json!({ "polls": n })).await.map_err(|e| JobError::retryable(e.to_string()))?;
-            if n < 3 {
-                Ok::<StepOutcome, JobError>(StepOutcome::Continue { step: format!("poll-{}", n + 1), after: Duration::from_millis(50) })
-            } else {
-                Ok(StepOutcome::Done(json!({ "polls": n })))
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |_j: Value, ctx: Data<JobContext>| {
+            let q = qq.clone();
+            async move {
+                let n: u32 = ctx
+                    .step
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix("poll-"))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                q.report_progress(&ctx, &json!({ "polls": n }))
+                    .await
+                    .map_err(|e| JobError::retryable(e.to_string()))?;
+                if n < 3 {
+                    Ok::<StepOutcome, JobError>(StepOutcome::Continue {
+                        step: format!("poll-{}", n + 1),
+                        after: Duration::from_millis(50),
+                    })
+                } else {
+                    Ok(StepOutcome::Done(json!({ "polls": n })))
+                }
             }
         }
-    });
+    );
     let rec = wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(10)).await;
     worker.stop().await.expect("stop");
     assert_eq!(rec.result, Some(json!({ "polls": 3 })));
@@ -42,24 +62,59 @@ async fn a_multi_step_job_hands_over_and_reports_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_is_immediate_when_queued_and_at_the_step_boundary_when_running() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let queued = q.enqueue(JobRequest { run_at: Some(later), ..JobRequest::new("poll", json!({})) }).await.expect("enqueue").id;
-    assert_eq!(q.cancel(&queued).await.expect("cancel"), CancelOutcome::Cancelled);
-    assert_eq!(q.get(&queued).await.expect("get").expect("job").state, JobState::Cancelled);
+    let queued = q
+        .enqueue(JobRequest {
+            run_at: Some(later),
+            ..JobRequest::new("poll", json!({}))
+        })
+        .await
+        .expect("enqueue")
+        .id;
+    assert_eq!(
+        q.cancel(&queued).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        q.get(&queued).await.expect("get").expect("job").state,
+        JobState::Cancelled
+    );
 
-    let running = q.enqueue(JobRequest::new("poll", json!({}))).await.expect("enqueue").id;
+    let running = q
+        .enqueue(JobRequest::new("poll", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let (go_tx, go_rx) = tokio::sync::watch::channel(false);
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, move |_j: Value| {
-        let mut rx = go_rx.clone();
-        async move {
-            let _ = rx.wait_for(|go| *go).await;
-            Ok::<StepOutcome, JobError>(StepOutcome::Continue { step: "next".into(), after: Duration::ZERO })
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |_j: Value| {
+            let mut rx = go_rx.clone();
+            async move {
+                let _ = rx.wait_for(|go| *go).await;
+                Ok::<StepOutcome, JobError>(StepOutcome::Continue {
+                    step: "next".into(),
+                    after: Duration::ZERO,
+                })
+            }
         }
-    });
+    );
     wait_for_state(&q, &running, JobState::Running, Duration::from_secs(5)).await;
-    assert_eq!(q.cancel(&running).await.expect("cancel"), CancelOutcome::Requested);
-    assert!(q.get(&running).await.expect("get").expect("job").cancel_requested);
+    assert_eq!(
+        q.cancel(&running).await.expect("cancel"),
+        CancelOutcome::Requested
+    );
+    assert!(
+        q.get(&running)
+            .await
+            .expect("get")
+            .expect("job")
+            .cancel_requested
+    );
     go_tx.send(true).expect("go");
     wait_for_state(&q, &running, JobState::Cancelled, Duration::from_secs(5)).await;
     worker.stop().await.expect("stop");
@@ -68,9 +123,15 @@ async fn cancel_is_immediate_when_queued_and_at_the_step_boundary_when_running()
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].event_type.as_str(), "creel.job.cancelled");
     }
-    assert!(matches!(q.cancel(&running).await, Err(QueueError::WrongState { .. })));
+    assert!(matches!(
+        q.cancel(&running).await,
+        Err(QueueError::WrongState { .. })
+    ));
     let unknown = creel_core::JobId::generate();
-    assert!(matches!(q.cancel(&unknown).await, Err(QueueError::NotFound(_))));
+    assert!(matches!(
+        q.cancel(&unknown).await,
+        Err(QueueError::NotFound(_))
+    ));
 }
 
 /// A dead job requeued runs again as a new run with fresh attempts.
@@ -78,14 +139,31 @@ async fn cancel_is_immediate_when_queued_and_at_the_step_boundary_when_running()
 async fn a_dead_job_can_be_requeued() {
     let redis = RedisServer::start().expect("redis");
     let mut cfg = test_config(&redis.url());
-    cfg.default_retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    cfg.default_retry = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
     let q = Queue::connect(cfg).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("once", json!({}))).await.expect("enqueue").id;
+    let id = q
+        .enqueue(JobRequest::new("once", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let (ok_tx, ok_rx) = tokio::sync::watch::channel(false);
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 1, move |_j: Value| {
-        let ok = *ok_rx.borrow();
-        async move { if ok { Ok(json!("second run")) } else { Err(JobError::retryable("flaky")) } }
-    });
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        1,
+        move |_j: Value| {
+            let ok = *ok_rx.borrow();
+            async move {
+                if ok {
+                    Ok(json!("second run"))
+                } else {
+                    Err(JobError::retryable("flaky"))
+                }
+            }
+        }
+    );
     wait_for_state(&q, &id, JobState::Failed, Duration::from_secs(5)).await;
     assert!(matches!(q.requeue(&id).await, Ok(())));
     ok_tx.send(true).expect("send");
@@ -101,7 +179,10 @@ async fn a_dead_job_can_be_requeued() {
     worker.stop().await.expect("stop");
     assert!(rec.runs >= 2);
     assert_eq!(rec.attempts, 1);
-    assert!(matches!(q.requeue(&id).await, Err(QueueError::WrongState { .. })));
+    assert!(matches!(
+        q.requeue(&id).await,
+        Err(QueueError::WrongState { .. })
+    ));
 }
 
 /// A paused queue starts nothing; resuming wakes its workers at once.
@@ -112,10 +193,21 @@ async fn pause_and_resume_a_queue() {
     cfg.idle_poll = Duration::from_secs(10);
     let q = Queue::connect(cfg).await.expect("connect");
     q.pause("default").await.expect("pause");
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, |_j: Value| async { Ok::<Value, JobError>(Value::Null) });
-    let id = q.enqueue(JobRequest::new("noop", json!({}))).await.expect("enqueue").id;
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        |_j: Value| async { Ok::<Value, JobError>(Value::Null) }
+    );
+    let id = q
+        .enqueue(JobRequest::new("noop", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(q.get(&id).await.expect("get").expect("job").state, JobState::Ready);
+    assert_eq!(
+        q.get(&id).await.expect("get").expect("job").state,
+        JobState::Ready
+    );
     q.resume("default").await.expect("resume");
     wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(2)).await;
     worker.stop().await.expect("stop");
@@ -125,30 +217,73 @@ async fn pause_and_resume_a_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_trims_finished_jobs_in_chunks() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     let reqs: Vec<_> = (0..250)
-        .map(|i| JobRequest { idempotency_key: Some(format!("k{i}")), ..JobRequest::new("noop", json!({})) })
+        .map(|i| JobRequest {
+            idempotency_key: Some(format!("k{i}")),
+            ..JobRequest::new("noop", json!({}))
+        })
         .collect();
     let ids = q.enqueue_batch(reqs).await.expect("enqueue");
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 8, |_j: Value| async { Ok::<Value, JobError>(Value::Null) });
-    wait_for_count(&q, "default", JobState::Succeeded, 250, Duration::from_secs(20)).await;
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        8,
+        |_j: Value| async { Ok::<Value, JobError>(Value::Null) }
+    );
+    wait_for_count(
+        &q,
+        "default",
+        JobState::Succeeded,
+        250,
+        Duration::from_secs(20),
+    )
+    .await;
     worker.stop().await.expect("stop");
-    let n = q.trim("default", JobState::Succeeded, Duration::ZERO, 100).await.expect("trim");
+    let n = q
+        .trim("default", JobState::Succeeded, Duration::ZERO, 100)
+        .await
+        .expect("trim");
     assert_eq!(n, 250);
     assert!(q.get(&ids[0].id).await.expect("get").is_none());
-    assert_eq!(q.counts("default").await.expect("counts").get(JobState::Succeeded), 0);
-    let again = q.enqueue(JobRequest { idempotency_key: Some("k0".into()), ..JobRequest::new("noop", json!({})) }).await.expect("enqueue");
-    assert!(again.created, "a trimmed job's idempotency key is free again");
-    assert!(q.trim("default", JobState::Running, Duration::ZERO, 100).await.is_err());
+    assert_eq!(
+        q.counts("default")
+            .await
+            .expect("counts")
+            .get(JobState::Succeeded),
+        0
+    );
+    let again = q
+        .enqueue(JobRequest {
+            idempotency_key: Some("k0".into()),
+            ..JobRequest::new("noop", json!({}))
+        })
+        .await
+        .expect("enqueue");
+    assert!(
+        again.created,
+        "a trimmed job's idempotency key is free again"
+    );
+    assert!(
+        q.trim("default", JobState::Running, Duration::ZERO, 100)
+            .await
+            .is_err()
+    );
 }
 
 /// A batch with one invalid request writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_request_in_a_batch_writes_nothing() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     let bad = JobRequest::new("Not A Kind", json!({}));
-    let err = q.enqueue_batch(vec![JobRequest::new("noop", json!({})), bad]).await.expect_err("invalid");
+    let err = q
+        .enqueue_batch(vec![JobRequest::new("noop", json!({})), bad])
+        .await
+        .expect_err("invalid");
     assert!(err.to_string().contains("kind"), "{err}");
     assert!(q.queues().await.expect("queues").is_empty());
     let mut c = redis.connection().expect("conn");

@@ -19,8 +19,14 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("hang", json!({}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let id = q
+        .enqueue(JobRequest::new("hang", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let mut child = Command::new(env!("CARGO_BIN_EXE_queue-probe"))
         .args([redis.url(), "2000".into()])
         .stdout(Stdio::null())
@@ -28,22 +34,35 @@ async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
         .expect("start the probe worker");
     let mut c = redis.connection().expect("conn");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while c.get::<_, Option<String>>("probe:started").expect("get").as_deref() != Some(id.as_str()) {
+    while c
+        .get::<_, Option<String>>("probe:started")
+        .expect("get")
+        .as_deref()
+        != Some(id.as_str())
+    {
         assert!(Instant::now() < deadline, "the probe never started the job");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().expect("kill -9");
     let killed = Instant::now();
     let _ = child.wait();
-    assert_eq!(q.get(&id).await.expect("get").expect("job").state, JobState::Running);
+    assert_eq!(
+        q.get(&id).await.expect("get").expect("job").state,
+        JobState::Running
+    );
 
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 1, |_j: Value| async {
-        Ok::<Value, JobError>(json!("recovered"))
-    });
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        1,
+        |_j: Value| async { Ok::<Value, JobError>(json!("recovered")) }
+    );
     let rec = wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(15)).await;
     let took = killed.elapsed();
     worker.stop().await.expect("stop");
-    assert!(took < Duration::from_secs(6), "recovery took {took:?} with a 2 s lease");
+    assert!(
+        took < Duration::from_secs(6),
+        "recovery took {took:?} with a 2 s lease"
+    );
     assert_eq!(rec.lease_losses, 1);
     assert_eq!(rec.attempts, 2);
     assert_eq!(events_for(&q, &id).await.len(), 1);
@@ -54,37 +73,53 @@ async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("twice", json!({}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let id = q
+        .enqueue(JobRequest::new("twice", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let runs = Arc::new(AtomicUsize::new(0));
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
 
     // Worker A starts the step and stalls until released.
     let r = runs.clone();
     let rx = release_rx.clone();
-    let a = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 1, move |_j: Value| {
-        let r = r.clone();
-        let mut rx = rx.clone();
-        async move {
-            r.fetch_add(1, Ordering::SeqCst);
-            let _ = rx.wait_for(|go| *go).await;
-            Ok::<Value, JobError>(json!("from A"))
+    let a = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        1,
+        move |_j: Value| {
+            let r = r.clone();
+            let mut rx = rx.clone();
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                let _ = rx.wait_for(|go| *go).await;
+                Ok::<Value, JobError>(json!("from A"))
+            }
         }
-    });
+    );
     wait_for_state(&q, &id, JobState::Running, Duration::from_secs(5)).await;
     // A stall long enough to lose the lease: expire it by hand.
     let mut c = redis.connection().expect("conn");
-    let _: () = c.zadd("creel:q:default:leases", id.as_str(), 0).expect("expire the lease");
+    let _: () = c
+        .zadd("creel:q:default:leases", id.as_str(), 0)
+        .expect("expire the lease");
 
     // Worker B's reaper gives the job back; B runs it to the end.
     let r = runs.clone();
-    let b = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 1, move |_j: Value| {
-        let r = r.clone();
-        async move {
-            r.fetch_add(1, Ordering::SeqCst);
-            Ok::<Value, JobError>(json!("from B"))
+    let b = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        1,
+        move |_j: Value| {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                Ok::<Value, JobError>(json!("from B"))
+            }
         }
-    });
+    );
     let rec = wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(10)).await;
     assert_eq!(rec.result, Some(json!("from B")));
     release_tx.send(true).expect("release A");
@@ -93,5 +128,8 @@ async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the step ran twice");
     let events = events_for(&q, &id).await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(q.get(&id).await.expect("get").expect("job").result, Some(json!("from B")));
+    assert_eq!(
+        q.get(&id).await.expect("get").expect("job").result,
+        Some(json!("from B"))
+    );
 }

@@ -21,25 +21,60 @@ type Ok_ = Result<Value, JobError>;
 async fn twenty_thousand_due_jobs_drain_without_error_or_slow_scripts() {
     let redis = RedisServer::start().expect("redis");
     let mut admin = redis.connection().expect("conn");
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(20_000).query(&mut admin).expect("slowlog");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(20_000)
+        .query(&mut admin)
+        .expect("slowlog");
     let mut cfg = test_config(&redis.url());
     cfg.fetch_batch = 64;
     let q = Queue::connect(cfg).await.expect("connect");
     let due = chrono::Utc::now() + chrono::Duration::seconds(5);
     let reqs: Vec<JobRequest> = (0..20_000)
-        .map(|i| JobRequest { run_at: Some(due), ..JobRequest::new("noop", json!({ "i": i })) })
+        .map(|i| JobRequest {
+            run_at: Some(due),
+            ..JobRequest::new("noop", json!({ "i": i }))
+        })
         .collect();
     q.enqueue_batch(reqs).await.expect("enqueue 20k");
-    assert_eq!(q.counts("default").await.expect("counts").get(JobState::Scheduled), 20_000);
+    assert_eq!(
+        q.counts("default")
+            .await
+            .expect("counts")
+            .get(JobState::Scheduled),
+        20_000
+    );
     let until_due = (due - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(until_due + Duration::from_millis(50)).await;
 
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 64, |_j: Value| async { Ok_::Ok(Value::Null) });
-    wait_for_count(&q, "default", JobState::Succeeded, 20_000, Duration::from_secs(120)).await;
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        64,
+        |_j: Value| async { Ok_::Ok(Value::Null) }
+    );
+    wait_for_count(
+        &q,
+        "default",
+        JobState::Succeeded,
+        20_000,
+        Duration::from_secs(120),
+    )
+    .await;
     worker.stop().await.expect("stop");
-    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut admin).expect("info");
-    assert!(!stats.contains("cmdstat_lrem"), "an O(n) LREM was used:\n{stats}");
-    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(10).query(&mut admin).expect("slowlog");
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut admin)
+        .expect("info");
+    assert!(
+        !stats.contains("cmdstat_lrem"),
+        "an O(n) LREM was used:\n{stats}"
+    );
+    let slow: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(10)
+        .query(&mut admin)
+        .expect("slowlog");
     assert!(slow.is_empty(), "script calls over 20 ms: {slow:?}");
 }
 
@@ -51,26 +86,42 @@ async fn a_retry_policy_of_three_runs_a_failing_job_exactly_three_times() {
     let mut cfg = test_config(&redis.url());
     cfg.retry.insert(
         "flaky".into(),
-        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(100), jitter: 0.0 },
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+            jitter: 0.0,
+        },
     );
     let q = Queue::connect(cfg).await.expect("connect");
-    let id = q.enqueue(JobRequest::new("flaky", json!({}))).await.expect("enqueue").id;
+    let id = q
+        .enqueue(JobRequest::new("flaky", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, move |_j: Value| {
-        let r = r.clone();
-        async move {
-            r.fetch_add(1, Ordering::SeqCst);
-            Ok_::Err(JobError::retryable("vendor answered 502"))
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |_j: Value| {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                Ok_::Err(JobError::retryable("vendor answered 502"))
+            }
         }
-    });
+    );
     let rec = wait_for_state(&q, &id, JobState::Failed, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     worker.stop().await.expect("stop");
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(rec.attempts, 3);
     let err = rec.last_error.expect("error recorded");
-    assert!(err.contains("attempts exhausted (3 of 3)") && err.contains("502"), "{err}");
+    assert!(
+        err.contains("attempts exhausted (3 of 3)") && err.contains("502"),
+        "{err}"
+    );
     let events = events_for(&q, &id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type.as_str(), "creel.job.failed");
@@ -81,28 +132,44 @@ async fn a_retry_policy_of_three_runs_a_failing_job_exactly_three_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_is_dead_at_once_and_retry_after_is_honoured() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let dead = q.enqueue(JobRequest::new("bad", json!({}))).await.expect("enqueue").id;
-    let later = q.enqueue(JobRequest::new("quota", json!({}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let dead = q
+        .enqueue(JobRequest::new("bad", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let later = q
+        .enqueue(JobRequest::new("quota", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
     let s = seen.clone();
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, move |j: Value| {
-        let s = s.clone();
-        async move {
-            let kind = j["kind"].as_str().unwrap_or_default().to_owned();
-            let first = {
-                let mut v = s.lock().expect("lock");
-                let first = !v.iter().any(|(k, _)| *k == kind);
-                v.push((kind.clone(), Instant::now()));
-                first
-            };
-            match (kind.as_str(), first) {
-                ("bad", _) => Ok_::Err(JobError::permanent("classroom does not exist (22003)")),
-                ("quota", true) => Err(JobError::retry_after(Duration::from_millis(700), "quota")),
-                _ => Ok(json!("ok")),
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |j: Value| {
+            let s = s.clone();
+            async move {
+                let kind = j["kind"].as_str().unwrap_or_default().to_owned();
+                let first = {
+                    let mut v = s.lock().expect("lock");
+                    let first = !v.iter().any(|(k, _)| *k == kind);
+                    v.push((kind.clone(), Instant::now()));
+                    first
+                };
+                match (kind.as_str(), first) {
+                    ("bad", _) => Ok_::Err(JobError::permanent("classroom does not exist (22003)")),
+                    ("quota", true) => {
+                        Err(JobError::retry_after(Duration::from_millis(700), "quota"))
+                    }
+                    _ => Ok(json!("ok")),
+                }
             }
         }
-    });
+    );
     let rec = wait_for_state(&q, &dead, JobState::Failed, Duration::from_secs(5)).await;
     assert_eq!(rec.attempts, 1);
     assert!(rec.last_error.as_deref().unwrap_or("").contains("22003"));
@@ -110,9 +177,17 @@ async fn permanent_is_dead_at_once_and_retry_after_is_honoured() {
     worker.stop().await.expect("stop");
     assert_eq!(rec.attempts, 1, "a RetryAfter must not use up an attempt");
     let v = seen.lock().expect("lock").clone();
-    let quota: Vec<Instant> = v.iter().filter(|(k, _)| k == "quota").map(|(_, t)| *t).collect();
+    let quota: Vec<Instant> = v
+        .iter()
+        .filter(|(k, _)| k == "quota")
+        .map(|(_, t)| *t)
+        .collect();
     assert_eq!(quota.len(), 2);
-    assert!(quota[1] - quota[0] >= Duration::from_millis(690), "ran again after {:?}", quota[1] - quota[0]);
+    assert!(
+        quota[1] - quota[0] >= Duration::from_millis(690),
+        "ran again after {:?}",
+        quota[1] - quota[0]
+    );
     assert_eq!(v.iter().filter(|(k, _)| k == "bad").count(), 1);
 }
 
@@ -121,22 +196,40 @@ async fn permanent_is_dead_at_once_and_retry_after_is_honoured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_idempotency_key_returns_the_first_id() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let req = JobRequest { idempotency_key: Some("lesson-42-export".into()), ..JobRequest::new("noop", json!({})) };
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let req = JobRequest {
+        idempotency_key: Some("lesson-42-export".into()),
+        ..JobRequest::new("noop", json!({}))
+    };
     let first = q.enqueue(req.clone()).await.expect("enqueue");
     let second = q.enqueue(req.clone()).await.expect("enqueue again");
     assert!(first.created);
     assert!(!second.created);
     assert_eq!(first.id, second.id);
-    let batch = q.enqueue_batch(vec![req.clone(), JobRequest::new("noop", json!({}))]).await.expect("batch");
+    let batch = q
+        .enqueue_batch(vec![req.clone(), JobRequest::new("noop", json!({}))])
+        .await
+        .expect("batch");
     assert_eq!(batch[0].id, first.id);
     assert!(batch[1].created);
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, |_j: Value| async { Ok_::Ok(Value::Null) });
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        |_j: Value| async { Ok_::Ok(Value::Null) }
+    );
     wait_for_state(&q, &first.id, JobState::Succeeded, Duration::from_secs(5)).await;
     worker.stop().await.expect("stop");
     let third = q.enqueue(req).await.expect("enqueue after finish");
     assert_eq!(third.id, first.id);
-    assert_eq!(q.counts("default").await.expect("counts").get(JobState::Succeeded), 2);
+    assert_eq!(
+        q.counts("default")
+            .await
+            .expect("counts")
+            .get(JobState::Succeeded),
+        2
+    );
 }
 
 /// #4: idle workers noticed new jobs only on a 30 s heartbeat. With the idle poll set to 10 s,
@@ -148,25 +241,37 @@ async fn an_idle_worker_starts_a_pushed_job_within_50ms() {
     cfg.idle_poll = Duration::from_secs(10);
     let q = Queue::connect(cfg).await.expect("connect");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 2, move |_j: Value| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(Instant::now());
-            Ok_::Ok(Value::Null)
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |_j: Value| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(Instant::now());
+                Ok_::Ok(Value::Null)
+            }
         }
-    });
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut latencies = Vec::new();
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let pushed = Instant::now();
-        q.enqueue(JobRequest::new("noop", json!({}))).await.expect("enqueue");
-        let started = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("picked up").expect("open");
+        q.enqueue(JobRequest::new("noop", json!({})))
+            .await
+            .expect("enqueue");
+        let started = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("picked up")
+            .expect("open");
         latencies.push(started - pushed);
     }
     worker.stop().await.expect("stop");
     latencies.sort();
-    assert!(latencies[2] < Duration::from_millis(50), "pickup latencies {latencies:?}");
+    assert!(
+        latencies[2] < Duration::from_millis(50),
+        "pickup latencies {latencies:?}"
+    );
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,27 +285,58 @@ enum Typed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_payload_goes_to_dead_and_the_next_job_runs() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    let unknown_kind = q.enqueue(JobRequest::new("teleport", json!({}))).await.expect("enqueue").id;
-    let wrong_field = q.enqueue(JobRequest::new("greet", json!({"nom": "x"}))).await.expect("enqueue").id;
-    let not_json = q.enqueue(JobRequest::new("greet", json!({"name": "x"}))).await.expect("enqueue").id;
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
+    let unknown_kind = q
+        .enqueue(JobRequest::new("teleport", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let wrong_field = q
+        .enqueue(JobRequest::new("greet", json!({"nom": "x"})))
+        .await
+        .expect("enqueue")
+        .id;
+    let not_json = q
+        .enqueue(JobRequest::new("greet", json!({"name": "x"})))
+        .await
+        .expect("enqueue")
+        .id;
     // A producer that wrote Redis by hand and got it wrong:
     let mut c = redis.connection().expect("conn");
-    let _: () = redis::cmd("HSET").arg(format!("creel:job:{not_json}")).arg("payload").arg("{oops").query(&mut c).expect("hset");
-    let good = q.enqueue(JobRequest::new("greet", json!({"name": "Ada"}))).await.expect("enqueue").id;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("creel:job:{not_json}"))
+        .arg("payload")
+        .arg("{oops")
+        .query(&mut c)
+        .expect("hset");
+    let good = q
+        .enqueue(JobRequest::new("greet", json!({"name": "Ada"})))
+        .await
+        .expect("enqueue")
+        .id;
     let handled = Arc::new(AtomicUsize::new(0));
     let h = handled.clone();
-    let worker = run_worker!(RedisBackend::<Typed>::new(q.clone(), "default"), 1, move |j: Typed| {
-        let h = h.clone();
-        async move {
-            h.fetch_add(1, Ordering::SeqCst);
-            let Typed::Greet { name } = j;
-            Ok_::Ok(json!(format!("hello {name}")))
+    let worker = run_worker!(
+        RedisBackend::<Typed>::new(q.clone(), "default"),
+        1,
+        move |j: Typed| {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let Typed::Greet { name } = j;
+                Ok_::Ok(json!(format!("hello {name}")))
+            }
         }
-    });
+    );
     let rec = wait_for_state(&q, &good, JobState::Succeeded, Duration::from_secs(5)).await;
     assert_eq!(rec.result, Some(json!("hello Ada")));
-    for (id, needle) in [(&unknown_kind, "teleport"), (&wrong_field, "name"), (&not_json, "not JSON")] {
+    for (id, needle) in [
+        (&unknown_kind, "teleport"),
+        (&wrong_field, "name"),
+        (&not_json, "not JSON"),
+    ] {
         let rec = wait_for_state(&q, id, JobState::Failed, Duration::from_secs(5)).await;
         let err = rec.last_error.expect("error");
         assert!(err.contains(needle), "{err}");
@@ -215,18 +351,30 @@ async fn a_poison_payload_goes_to_dead_and_the_next_job_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_restarts_under_the_same_configuration() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     for round in 0..3 {
         let backend = RedisBackend::<Value>::new(q.clone(), "default");
         let me = backend.worker_id().to_owned();
         let worker = run_worker!(backend, 2, |_j: Value| async { Ok_::Ok(Value::Null) });
-        let id = q.enqueue(JobRequest::new("noop", json!({ "round": round }))).await.expect("enqueue").id;
+        let id = q
+            .enqueue(JobRequest::new("noop", json!({ "round": round })))
+            .await
+            .expect("enqueue")
+            .id;
         wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(5)).await;
         let live = q.workers(Duration::from_secs(60)).await.expect("workers");
-        assert!(live.iter().any(|w| w.id == me), "{me} not registered in {live:?}");
+        assert!(
+            live.iter().any(|w| w.id == me),
+            "{me} not registered in {live:?}"
+        );
         worker.stop().await.expect("stop");
         let live = q.workers(Duration::from_secs(60)).await.expect("workers");
-        assert!(!live.iter().any(|w| w.id == me), "{me} still registered after a graceful stop");
+        assert!(
+            !live.iter().any(|w| w.id == me),
+            "{me} still registered after a graceful stop"
+        );
     }
 }
 
@@ -234,27 +382,53 @@ async fn a_worker_restarts_under_the_same_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_and_counts_are_correct() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     q.pause("default").await.expect("pause");
     let ready: Vec<_> = q
-        .enqueue_batch((0..7).map(|i| JobRequest::new("noop", json!({ "i": i }))).collect())
+        .enqueue_batch(
+            (0..7)
+                .map(|i| JobRequest::new("noop", json!({ "i": i })))
+                .collect(),
+        )
         .await
         .expect("enqueue");
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    q.enqueue_batch((0..3).map(|_| JobRequest { run_at: Some(later), ..JobRequest::new("noop", json!({})) }).collect())
-        .await
-        .expect("enqueue scheduled");
+    q.enqueue_batch(
+        (0..3)
+            .map(|_| JobRequest {
+                run_at: Some(later),
+                ..JobRequest::new("noop", json!({}))
+            })
+            .collect(),
+    )
+    .await
+    .expect("enqueue scheduled");
     q.cancel(&ready[0].id).await.expect("cancel");
     let c = q.counts("default").await.expect("counts");
-    assert_eq!((c.get(JobState::Ready), c.get(JobState::Scheduled), c.get(JobState::Cancelled)), (6, 3, 1));
+    assert_eq!(
+        (
+            c.get(JobState::Ready),
+            c.get(JobState::Scheduled),
+            c.get(JobState::Cancelled)
+        ),
+        (6, 3, 1)
+    );
     assert!(c.paused);
     assert!(c.oldest_ready_ms.is_some());
-    assert_eq!(q.queues().await.expect("queues"), vec!["default".to_owned()]);
+    assert_eq!(
+        q.queues().await.expect("queues"),
+        vec!["default".to_owned()]
+    );
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = q.list("default", JobState::Ready, cursor.as_deref(), 4).await.expect("list");
+        let page = q
+            .list("default", JobState::Ready, cursor.as_deref(), 4)
+            .await
+            .expect("list");
         seen.extend(page.jobs.iter().map(|j| j.id.clone()));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -262,7 +436,10 @@ async fn listing_and_counts_are_correct() {
         }
     }
     let expected: Vec<_> = ready[1..].iter().map(|e| e.id.clone()).collect();
-    assert_eq!(seen, expected, "pages must list every ready job once, in order");
+    assert_eq!(
+        seen, expected,
+        "pages must list every ready job once, in order"
+    );
 }
 
 /// #10: one Redis reply slower than 500 ms took the worker pool down. Redis stalls for 1.5 s
@@ -270,26 +447,54 @@ async fn listing_and_counts_are_correct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_redis_does_not_take_the_worker_down() {
     let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
+    let q = Queue::connect(test_config(&redis.url()))
+        .await
+        .expect("connect");
     let ids: Vec<_> = q
-        .enqueue_batch((0..100).map(|i| JobRequest::new("noop", json!({ "i": i }))).collect())
+        .enqueue_batch(
+            (0..100)
+                .map(|i| JobRequest::new("noop", json!({ "i": i })))
+                .collect(),
+        )
         .await
         .expect("enqueue");
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 4, |_j: Value| async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Ok_::Ok(Value::Null)
-    });
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        4,
+        |_j: Value| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok_::Ok(Value::Null)
+        }
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let url = redis.url();
     tokio::task::spawn_blocking(move || {
-        let mut c = redis::Client::open(url).expect("client").get_connection().expect("conn");
-        let _: () = redis::cmd("DEBUG").arg("SLEEP").arg(1.5).query(&mut c).expect("debug sleep");
+        let mut c = redis::Client::open(url)
+            .expect("client")
+            .get_connection()
+            .expect("conn");
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(1.5)
+            .query(&mut c)
+            .expect("debug sleep");
     })
     .await
     .expect("stall");
-    wait_for_count(&q, "default", JobState::Succeeded, 100, Duration::from_secs(30)).await;
+    wait_for_count(
+        &q,
+        "default",
+        JobState::Succeeded,
+        100,
+        Duration::from_secs(30),
+    )
+    .await;
     // and it is still taking new work
-    let after = q.enqueue(JobRequest::new("noop", json!({}))).await.expect("enqueue").id;
+    let after = q
+        .enqueue(JobRequest::new("noop", json!({})))
+        .await
+        .expect("enqueue")
+        .id;
     wait_for_state(&q, &after, JobState::Succeeded, Duration::from_secs(5)).await;
     worker.stop().await.expect("stop");
     for e in ids {
@@ -301,25 +506,52 @@ async fn a_slow_redis_does_not_take_the_worker_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_run_loses_no_job() {
     let mut redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url())).await.expect("connect");
-    q.enqueue_batch((0..200).map(|i| JobRequest::new("noop", json!({ "i": i }))).collect())
+    let q = Queue::connect(test_config(&redis.url()))
         .await
-        .expect("enqueue");
-    let worker = run_worker!(RedisBackend::<Value>::new(q.clone(), "default"), 4, |_j: Value| async {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        Ok_::Ok(Value::Null)
-    });
+        .expect("connect");
+    q.enqueue_batch(
+        (0..200)
+            .map(|i| JobRequest::new("noop", json!({ "i": i })))
+            .collect(),
+    )
+    .await
+    .expect("enqueue");
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        4,
+        |_j: Value| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok_::Ok(Value::Null)
+        }
+    );
     wait_until_some_succeeded(&q, 20).await;
     redis.restart().expect("restart redis");
-    wait_for_count(&q, "default", JobState::Succeeded, 200, Duration::from_secs(60)).await;
+    wait_for_count(
+        &q,
+        "default",
+        JobState::Succeeded,
+        200,
+        Duration::from_secs(60),
+    )
+    .await;
     worker.stop().await.expect("stop");
     let c = q.counts("default").await.expect("counts");
-    assert_eq!(c.get(JobState::Failed) + c.get(JobState::Ready) + c.get(JobState::Running), 0, "{c:?}");
+    assert_eq!(
+        c.get(JobState::Failed) + c.get(JobState::Ready) + c.get(JobState::Running),
+        0,
+        "{c:?}"
+    );
 }
 
 async fn wait_until_some_succeeded(q: &Queue, n: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while q.counts("default").await.expect("counts").get(JobState::Succeeded) < n {
+    while q
+        .counts("default")
+        .await
+        .expect("counts")
+        .get(JobState::Succeeded)
+        < n
+    {
         assert!(tokio::time::Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

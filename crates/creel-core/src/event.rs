@@ -124,9 +124,18 @@ mod tests {
             result: Some(serde_json::json!({"bytes": 3})),
             error: None,
         };
-        let ev = CompletionEvent::new("/creel/default", data.clone(), Utc::now()).expect("terminal");
+        let ev =
+            CompletionEvent::new("/creel/default", data.clone(), Utc::now()).expect("terminal");
         let v = serde_json::to_value(&ev).expect("serializes");
-        for attr in ["specversion", "id", "source", "type", "subject", "time", "data"] {
+        for attr in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "data",
+        ] {
             assert!(v.get(attr).is_some(), "missing {attr}");
         }
         assert_eq!(v["type"], "creel.job.succeeded");

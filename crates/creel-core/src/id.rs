@@ -31,7 +31,13 @@ impl JobId {
     pub fn generate_batch(n: usize) -> Vec<Self> {
         let mut g = ulid::Generator::new();
         (0..n)
-            .map(|_| Self(g.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()))
+            .map(|_| {
+                Self(
+                    g.generate()
+                        .unwrap_or_else(|_| ulid::Ulid::new())
+                        .to_string(),
+                )
+            })
             .collect()
     }
 

@@ -131,11 +131,14 @@ impl JobRequest {
 /// Names (kinds, queues, accounts) are 1–64 characters of `[a-z0-9._-]`, so they are safe in
 /// Redis keys, metric labels and URLs.
 fn check_name(field: &str, value: &str) -> Result<(), JobRequestError> {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    let ok_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     if value.is_empty() || value.len() > MAX_NAME_LEN || !value.chars().all(ok_char) {
         return Err(JobRequestError::new(
             field,
-            format!("must be 1 to {MAX_NAME_LEN} characters of a-z, 0-9, '.', '_' or '-' (got {value:?})"),
+            format!(
+                "must be 1 to {MAX_NAME_LEN} characters of a-z, 0-9, '.', '_' or '-' (got {value:?})"
+            ),
         ));
     }
     Ok(())
@@ -143,7 +146,11 @@ fn check_name(field: &str, value: &str) -> Result<(), JobRequestError> {
 
 fn is_traceparent(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+    let hex = |p: &str, n: usize| {
+        p.len() == n
+            && p.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    };
     parts.len() == 4
         && hex(parts[0], 2)
         && parts[0] != "ff"
@@ -185,8 +192,14 @@ mod tests {
         assert_eq!(bad(&|r| r.queue = String::new()), "queue");
         assert_eq!(bad(&|r| r.account = Some("a:b".into())), "account");
         assert_eq!(bad(&|r| r.payload = json!([1])), "payload");
-        assert_eq!(bad(&|r| r.idempotency_key = Some(String::new())), "idempotency_key");
-        assert_eq!(bad(&|r| r.traceparent = Some("00-xyz".into())), "traceparent");
+        assert_eq!(
+            bad(&|r| r.idempotency_key = Some(String::new())),
+            "idempotency_key"
+        );
+        assert_eq!(
+            bad(&|r| r.traceparent = Some("00-xyz".into())),
+            "traceparent"
+        );
     }
 
     #[test]

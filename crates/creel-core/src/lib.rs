@@ -10,8 +10,8 @@ pub mod retry;
 pub mod state;
 
 pub use error::{JobError, JobErrorKind};
-pub use event::{CompletionEvent, CompletionData, EventType};
+pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
-pub use job::{JobRequest, JobRequestError, DEFAULT_QUEUE};
+pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError};
 pub use retry::RetryPolicy;
 pub use state::{InvalidTransition, JobState, Transition, transition};

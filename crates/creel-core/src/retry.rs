@@ -39,7 +39,10 @@ impl RetryPolicy {
     #[must_use]
     pub fn delay_after(&self, failed_attempt: u32, unit_random: f64) -> Duration {
         let exp = failed_attempt.saturating_sub(1).min(30);
-        let raw = self.base_delay.saturating_mul(1u32 << exp).min(self.max_delay);
+        let raw = self
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
         let jitter = self.jitter.clamp(0.0, 1.0);
         let keep = 1.0 - jitter * unit_random.clamp(0.0, 1.0);
         raw.mul_f64(keep)

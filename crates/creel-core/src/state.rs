@@ -64,7 +64,9 @@ impl fmt::Display for JobState {
 
 /// The text is not a job state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown job state {0:?}: expected one of scheduled, ready, running, succeeded, failed, cancelled")]
+#[error(
+    "unknown job state {0:?}: expected one of scheduled, ready, running, succeeded, failed, cancelled"
+)]
 pub struct UnknownState(pub String);
 
 impl FromStr for JobState {
@@ -169,7 +171,10 @@ mod tests {
     fn the_happy_path_and_the_retry_loop() {
         let s = transition(JobState::Scheduled, Transition::Promote).expect("promote");
         let s = transition(s, Transition::Lease).expect("lease");
-        assert_eq!(transition(s, Transition::RetryLater), Ok(JobState::Scheduled));
+        assert_eq!(
+            transition(s, Transition::RetryLater),
+            Ok(JobState::Scheduled)
+        );
         assert_eq!(transition(s, Transition::Succeed), Ok(JobState::Succeeded));
         assert!(transition(JobState::Ready, Transition::Succeed).is_err());
     }

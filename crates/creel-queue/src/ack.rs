@@ -70,7 +70,8 @@ where
                 }
                 Err(e) => {
                     let e: BoxDynError = e.into();
-                    let finish = Finish::from_error(e.as_ref(), &ctx, &shared.queue, fastrand::f64());
+                    let finish =
+                        Finish::from_error(e.as_ref(), &ctx, &shared.queue, fastrand::f64());
                     shared.finish(&ctx, finish).await;
                     Err(e)
                 }

@@ -16,12 +16,12 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::ack::AckLayer;
 use crate::fetcher::Fetcher;
-use crate::worker::WorkerShared;
+use crate::worker::{WorkerShared, record_outcomes};
 use crate::{Queue, QueueConfig, QueueError, maintenance};
 
 /// An apalis backend that takes jobs of one queue from Redis.
@@ -57,14 +57,21 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
     /// A worker for `queue` on an existing connection. Must be called inside a tokio runtime.
     #[must_use]
     pub fn new(queue: Queue, queue_name: &str) -> Self {
+        let (finisher, outcomes) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        tokio::spawn(stop.clone().run_until_cancelled_owned(record_outcomes(
+            queue.clone(),
+            queue_name.to_owned(),
+            outcomes,
+        )));
         let shared = Arc::new(WorkerShared {
             queue,
             queue_name: queue_name.to_owned(),
             worker_id: worker_identity(queue_name),
             leases: Mutex::new(Default::default()),
+            finisher,
         });
         let (wake_tx, wake_rx) = watch::channel(0u64);
-        let stop = CancellationToken::new();
         maintenance::spawn(&shared, wake_tx, &stop);
         let fetcher = Fetcher::<Args>::new(Arc::clone(&shared), wake_rx);
         let tasks = futures::stream::unfold(fetcher, |mut f| async move {
@@ -92,14 +99,22 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
 fn worker_identity(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
     let started = chrono::Utc::now().timestamp_millis();
-    format!("{host}-{}-{queue}-{started}-{:04x}", std::process::id(), fastrand::u16(..))
+    format!(
+        "{host}-{}-{queue}-{started}-{:04x}",
+        std::process::id(),
+        fastrand::u16(..)
+    )
 }
 
 impl<Args: Send + 'static> Backend for RedisBackend<Args> {
     type Task = Task<Args>;
     type Error = QueueError;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), QueueError>> {
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -111,7 +126,11 @@ impl<Args: Send + 'static> Backend for RedisBackend<Args> {
         self.tasks.poll_next_unpin(cx).map(|t| t.map(Ok))
     }
 
-    fn poll_close(&mut self, cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), QueueError>> {
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
         let shared = Arc::clone(&self.shared);
         let closing = self
             .closing

@@ -28,7 +28,9 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("prefix", &self.cfg.prefix).finish_non_exhaustive()
+        f.debug_struct("Queue")
+            .field("prefix", &self.cfg.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,10 @@ impl QueueCounts {
     /// The count for one state.
     #[must_use]
     pub fn get(&self, state: JobState) -> u64 {
-        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -117,7 +122,10 @@ impl Queue {
     }
 
     /// Enqueues many jobs. Every request is validated first: if one is invalid, none is written.
-    pub async fn enqueue_batch(&self, requests: Vec<JobRequest>) -> Result<Vec<Enqueued>, QueueError> {
+    pub async fn enqueue_batch(
+        &self,
+        requests: Vec<JobRequest>,
+    ) -> Result<Vec<Enqueued>, QueueError> {
         for r in &requests {
             r.validate()?;
         }
@@ -129,7 +137,10 @@ impl Queue {
         while start < requests.len() {
             let queue = &requests[start].queue;
             let mut end = start;
-            while end < requests.len() && end - start < ENQUEUE_CHUNK && &requests[end].queue == queue {
+            while end < requests.len()
+                && end - start < ENQUEUE_CHUNK
+                && &requests[end].queue == queue
+            {
                 end += 1;
             }
             let mut inv = self.scripts.enqueue.prepare_invoke();
@@ -152,7 +163,10 @@ impl Queue {
                     id: id.clone(),
                     reason: format!("{e}"),
                 })?;
-                out.push(Enqueued { id, created: created == 1 });
+                out.push(Enqueued {
+                    id,
+                    created: created == 1,
+                });
             }
             start = end;
         }
@@ -167,7 +181,9 @@ impl Queue {
     }
 
     async fn require(&self, id: &JobId) -> Result<JobRecord, QueueError> {
-        self.get(id).await?.ok_or_else(|| QueueError::NotFound(id.clone()))
+        self.get(id)
+            .await?
+            .ok_or_else(|| QueueError::NotFound(id.clone()))
     }
 
     /// One page of the jobs of a queue in a state, in the order they entered it.
@@ -252,7 +268,9 @@ impl Queue {
         Ok(QueueCounts {
             queue: queue.to_owned(),
             counts: JobState::ALL.into_iter().zip(cards).collect(),
-            oldest_ready_ms: oldest.first().map(|(_, s)| u64::try_from(now_ms - s).unwrap_or(0)),
+            oldest_ready_ms: oldest
+                .first()
+                .map(|(_, s)| u64::try_from(now_ms - s).unwrap_or(0)),
             paused,
         })
     }
@@ -266,7 +284,13 @@ impl Queue {
             queue: rec.queue.clone(),
             account: rec.account.clone(),
         };
-        let event = subject.event_json(&self.cfg, JobState::Cancelled, rec.attempts, None, Some("cancelled".into()));
+        let event = subject.event_json(
+            &self.cfg,
+            JobState::Cancelled,
+            rec.attempts,
+            None,
+            Some("cancelled".into()),
+        );
         let mut conn = self.conn.clone();
         let (outcome, state): (String, String) = self
             .scripts
@@ -363,7 +387,8 @@ impl Queue {
         older_than: Duration,
         chunk: usize,
     ) -> Result<u64, QueueError> {
-        let cutoff = Utc::now().timestamp_millis() - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = Utc::now().timestamp_millis()
+            - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
         let chunk = chunk.max(1);
         let mut conn = self.conn.clone();
         let mut total = 0u64;
@@ -387,20 +412,28 @@ impl Queue {
     }
 
     /// Reads up to `count` completion events after stream id `after` (`"0"` from the start).
-    pub async fn read_events(&self, after: &str, count: usize) -> Result<Vec<StreamEvent>, QueueError> {
+    pub async fn read_events(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<StreamEvent>, QueueError> {
         let mut conn = self.conn.clone();
         let reply: redis::streams::StreamRangeReply = conn
             .xrange_count(self.cfg.events_key(), format!("({after}"), "+", count)
             .await?;
         let mut out = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
-            let Some(text) = entry.get::<String>("event") else { continue };
+            let Some(text) = entry.get::<String>("event") else {
+                continue;
+            };
             match serde_json::from_str(&text) {
                 Ok(event) => out.push(StreamEvent {
                     stream_id: entry.id,
                     event,
                 }),
-                Err(e) => tracing::warn!(stream_id = %entry.id, error = %e, "skipping an event that does not parse"),
+                Err(e) => {
+                    tracing::warn!(stream_id = %entry.id, error = %e, "skipping an event that does not parse")
+                }
             }
         }
         Ok(out)
@@ -409,7 +442,8 @@ impl Queue {
     /// Worker processes with a heartbeat in the last `within`.
     pub async fn workers(&self, within: Duration) -> Result<Vec<WorkerInfo>, QueueError> {
         let mut conn = self.conn.clone();
-        let since = Utc::now().timestamp_millis() - i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+        let since =
+            Utc::now().timestamp_millis() - i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
         let rows: Vec<(String, i64)> = conn
             .zrangebyscore_withscores(self.cfg.workers_key(), since, "+inf")
             .await?;

@@ -12,6 +12,12 @@ pub enum QueueError {
     /// Redis answered in a form the queue did not expect.
     #[error("unexpected redis reply: {0}")]
     Reply(#[from] redis::ParsingError),
+    /// A batched call failed (the message is the underlying error's).
+    #[error("batched call failed: {0}")]
+    Batch(String),
+    /// The worker is closing and can no longer record outcomes.
+    #[error("the worker is closing")]
+    Closed,
     /// The job request is invalid; nothing was written.
     #[error("invalid job request: {0}")]
     Invalid(#[from] JobRequestError),

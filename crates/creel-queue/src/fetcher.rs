@@ -107,7 +107,8 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         let rest: Vec<redis::Value> = it.collect();
         let mut got = 0;
         for row in rest.chunks_exact(FIELDS) {
-            let text = |i: usize| -> String { redis::from_redis_value_ref(&row[i]).unwrap_or_default() };
+            let text =
+                |i: usize| -> String { redis::from_redis_value_ref(&row[i]).unwrap_or_default() };
             got += 1;
             let id_text = text(0);
             let token = text(1);
@@ -196,7 +197,9 @@ mod tests {
     fn decodes_a_tagged_enum_and_names_what_is_wrong() {
         assert_eq!(
             decode::<Jobs>("download", r#"{"url":"http://x"}"#),
-            Ok(Jobs::Download { url: "http://x".into() })
+            Ok(Jobs::Download {
+                url: "http://x".into()
+            })
         );
         let e = decode::<Jobs>("download", r#"{"uri":"x"}"#).expect_err("wrong field");
         assert!(e.contains("url"), "{e}");

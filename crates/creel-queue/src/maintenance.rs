@@ -12,10 +12,23 @@ use tokio_util::sync::CancellationToken;
 use crate::worker::WorkerShared;
 
 /// Starts the three loops; they end when `stop` is cancelled.
-pub(crate) fn spawn(shared: &Arc<WorkerShared>, wake: watch::Sender<u64>, stop: &CancellationToken) {
-    tokio::spawn(stop.clone().run_until_cancelled_owned(listen_for_wakeups(Arc::clone(shared), wake)));
-    tokio::spawn(stop.clone().run_until_cancelled_owned(heartbeat(Arc::clone(shared))));
-    tokio::spawn(stop.clone().run_until_cancelled_owned(reap(Arc::clone(shared))));
+pub(crate) fn spawn(
+    shared: &Arc<WorkerShared>,
+    wake: watch::Sender<u64>,
+    stop: &CancellationToken,
+) {
+    tokio::spawn(
+        stop.clone()
+            .run_until_cancelled_owned(listen_for_wakeups(Arc::clone(shared), wake)),
+    );
+    tokio::spawn(
+        stop.clone()
+            .run_until_cancelled_owned(heartbeat(Arc::clone(shared))),
+    );
+    tokio::spawn(
+        stop.clone()
+            .run_until_cancelled_owned(reap(Arc::clone(shared))),
+    );
 }
 
 async fn listen_for_wakeups(shared: Arc<WorkerShared>, wake: watch::Sender<u64>) {
@@ -62,7 +75,8 @@ async fn beat(shared: &WorkerShared) -> redis::RedisResult<()> {
     let cfg = shared.queue.config();
     let mut conn = shared.queue.conn.clone();
     let now = chrono::Utc::now().timestamp_millis();
-    let _: () = redis::AsyncCommands::zadd(&mut conn, cfg.workers_key(), &shared.worker_id, now).await?;
+    let _: () =
+        redis::AsyncCommands::zadd(&mut conn, cfg.workers_key(), &shared.worker_id, now).await?;
     let held = shared.snapshot();
     for chunk in held.chunks(256) {
         let mut inv = shared.queue.scripts.renew.prepare_invoke();
@@ -101,7 +115,10 @@ async fn reap(shared: Arc<WorkerShared>) {
             Ok(ids) if ids.len() == CHUNK => continue,
             Ok(ids) => {
                 if !ids.is_empty() {
-                    tracing::info!(count = ids.len(), "returned jobs with expired leases to the queue");
+                    tracing::info!(
+                        count = ids.len(),
+                        "returned jobs with expired leases to the queue"
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reaper pass failed"),

@@ -88,21 +88,26 @@ impl JobRecord {
         let number = |v: Option<String>, field: &str| -> Result<u32, QueueError> {
             match v {
                 None => Ok(0),
-                Some(t) => t.parse::<i64>().map(|n| n.clamp(0, i64::from(u32::MAX)) as u32).map_err(|_| {
-                    corrupt(format!("{field} is not a number: {t:?}"))
-                }),
+                Some(t) => t
+                    .parse::<i64>()
+                    .map(|n| n.clamp(0, i64::from(u32::MAX)) as u32)
+                    .map_err(|_| corrupt(format!("{field} is not a number: {t:?}"))),
             }
         };
         let time = |v: Option<String>, field: &str| -> Result<Option<DateTime<Utc>>, QueueError> {
             match v {
                 None => Ok(None),
                 Some(t) => {
-                    let ms: i64 = t.parse().map_err(|_| corrupt(format!("{field} is not a time: {t:?}")))?;
+                    let ms: i64 = t
+                        .parse()
+                        .map_err(|_| corrupt(format!("{field} is not a time: {t:?}")))?;
                     Ok(Utc.timestamp_millis_opt(ms).single())
                 }
             }
         };
-        let json = |v: Option<String>| v.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)));
+        let json = |v: Option<String>| {
+            v.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))
+        };
         let created_at = time(take("created_at"), "created_at")?.unwrap_or_default();
         Ok(Some(Self {
             id,

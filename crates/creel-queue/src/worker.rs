@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use creel_core::{JobError, JobState};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::events::EventSubject;
 use crate::{JobContext, Queue, QueueError, StepOutcome};
 
@@ -25,6 +27,70 @@ pub(crate) struct WorkerShared {
     pub(crate) queue_name: String,
     pub(crate) worker_id: String,
     pub(crate) leases: Mutex<HashMap<String, HeldLease>>,
+    /// Step outcomes waiting to be recorded by [`record_outcomes`].
+    pub(crate) finisher: mpsc::UnboundedSender<FinishRequest>,
+}
+
+/// One step outcome on its way to `finish.lua`, with the channel its answer goes back on.
+#[derive(Debug)]
+pub(crate) struct FinishRequest {
+    args: Vec<String>,
+    done: oneshot::Sender<Result<(i64, String), QueueError>>,
+}
+
+/// Outcomes per `finish.lua` call at most.
+const FINISH_BATCH: usize = 128;
+
+/// Records step outcomes, batching whatever is waiting into one script call: under load one
+/// call carries many outcomes (Redis's per-call overhead dominates a single ack); when idle,
+/// an outcome is sent at once, with no added delay.
+pub(crate) async fn record_outcomes(
+    queue: Queue,
+    queue_name: String,
+    mut requests: mpsc::UnboundedReceiver<FinishRequest>,
+) {
+    let mut batch = Vec::with_capacity(FINISH_BATCH);
+    while requests.recv_many(&mut batch, FINISH_BATCH).await > 0 {
+        let (args, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|r| (r.args, r.done)).unzip();
+        match finish_batch(&queue, &queue_name, args).await {
+            Ok(replies) => {
+                for (w, r) in waiters.into_iter().zip(replies) {
+                    let _ = w.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for w in waiters {
+                    let _ = w.send(Err(QueueError::Batch(text.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn finish_batch(
+    queue: &Queue,
+    queue_name: &str,
+    jobs: Vec<Vec<String>>,
+) -> Result<Vec<(i64, String)>, QueueError> {
+    let cfg = queue.config();
+    let mut inv = queue.scripts.finish.prepare_invoke();
+    inv.arg(&cfg.prefix).arg(queue_name).arg(cfg.events_max_len);
+    for job in &jobs {
+        for a in job {
+            inv.arg(a);
+        }
+    }
+    let mut conn = queue.conn.clone();
+    let flat: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for pair in flat.chunks_exact(2) {
+        out.push((
+            redis::from_redis_value_ref(&pair[0])?,
+            redis::from_redis_value_ref(&pair[1])?,
+        ));
+    }
+    Ok(out)
 }
 
 /// How a step run ends, as the finish script takes it.
@@ -96,16 +162,30 @@ impl Finish {
                 attempts_delta: -1,
                 ..Self::later("retry", *after, reason.clone())
             },
-            Some(JobError::Retryable(reason)) => Self::retry_or_fail(policy, ctx.attempt, reason, unit_random),
+            Some(JobError::Retryable(reason)) => {
+                Self::retry_or_fail(policy, ctx.attempt, reason, unit_random)
+            }
             None => Self::retry_or_fail(policy, ctx.attempt, &err.to_string(), unit_random),
         }
     }
 
-    fn retry_or_fail(policy: &creel_core::RetryPolicy, attempt: u32, reason: &str, unit_random: f64) -> Self {
+    fn retry_or_fail(
+        policy: &creel_core::RetryPolicy,
+        attempt: u32,
+        reason: &str,
+        unit_random: f64,
+    ) -> Self {
         if policy.allows_another(attempt) {
-            Self::later("retry", policy.delay_after(attempt, unit_random), reason.to_owned())
+            Self::later(
+                "retry",
+                policy.delay_after(attempt, unit_random),
+                reason.to_owned(),
+            )
         } else {
-            Self::failed(format!("attempts exhausted ({attempt} of {}): {reason}", policy.max_attempts))
+            Self::failed(format!(
+                "attempts exhausted ({attempt} of {}): {reason}",
+                policy.max_attempts
+            ))
         }
     }
 }
@@ -129,7 +209,13 @@ impl WorkerShared {
             subject.event_json(cfg, state, ctx.attempt, result, error)
         });
         let cancel_event = if finish.terminal.is_none() {
-            subject.event_json(cfg, JobState::Cancelled, ctx.attempt, None, Some("cancelled at a step boundary".into()))
+            subject.event_json(
+                cfg,
+                JobState::Cancelled,
+                ctx.attempt,
+                None,
+                Some("cancelled at a step boundary".into()),
+            )
         } else {
             String::new()
         };
@@ -166,28 +252,32 @@ impl WorkerShared {
         event: &str,
         cancel_event: &str,
     ) -> Result<(i64, String), QueueError> {
-        let cfg = self.queue.config();
-        let mut conn = self.queue.conn.clone();
-        let reply: (i64, String) = self
-            .queue
-            .scripts
-            .finish
-            .prepare_invoke()
-            .arg(&cfg.prefix)
-            .arg(&self.queue_name)
-            .arg(ctx.id.as_str())
-            .arg(&ctx.token)
-            .arg(f.outcome)
-            .arg(u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX))
-            .arg(&f.text)
-            .arg(event)
-            .arg(cancel_event)
-            .arg(f.attempts_delta)
-            .arg(&f.step)
-            .arg(cfg.events_max_len)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(reply)
+        let (done, answer) = oneshot::channel();
+        let request = FinishRequest {
+            args: vec![
+                ctx.id.to_string(),
+                ctx.token.clone(),
+                f.outcome.to_owned(),
+                u64::try_from(f.delay.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .to_string(),
+                f.text.clone(),
+                event.to_owned(),
+                cancel_event.to_owned(),
+                f.attempts_delta.to_string(),
+                f.step.clone(),
+            ],
+            done,
+        };
+        match self.finisher.send(request) {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(QueueError::Closed)),
+            // The batcher is gone (the worker is closing): record this one on its own.
+            Err(mpsc::error::SendError(request)) => {
+                let mut reply =
+                    finish_batch(&self.queue, &self.queue_name, vec![request.args]).await?;
+                reply.pop().ok_or(QueueError::Closed)
+            }
+        }
     }
 
     pub(crate) fn hold(&self, id: &str, token: &str) {
@@ -211,18 +301,27 @@ impl WorkerShared {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(String, HeldLease)> {
-        self.lock_leases().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.lock_leases()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     fn lock_leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldLease>> {
         // A panic while holding this lock cannot leave the map inconsistent: recover it.
-        self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Gives back every lease whose step has not started, and deregisters the worker.
     pub(crate) async fn close(&self) -> Result<(), QueueError> {
         let cfg = self.queue.config();
-        let unstarted: Vec<(String, HeldLease)> = self.snapshot().into_iter().filter(|(_, l)| !l.started).collect();
+        let unstarted: Vec<(String, HeldLease)> = self
+            .snapshot()
+            .into_iter()
+            .filter(|(_, l)| !l.started)
+            .collect();
         let mut conn = self.queue.conn.clone();
         for chunk in unstarted.chunks(256) {
             let mut inv = self.queue.scripts.release.prepare_invoke();
@@ -236,7 +335,8 @@ impl WorkerShared {
                 self.forget(id);
             }
         }
-        let _: () = redis::AsyncCommands::zrem(&mut conn, cfg.workers_key(), &self.worker_id).await?;
+        let _: () =
+            redis::AsyncCommands::zrem(&mut conn, cfg.workers_key(), &self.worker_id).await?;
         Ok(())
     }
 }

@@ -30,8 +30,12 @@ async fn main() -> anyhow::Result<()> {
         move |_j: Value, ctx: apalis_core::task::data::Data<JobContext>| {
             let url = url.clone();
             async move {
-                let client = redis::Client::open(url).map_err(|e| JobError::retryable(e.to_string()))?;
-                let mut c = client.get_multiplexed_async_connection().await.map_err(|e| JobError::retryable(e.to_string()))?;
+                let client =
+                    redis::Client::open(url).map_err(|e| JobError::retryable(e.to_string()))?;
+                let mut c = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| JobError::retryable(e.to_string()))?;
                 let _: () = redis::AsyncCommands::set(&mut c, "probe:started", ctx.id.to_string())
                     .await
                     .map_err(|e| JobError::retryable(e.to_string()))?;

@@ -1,0 +1,68 @@
+//! One side of `just bench-queue`: enqueue N no-op jobs with creel-queue (batches of 1,000),
+//! then drain them with one apalis worker at concurrency C, and print
+//! `creel enqueue_s=<f> drain_s=<f> jobs=<n>`. bench/queue/run.sh runs BullMQ the same way
+//! against the same Redis and prints the ratio.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use creel_core::{JobError, JobRequest, JobState};
+use creel_queue::{Queue, QueueConfig, RedisBackend};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Args {
+    /// The Redis to use (flushed by the caller between runs).
+    redis_url: String,
+    /// Jobs to enqueue and drain.
+    jobs: usize,
+    /// Jobs in flight at once.
+    concurrency: usize,
+    /// Bytes of padding in each payload.
+    #[arg(long, default_value_t = 100)]
+    pad: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut cfg = QueueConfig::new(&args.redis_url);
+    cfg.fetch_batch = args.concurrency.max(1);
+    let q = Queue::connect(cfg).await?;
+    let pad = "x".repeat(args.pad);
+
+    let t0 = Instant::now();
+    let mut i = 0;
+    while i < args.jobs {
+        let n = (args.jobs - i).min(1000);
+        let batch = (i..i + n)
+            .map(|k| JobRequest::new("noop", json!({ "n": k, "pad": pad })))
+            .collect();
+        q.enqueue_batch(batch).await?;
+        i += n;
+    }
+    let enqueue_s = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let worker = creel_tests::run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        args.concurrency,
+        |_j: Value| async { Ok::<Value, JobError>(Value::Null) }
+    );
+    let target = args.jobs as u64;
+    while q.counts("default").await?.get(JobState::Succeeded) < target {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drain_s = t1.elapsed().as_secs_f64();
+    worker.stop().await?;
+    say(&format!(
+        "creel enqueue_s={enqueue_s:.3} drain_s={drain_s:.3} jobs={}",
+        args.jobs
+    ));
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    println!("{line}");
+}
