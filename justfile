@@ -1,8 +1,16 @@
 # creel's tasks. `just --list` shows them.
 
 # Run every test (unit, integration with a private redis-server, architecture checks).
+# Ends with one summed line: "tests: N passed, N failed".
 test:
-    cargo test --workspace --locked
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target
+    status=0
+    cargo test --workspace --locked 2>&1 | tee target/test-output.log || status=$?
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+         END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+    exit $status
 
 # Lints as CI would want them.
 lint:

@@ -71,18 +71,18 @@ impl RedisServer {
         let deadline = Instant::now() + within;
         let client = redis::Client::open(self.url())?;
         loop {
-            if let Ok(mut c) = client.get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return Ok(());
-                }
+            if let Ok(mut c) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return Ok(());
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!(
-                        "redis-server exited at start with {status} (port {})",
-                        self.port
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!(
+                    "redis-server exited at start with {status} (port {})",
+                    self.port
+                );
             }
             if Instant::now() > deadline {
                 bail!(

@@ -7,29 +7,9 @@ use std::time::Duration;
 use apalis_core::task::data::Data;
 use creel_core::{JobError, JobRequest, JobState};
 use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use creel_tests::probe::wait_for_state;
 use creel_tests::{RedisServer, run_worker, test_config};
 use serde_json::{Value, json};
-
-async fn wait_for_state(
-    q: &Queue,
-    id: &creel_core::JobId,
-    state: JobState,
-    within: Duration,
-) -> creel_queue::JobRecord {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let rec = q.get(id).await.expect("get").expect("exists");
-        if rec.state == state {
-            return rec;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} is {} after {within:?}, wanted {state}: {rec:?}",
-            rec.state
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_job_runs_once_and_emits_one_success_event() {

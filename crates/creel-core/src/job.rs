@@ -108,21 +108,21 @@ impl JobRequest {
                 ));
             }
         }
-        if let Some(tp) = &self.traceparent {
-            if !is_traceparent(tp) {
-                return Err(JobRequestError::new(
-                    "traceparent",
-                    "must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>",
-                ));
-            }
+        if let Some(tp) = &self.traceparent
+            && !is_traceparent(tp)
+        {
+            return Err(JobRequestError::new(
+                "traceparent",
+                "must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>",
+            ));
         }
-        if let Some(by) = &self.created_by {
-            if by.len() > 200 || by.chars().any(char::is_control) {
-                return Err(JobRequestError::new(
-                    "created_by",
-                    "must be at most 200 bytes without control characters",
-                ));
-            }
+        if let Some(by) = &self.created_by
+            && (by.len() > 200 || by.chars().any(char::is_control))
+        {
+            return Err(JobRequestError::new(
+                "created_by",
+                "must be at most 200 bytes without control characters",
+            ));
         }
         Ok(())
     }
