@@ -133,3 +133,50 @@ async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
         Some(json!("from B"))
     );
 }
+
+/// A graceful stop lets the running step finish and gives back the jobs it had leased but not
+/// started, at once (not after a lease), with their attempts refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
+    let redis = RedisServer::start().expect("redis");
+    let mut cfg = test_config(&redis.url());
+    cfg.lease = Duration::from_secs(60);
+    let q = Queue::connect(cfg).await.expect("connect");
+    let ids = q
+        .enqueue_batch(
+            (0..6)
+                .map(|i| JobRequest::new("slow", json!({ "i": i })))
+                .collect(),
+        )
+        .await
+        .expect("enqueue");
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        1,
+        |_j: Value| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<Value, JobError>(Value::Null)
+        }
+    );
+    wait_for_state(&q, &ids[0].id, JobState::Running, Duration::from_secs(5)).await;
+    // the worker leased a batch; the first step is running, the rest wait in its buffer
+    let c = q.counts("default").await.expect("counts");
+    assert!(c.get(JobState::Running) > 1, "{c:?}");
+    worker.stop().await.expect("graceful stop");
+    let c = q.counts("default").await.expect("counts");
+    assert_eq!(c.get(JobState::Running), 0, "{c:?}");
+    assert_eq!(
+        c.get(JobState::Succeeded) + c.get(JobState::Ready),
+        6,
+        "{c:?}"
+    );
+    for e in &ids {
+        let rec = q.get(&e.id).await.expect("get").expect("job");
+        if rec.state == JobState::Ready {
+            assert_eq!(
+                rec.attempts, 0,
+                "an unstarted lease must not use up an attempt"
+            );
+        }
+    }
+}
