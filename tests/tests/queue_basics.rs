@@ -46,3 +46,31 @@ async fn a_job_runs_once_and_emits_one_success_event() {
     assert_eq!(events[0].event.data.result, Some(json!({"echo": 7})));
     let _ = StepOutcome::from(());
 }
+
+/// Every key the queue writes lives under the configured prefix, so two deployments can share
+/// one Redis.
+#[tokio::test]
+async fn every_key_lives_under_the_configured_prefix() {
+    let redis = RedisServer::start().expect("redis");
+    let mut cfg = test_config(&redis.url());
+    cfg.prefix = "tenant-a".into();
+    let q = Queue::connect(cfg).await.expect("connect");
+    let id = q
+        .enqueue(JobRequest {
+            idempotency_key: Some("k".into()),
+            ..JobRequest::new("echo", json!({}))
+        })
+        .await
+        .expect("enqueue")
+        .id;
+    let backend = RedisBackend::<Value>::new(q.clone(), "default");
+    let worker = run_worker!(backend, 1, |_j: Value| async {
+        Ok::<_, JobError>(Value::Null)
+    });
+    wait_for_state(&q, &id, JobState::Succeeded, Duration::from_secs(10)).await;
+    worker.stop().await.expect("stop");
+    let mut c = redis.connection().expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
+    assert!(keys.iter().any(|k| k == "tenant-a:events"), "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("tenant-a:")), "{keys:?}");
+}
