@@ -6,4 +6,4 @@ pub mod redis_server;
 pub mod workers;
 
 pub use redis_server::RedisServer;
-pub use workers::{RunningWorker, test_config};
+pub use workers::{RunningWorker, start_queue, start_queue_with, test_config};

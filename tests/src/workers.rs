@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use creel_queue::QueueConfig;
+use creel_queue::{Queue, QueueConfig};
+
+use crate::RedisServer;
 use tokio::sync::oneshot;
 
 /// Queue settings for tests: short leases so recovery tests take seconds, small batches.
@@ -13,6 +15,20 @@ pub fn test_config(redis_url: &str) -> QueueConfig {
     cfg.fetch_batch = 8;
     cfg.idle_poll = Duration::from_secs(1);
     cfg
+}
+
+/// A private redis-server and a queue handle on it with [`test_config`].
+pub async fn start_queue() -> (RedisServer, Queue) {
+    start_queue_with(|_| {}).await
+}
+
+/// Like [`start_queue`], with the test's own changes to the configuration.
+pub async fn start_queue_with(edit: impl FnOnce(&mut QueueConfig)) -> (RedisServer, Queue) {
+    let redis = RedisServer::start().expect("starting redis-server");
+    let mut cfg = test_config(&redis.url());
+    edit(&mut cfg);
+    let q = Queue::connect(cfg).await.expect("connecting to redis");
+    (redis, q)
 }
 
 /// A worker running on a tokio task.

@@ -6,17 +6,14 @@ use std::time::Duration;
 
 use apalis_core::task::data::Data;
 use creel_core::{JobError, JobRequest, JobState};
-use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use creel_queue::{JobContext, RedisBackend, StepOutcome};
 use creel_tests::probe::wait_for_state;
-use creel_tests::{RedisServer, run_worker, test_config};
+use creel_tests::{run_worker, start_queue, start_queue_with};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_job_runs_once_and_emits_one_success_event() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let id = q
         .enqueue(JobRequest::new("echo", json!({"n": 7})))
         .await
@@ -51,10 +48,10 @@ async fn a_job_runs_once_and_emits_one_success_event() {
 /// one Redis.
 #[tokio::test]
 async fn every_key_lives_under_the_configured_prefix() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.prefix = "tenant-a".into();
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (redis, q) = start_queue_with(|cfg| {
+        cfg.prefix = "tenant-a".into();
+    })
+    .await;
     let id = q
         .enqueue(JobRequest {
             idempotency_key: Some("k".into()),

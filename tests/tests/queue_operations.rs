@@ -5,18 +5,15 @@ use std::time::Duration;
 
 use apalis_core::task::data::Data;
 use creel_core::{JobError, JobRequest, JobState, RetryPolicy};
-use creel_queue::{CancelOutcome, JobContext, Queue, QueueError, RedisBackend, StepOutcome};
+use creel_queue::{CancelOutcome, JobContext, QueueError, RedisBackend, StepOutcome};
 use creel_tests::probe::{events_for, wait_for_count, wait_for_state};
-use creel_tests::{RedisServer, run_worker, test_config};
+use creel_tests::{run_worker, start_queue, start_queue_with};
 use serde_json::{Value, json};
 
 /// A job that polls: each step hands over to the next until `done`, with progress recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_step_job_hands_over_and_reports_progress() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let id = q
         .enqueue(JobRequest::new("poll", json!({})))
         .await
@@ -61,10 +58,7 @@ async fn a_multi_step_job_hands_over_and_reports_progress() {
 /// step boundary; a finished job cannot be cancelled; each cancel emits one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_is_immediate_when_queued_and_at_the_step_boundary_when_running() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let queued = q
         .enqueue(JobRequest {
@@ -137,13 +131,13 @@ async fn cancel_is_immediate_when_queued_and_at_the_step_boundary_when_running()
 /// A dead job requeued runs again as a new run with fresh attempts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_job_can_be_requeued() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.default_retry = RetryPolicy {
-        max_attempts: 1,
-        ..RetryPolicy::default()
-    };
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.default_retry = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        };
+    })
+    .await;
     let id = q
         .enqueue(JobRequest::new("once", json!({})))
         .await
@@ -188,10 +182,10 @@ async fn a_dead_job_can_be_requeued() {
 /// A paused queue starts nothing; resuming wakes its workers at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_resume_a_queue() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.idle_poll = Duration::from_secs(10);
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.idle_poll = Duration::from_secs(10);
+    })
+    .await;
     q.pause("default").await.expect("pause");
     let worker = run_worker!(
         RedisBackend::<Value>::new(q.clone(), "default"),
@@ -216,10 +210,7 @@ async fn pause_and_resume_a_queue() {
 /// Retention deletes finished jobs (and their idempotency keys) in bounded chunks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_trims_finished_jobs_in_chunks() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let reqs: Vec<_> = (0..250)
         .map(|i| JobRequest {
             idempotency_key: Some(format!("k{i}")),
@@ -275,10 +266,7 @@ async fn retention_trims_finished_jobs_in_chunks() {
 /// A batch with one invalid request writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_request_in_a_batch_writes_nothing() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (redis, q) = start_queue().await;
     let bad = JobRequest::new("Not A Kind", json!({}));
     let err = q
         .enqueue_batch(vec![JobRequest::new("noop", json!({})), bad])

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use creel_core::{JobError, JobRequest, JobState};
-use creel_queue::{Queue, RedisBackend};
+use creel_queue::RedisBackend;
 use creel_tests::probe::{events_for, wait_for_state};
-use creel_tests::{RedisServer, run_worker, test_config};
+use creel_tests::{run_worker, start_queue, start_queue_with};
 use redis::Commands;
 use serde_json::{Value, json};
 
@@ -18,10 +18,7 @@ use serde_json::{Value, json};
 /// job again about one lease (2 s) after the kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (redis, q) = start_queue().await;
     let id = q
         .enqueue(JobRequest::new("hang", json!({})))
         .await
@@ -72,10 +69,7 @@ async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
 /// given to another); both runs finish, and exactly one terminal event is emitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (redis, q) = start_queue().await;
     let id = q
         .enqueue(JobRequest::new("twice", json!({})))
         .await
@@ -138,10 +132,10 @@ async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
 /// started, at once (not after a lease), with their attempts refunded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.lease = Duration::from_secs(60);
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.lease = Duration::from_secs(60);
+    })
+    .await;
     let ids = q
         .enqueue_batch(
             (0..6)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use creel_core::{JobError, JobRequest, JobState, RetryPolicy};
 use creel_queue::{Queue, RedisBackend};
 use creel_tests::probe::{events_for, wait_for_count, wait_for_state};
-use creel_tests::{RedisServer, run_worker, test_config};
+use creel_tests::{RedisServer, run_worker, start_queue, start_queue_with, test_config};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -82,18 +82,18 @@ async fn twenty_thousand_due_jobs_drain_without_error_or_slow_scripts() {
 /// exactly 3 times, then it is dead with one failed event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_policy_of_three_runs_a_failing_job_exactly_three_times() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.retry.insert(
-        "flaky".into(),
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(100),
-            jitter: 0.0,
-        },
-    );
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.retry.insert(
+            "flaky".into(),
+            RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(100),
+                jitter: 0.0,
+            },
+        );
+    })
+    .await;
     let id = q
         .enqueue(JobRequest::new("flaky", json!({})))
         .await
@@ -131,10 +131,7 @@ async fn a_retry_policy_of_three_runs_a_failing_job_exactly_three_times() {
 /// an attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_is_dead_at_once_and_retry_after_is_honoured() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let dead = q
         .enqueue(JobRequest::new("bad", json!({})))
         .await
@@ -195,10 +192,7 @@ async fn permanent_is_dead_at_once_and_retry_after_is_honoured() {
 /// and after that job finished, and no second job exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_idempotency_key_returns_the_first_id() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     let req = JobRequest {
         idempotency_key: Some("lesson-42-export".into()),
         ..JobRequest::new("noop", json!({}))
@@ -236,10 +230,10 @@ async fn a_duplicate_idempotency_key_returns_the_first_id() {
 /// an idle worker still starts a pushed job within 50 ms (median of 5), through the wake-up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_starts_a_pushed_job_within_50ms() {
-    let redis = RedisServer::start().expect("redis");
-    let mut cfg = test_config(&redis.url());
-    cfg.idle_poll = Duration::from_secs(10);
-    let q = Queue::connect(cfg).await.expect("connect");
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.idle_poll = Duration::from_secs(10);
+    })
+    .await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let worker = run_worker!(
         RedisBackend::<Value>::new(q.clone(), "default"),
@@ -284,10 +278,7 @@ enum Typed {
 /// error, never reaches the handler, and the next job runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_payload_goes_to_dead_and_the_next_job_runs() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (redis, q) = start_queue().await;
     let unknown_kind = q
         .enqueue(JobRequest::new("teleport", json!({})))
         .await
@@ -350,10 +341,7 @@ async fn a_poison_payload_goes_to_dead_and_the_next_job_runs() {
 /// A stopped worker deregisters; a new one under the same configuration runs jobs at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_restarts_under_the_same_configuration() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     for round in 0..3 {
         let backend = RedisBackend::<Value>::new(q.clone(), "default");
         let me = backend.worker_id().to_owned();
@@ -381,10 +369,7 @@ async fn a_worker_restarts_under_the_same_configuration() {
 /// #9: listing and stats calls failed. Counts per state and paged listings are exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_and_counts_are_correct() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (_redis, q) = start_queue().await;
     q.pause("default").await.expect("pause");
     let ready: Vec<_> = q
         .enqueue_batch(
@@ -446,10 +431,7 @@ async fn listing_and_counts_are_correct() {
 /// mid-run; every job still finishes and the worker keeps going.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_redis_does_not_take_the_worker_down() {
-    let redis = RedisServer::start().expect("redis");
-    let q = Queue::connect(test_config(&redis.url()))
-        .await
-        .expect("connect");
+    let (redis, q) = start_queue().await;
     let ids: Vec<_> = q
         .enqueue_batch(
             (0..100)

@@ -278,12 +278,7 @@ impl Queue {
     /// Cancels a job: at once if it is not running, at its next step boundary if it is.
     pub async fn cancel(&self, id: &JobId) -> Result<CancelOutcome, QueueError> {
         let rec = self.require(id).await?;
-        let subject = EventSubject {
-            id: id.clone(),
-            kind: rec.kind.clone(),
-            queue: rec.queue.clone(),
-            account: rec.account.clone(),
-        };
+        let subject = EventSubject::of_record(&rec);
         let event = subject.event_json(
             &self.cfg,
             JobState::Cancelled,

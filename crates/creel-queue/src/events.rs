@@ -4,7 +4,7 @@
 use chrono::Utc;
 use creel_core::{CompletionData, CompletionEvent, JobId, JobState};
 
-use crate::QueueConfig;
+use crate::{JobContext, JobRecord, QueueConfig};
 
 /// The facts about a job that every completion event carries.
 #[derive(Debug, Clone)]
@@ -16,6 +16,24 @@ pub(crate) struct EventSubject {
 }
 
 impl EventSubject {
+    pub(crate) fn of_context(ctx: &JobContext) -> Self {
+        Self {
+            id: ctx.id.clone(),
+            kind: ctx.kind.clone(),
+            queue: ctx.queue.clone(),
+            account: ctx.account.clone(),
+        }
+    }
+
+    pub(crate) fn of_record(rec: &JobRecord) -> Self {
+        Self {
+            id: rec.id.clone(),
+            kind: rec.kind.clone(),
+            queue: rec.queue.clone(),
+            account: rec.account.clone(),
+        }
+    }
+
     /// The event JSON for this job reaching `state`; empty for a state that is not terminal.
     pub(crate) fn event_json(
         &self,

@@ -160,8 +160,8 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
             return Ok(Fetched::Jobs);
         }
         let wait = match wait_ms {
-            -2 => None,
-            -1 => None,
+            // -2: paused, -1: nothing scheduled; wait for a wake-up or the idle poll
+            ..0 => None,
             ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
         };
         Ok(Fetched::Empty { wait })

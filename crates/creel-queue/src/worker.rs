@@ -93,57 +93,74 @@ async fn finish_batch(
     Ok(out)
 }
 
+/// What a step run leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The job is done.
+    Succeeded,
+    /// The job is dead.
+    Failed,
+    /// The same step runs again later.
+    Retry,
+    /// The next step runs later.
+    Continue,
+}
+
+impl Next {
+    /// The outcome name `finish.lua` takes.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Retry => "retry",
+            Self::Continue => "continue",
+        }
+    }
+
+    /// The terminal state this leads to, if any (a pending cancel can still turn `Retry` and
+    /// `Continue` into `Cancelled`, inside the script).
+    fn terminal(self) -> Option<JobState> {
+        match self {
+            Self::Succeeded => Some(JobState::Succeeded),
+            Self::Failed => Some(JobState::Failed),
+            Self::Retry | Self::Continue => None,
+        }
+    }
+}
+
 /// How a step run ends, as the finish script takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Finish {
-    pub(crate) outcome: &'static str,
+    pub(crate) next: Next,
     pub(crate) delay: Duration,
     pub(crate) text: String,
     pub(crate) attempts_delta: i64,
     pub(crate) step: String,
-    /// The terminal state the outcome leads to, for the event (None: not terminal).
-    pub(crate) terminal: Option<JobState>,
 }
 
 impl Finish {
-    fn terminal(state: JobState, text: String) -> Self {
-        let outcome = match state {
-            JobState::Succeeded => "succeeded",
-            _ => "failed",
-        };
+    fn new(next: Next, delay: Duration, text: String) -> Self {
         Self {
-            outcome,
-            delay: Duration::ZERO,
-            text,
-            attempts_delta: 0,
-            step: String::new(),
-            terminal: Some(state),
-        }
-    }
-
-    fn later(outcome: &'static str, delay: Duration, text: String) -> Self {
-        Self {
-            outcome,
+            next,
             delay,
             text,
             attempts_delta: 0,
             step: String::new(),
-            terminal: None,
         }
     }
 
     /// The job fails for good (undecodable payload, attempts spent by lost leases).
     pub(crate) fn failed(reason: String) -> Self {
-        Self::terminal(JobState::Failed, reason)
+        Self::new(Next::Failed, Duration::ZERO, reason)
     }
 
     /// The step returned normally.
     pub(crate) fn from_outcome(outcome: &StepOutcome) -> Self {
         match outcome {
-            StepOutcome::Done(v) => Self::terminal(JobState::Succeeded, v.to_string()),
+            StepOutcome::Done(v) => Self::new(Next::Succeeded, Duration::ZERO, v.to_string()),
             StepOutcome::Continue { step, after } => Self {
                 step: step.clone(),
-                ..Self::later("continue", *after, String::new())
+                ..Self::new(Next::Continue, *after, String::new())
             },
         }
     }
@@ -160,7 +177,7 @@ impl Finish {
             Some(JobError::Permanent(reason)) => Self::failed(reason.clone()),
             Some(JobError::RetryAfter { after, reason }) => Self {
                 attempts_delta: -1,
-                ..Self::later("retry", *after, reason.clone())
+                ..Self::new(Next::Retry, *after, reason.clone())
             },
             Some(JobError::Retryable(reason)) => {
                 Self::retry_or_fail(policy, ctx.attempt, reason, unit_random)
@@ -176,8 +193,8 @@ impl Finish {
         unit_random: f64,
     ) -> Self {
         if policy.allows_another(attempt) {
-            Self::later(
-                "retry",
+            Self::new(
+                Next::Retry,
                 policy.delay_after(attempt, unit_random),
                 reason.to_owned(),
             )
@@ -195,20 +212,15 @@ impl WorkerShared {
     /// time: after that the lease is gone anyway and the reaper gives the job to another worker).
     pub(crate) async fn finish(&self, ctx: &JobContext, finish: Finish) {
         let cfg = self.queue.config();
-        let subject = EventSubject {
-            id: ctx.id.clone(),
-            kind: ctx.kind.clone(),
-            queue: ctx.queue.clone(),
-            account: ctx.account.clone(),
-        };
-        let event = finish.terminal.map_or_else(String::new, |state| {
+        let subject = EventSubject::of_context(ctx);
+        let event = finish.next.terminal().map_or_else(String::new, |state| {
             let (result, error) = match state {
                 JobState::Succeeded => (serde_json::from_str(&finish.text).ok(), None),
                 _ => (None, Some(finish.text.clone())),
             };
             subject.event_json(cfg, state, ctx.attempt, result, error)
         });
-        let cancel_event = if finish.terminal.is_none() {
+        let cancel_event = if finish.next.terminal().is_none() {
             subject.event_json(
                 cfg,
                 JobState::Cancelled,
@@ -257,7 +269,7 @@ impl WorkerShared {
             args: vec![
                 ctx.id.to_string(),
                 ctx.token.clone(),
-                f.outcome.to_owned(),
+                f.next.as_str().to_owned(),
                 u64::try_from(f.delay.as_millis())
                     .unwrap_or(u64::MAX)
                     .to_string(),
