@@ -2,8 +2,7 @@
 //! temporary directory (never the developer's 6379), and helpers to run queue workers.
 
 pub mod probe;
-pub mod redis_server;
 pub mod workers;
 
-pub use redis_server::RedisServer;
+pub use creel_queue::embedded::RedisServer;
 pub use workers::{RunningWorker, start_queue, start_queue_with, test_config};

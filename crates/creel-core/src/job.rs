@@ -13,7 +13,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 
 /// A request to run one job. This is the JSON body of `POST /v1/jobs` and of a `creel:requests`
 /// stream entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// The job kind, e.g. `download` or `plaso.export`.
@@ -26,6 +26,7 @@ pub struct JobRequest {
     pub account: Option<String>,
     /// The kind's own parameters (a JSON object). Never carries secrets.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// A second request with the same key returns the first job instead of a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +37,9 @@ pub struct JobRequest {
     /// The producer's W3C `traceparent`, stored with the job so its spans join the trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// A URL (from the configured allow-list) that receives the job's completion event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     /// Who asked (a service name or an API token's name), for the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
@@ -80,6 +84,7 @@ impl JobRequest {
             idempotency_key: None,
             run_at: None,
             traceparent: None,
+            webhook: None,
             created_by: None,
         }
     }
@@ -126,6 +131,14 @@ impl JobRequest {
         }
         Ok(())
     }
+}
+
+/// Checks what the envelope cannot check alone: that the kind exists, its payload is valid, and
+/// the account, storage profile and webhook it names are configured. The API, the stream intake
+/// and `creel enqueue` all use the same one.
+pub trait RequestValidator: Send + Sync {
+    /// `Ok` if the request may be enqueued; otherwise the first bad field and why.
+    fn validate(&self, request: &JobRequest) -> Result<(), JobRequestError>;
 }
 
 /// Names (kinds, queues, accounts) are 1–64 characters of `[a-z0-9._-]`, so they are safe in

@@ -2,6 +2,7 @@
 //! function, the error taxonomy every job step returns, retry policies and the completion-event
 //! schema. This crate does no I/O; every other creel crate depends on it.
 
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod id;
@@ -9,9 +10,10 @@ pub mod job;
 pub mod retry;
 pub mod state;
 
+pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind};
 pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
-pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError};
+pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError, RequestValidator};
 pub use retry::RetryPolicy;
 pub use state::{InvalidTransition, JobState, Transition, transition};

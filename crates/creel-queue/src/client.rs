@@ -35,7 +35,7 @@ impl std::fmt::Debug for Queue {
 }
 
 /// The answer to an enqueue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Enqueued {
     /// The job's id: a new one, or the first job's for a repeated idempotency key.
     pub id: JobId,
@@ -44,7 +44,7 @@ pub struct Enqueued {
 }
 
 /// What a cancel did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelOutcome {
     /// The job was not running and is now cancelled.
@@ -54,12 +54,12 @@ pub enum CancelOutcome {
 }
 
 /// Job counts of one queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueCounts {
     /// The queue.
     pub queue: String,
-    /// Jobs per state (every state present, zeros included).
-    pub counts: Vec<(JobState, u64)>,
+    /// Jobs per state name (every state present, zeros included).
+    pub counts: std::collections::BTreeMap<String, u64>,
     /// How long the oldest ready job has waited.
     pub oldest_ready_ms: Option<u64>,
     /// Whether the queue is paused.
@@ -70,15 +70,12 @@ impl QueueCounts {
     /// The count for one state.
     #[must_use]
     pub fn get(&self, state: JobState) -> u64 {
-        self.counts
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |(_, n)| *n)
+        self.counts.get(state.as_str()).copied().unwrap_or(0)
     }
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page {
     /// The jobs, oldest state change first.
     pub jobs: Vec<JobRecord>,
@@ -155,7 +152,8 @@ impl Queue {
                     .arg(r.account.as_deref().unwrap_or(""))
                     .arg(r.payload.to_string())
                     .arg(r.traceparent.as_deref().unwrap_or(""))
-                    .arg(r.created_by.as_deref().unwrap_or(""));
+                    .arg(r.created_by.as_deref().unwrap_or(""))
+                    .arg(r.webhook.as_deref().unwrap_or(""));
             }
             let reply: Vec<(String, i64)> = inv.invoke_async(&mut conn).await?;
             for (id, created) in reply {
@@ -267,7 +265,11 @@ impl Queue {
         let now_ms = time.0 * 1000 + time.1 / 1000;
         Ok(QueueCounts {
             queue: queue.to_owned(),
-            counts: JobState::ALL.into_iter().zip(cards).collect(),
+            counts: JobState::ALL
+                .into_iter()
+                .map(|s| s.as_str().to_owned())
+                .zip(cards)
+                .collect(),
             oldest_ready_ms: oldest
                 .first()
                 .map(|(_, s)| u64::try_from(now_ms - s).unwrap_or(0)),
@@ -353,6 +355,25 @@ impl Queue {
             .invoke_async(&mut conn)
             .await?;
         Ok(n == 1)
+    }
+
+    /// Records how the job's webhook delivery went (shown in the job record).
+    pub async fn record_webhook_delivery(
+        &self,
+        id: &JobId,
+        delivery: &serde_json::Value,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let key = self.cfg.job_key(id.as_str());
+        // Only on a record that still exists: never resurrect a trimmed job as a stub.
+        let _: () = redis::cmd("EVAL")
+            .arg("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook_delivery', ARGV[1]) end")
+            .arg(1)
+            .arg(key)
+            .arg(delivery.to_string())
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Stops workers from starting new jobs of this queue (running steps finish).

@@ -17,6 +17,7 @@ mod client;
 mod config;
 mod connect;
 mod context;
+pub mod embedded;
 mod error;
 mod events;
 mod fetcher;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::QueueError;
 
 /// One job as stored in its Redis hash.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JobRecord {
     /// The job's id.
     pub id: JobId,
@@ -21,6 +21,7 @@ pub struct JobRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Its payload (a JSON string holding text that is not JSON is kept as it is).
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Its state.
     pub state: JobState,
@@ -35,15 +36,24 @@ pub struct JobRecord {
     pub step: Option<String>,
     /// Progress the running step reported.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
     pub progress: Option<serde_json::Value>,
     /// The result (on success).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
     pub result: Option<serde_json::Value>,
     /// The last error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// A cancellation is pending (it takes effect at the next step boundary).
     pub cancel_requested: bool,
+    /// Where its completion event is POSTed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// How that delivery went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub webhook_delivery: Option<serde_json::Value>,
     /// The producer's idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -124,6 +134,8 @@ impl JobRecord {
             result: json(take("result")),
             last_error: take("last_error"),
             cancel_requested: take("cancel_requested").is_some_and(|v| v == "1"),
+            webhook: take("webhook"),
+            webhook_delivery: json(take("webhook_delivery")),
             idempotency_key: take("idempotency_key"),
             traceparent: take("traceparent"),
             created_by: take("created_by"),

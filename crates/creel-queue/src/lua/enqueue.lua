@@ -1,14 +1,14 @@
 -- Enqueue a batch of jobs (the caller sends at most a few hundred per call).
--- ARGV: prefix, queue, idempotency_ttl_secs (0 = keep), then 8 values per job:
+-- ARGV: prefix, queue, idempotency_ttl_secs (0 = keep), then 9 values per job:
 --   id, idempotency_key ('' = none), run_at_ms (0 = now), kind, account, payload,
---   traceparent, created_by
+--   traceparent, created_by, webhook
 -- Returns a flat array: id, created (1) or existing (0), per job.
 local ttl = tonumber(ARGV[3])
 local now = now_ms()
 local out = {}
 local woke = false
 local i = 4
-while i + 7 <= #ARGV do
+while i + 8 <= #ARGV do
   local id, idem, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local existing = nil
   if idem ~= '' then
@@ -22,7 +22,7 @@ while i + 7 <= #ARGV do
   else
     redis.call('HSET', jkey(id),
       'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'account', ARGV[i + 4],
-      'payload', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'created_by', ARGV[i + 7],
+      'payload', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'created_by', ARGV[i + 7], 'webhook', ARGV[i + 8],
       'idempotency_key', idem, 'attempts', 0, 'runs', 1, 'step', '',
       'created_at', now, 'run_at', math.max(run_at, now))
     if idem ~= '' then
@@ -43,7 +43,7 @@ while i + 7 <= #ARGV do
     out[#out + 1] = id
     out[#out + 1] = 1
   end
-  i = i + 8
+  i = i + 9
 end
 redis.call('SADD', P .. ':queues', Q)
 if woke then wake() end

@@ -1,12 +1,43 @@
-//! A real `redis-server` owned by one test: started on a free loopback port in its own temporary
-//! directory with append-only persistence, stoppable and restartable on the same port and data.
+//! A private `redis-server` owned by this process: started on a free loopback port in its own
+//! temporary directory with append-only persistence, stoppable and restartable on the same port
+//! and data. `creel demo` and the test harness run on it; nothing is installed, and a missing
+//! binary is an error that says what to install.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+/// Why the private Redis could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedRedisError {
+    /// `redis-server` is not on the PATH.
+    #[error("{INSTALL_HINT}")]
+    NotInstalled,
+    /// Starting, probing or stopping it failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// It did not come up.
+    #[error("{0}")]
+    NotReady(String),
+    /// A Redis command to it failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> EmbeddedRedisError + '_ {
+    move |source| EmbeddedRedisError::Io {
+        what: what.to_owned(),
+        source,
+    }
+}
+
+type Result<T> = std::result::Result<T, EmbeddedRedisError>;
 
 const INSTALL_HINT: &str = "redis-server is not installed: install it with `apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)";
 
@@ -22,8 +53,8 @@ impl RedisServer {
     /// Starts a server on a free port and waits until it answers `PING`.
     ///
     /// Fails with the install command in its message if `redis-server` is missing.
-    pub fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir().context("creating a temporary directory for redis")?;
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(io("creating a temporary directory for redis"))?;
         let port = free_port()?;
         let mut server = Self {
             port,
@@ -34,7 +65,7 @@ impl RedisServer {
         Ok(server)
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    fn spawn(&mut self) -> Result<()> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -60,14 +91,16 @@ impl RedisServer {
             .spawn();
         let child = match child {
             Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(INSTALL_HINT),
-            Err(e) => return Err(e).context("starting redis-server"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EmbeddedRedisError::NotInstalled);
+            }
+            Err(e) => return Err(io("starting redis-server")(e)),
         };
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(10))
     }
 
-    fn wait_ready(&mut self, within: Duration) -> anyhow::Result<()> {
+    fn wait_ready(&mut self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         let client = redis::Client::open(self.url())?;
         loop {
@@ -77,18 +110,18 @@ impl RedisServer {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
+                && let Some(status) = child.try_wait().map_err(io("waiting for redis-server"))?
             {
-                bail!(
+                return Err(EmbeddedRedisError::NotReady(format!(
                     "redis-server exited at start with {status} (port {})",
                     self.port
-                );
+                )));
             }
             if Instant::now() > deadline {
-                bail!(
+                return Err(EmbeddedRedisError::NotReady(format!(
                     "redis-server did not answer PING on port {} within {within:?}",
                     self.port
-                );
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -107,20 +140,24 @@ impl RedisServer {
     }
 
     /// A synchronous connection, for assertions.
-    pub fn connection(&self) -> anyhow::Result<redis::Connection> {
+    pub fn connection(&self) -> Result<redis::Connection> {
         Ok(redis::Client::open(self.url())?.get_connection()?)
     }
 
     /// Shuts the server down (flushing its append-only file) and waits for it to exit.
-    pub fn stop(&mut self) -> anyhow::Result<()> {
+    pub fn stop(&mut self) -> Result<()> {
         if let Ok(mut c) = self.connection() {
             let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
         }
         if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait()?.is_none() {
+            while child
+                .try_wait()
+                .map_err(io("waiting for redis-server to exit"))?
+                .is_none()
+            {
                 if Instant::now() > deadline {
-                    child.kill()?;
+                    child.kill().map_err(io("killing redis-server"))?;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -129,7 +166,7 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port and data directory.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    pub fn restart(&mut self) -> Result<()> {
         self.stop()?;
         self.spawn()
     }
@@ -144,7 +181,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+    Ok(l.local_addr().map_err(io("finding a free port"))?.port())
 }

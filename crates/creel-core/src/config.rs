@@ -1,0 +1,263 @@
+//! creel's configuration model: Redis, the API and its tokens, workers and queues, retry
+//! policies, vendor accounts, storage profiles and completion-event sinks. Every field has a
+//! default or is required, unknown fields are errors, and secrets print as `***`. Loading (TOML
+//! file plus `CREEL_…` environment overrides) is the binary's job; this is only the shape.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::RetryPolicy;
+
+/// A secret value (key, token, password). Prints and serializes as `***`; read it with
+/// [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for signing or authenticating. Never log it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the queue lives.
+    pub redis: RedisConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
+    /// Workers: queues, concurrency, shutdown.
+    pub worker: WorkerConfig,
+    /// Retry policy per job kind (kinds not listed use `worker.default_retry`).
+    pub retry: BTreeMap<String, RetryPolicy>,
+    /// Named vendor accounts; job requests name one in `account`.
+    pub accounts: BTreeMap<String, VendorAccount>,
+    /// Named storage profiles; `download` payloads name one in `profile`.
+    pub storage: BTreeMap<String, StorageProfile>,
+    /// Completion events and their webhooks.
+    pub events: EventsConfig,
+}
+
+/// Redis connection and key layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key; events go to `<prefix>:events`, stream intake reads
+    /// `<prefix>:requests`.
+    pub prefix: String,
+    /// Per-command response timeout, in milliseconds.
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379/".into(),
+            prefix: "creel".into(),
+            response_timeout_ms: 5000,
+        }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: String,
+    /// Bearer tokens that may call the API (everything but health needs one).
+    pub tokens: Vec<ApiToken>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            tokens: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// One API token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it (recorded as `created_by` on the jobs it enqueues).
+    pub name: String,
+    /// The bearer token.
+    pub token: Secret,
+}
+
+/// Workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Queues this worker serves and how many steps of each run at once.
+    pub queues: BTreeMap<String, QueueWorkerConfig>,
+    /// Lease length in milliseconds (a killed worker's jobs run again about this long later).
+    pub lease_ms: u64,
+    /// After SIGTERM/SIGINT, how long running steps may take to finish before they are
+    /// interrupted and handed back to the queue, in milliseconds.
+    pub drain_ms: u64,
+    /// Retry policy of job kinds without their own.
+    pub default_retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            queues: BTreeMap::from([("default".to_owned(), QueueWorkerConfig::default())]),
+            lease_ms: 30_000,
+            drain_ms: 20_000,
+            default_retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// One queue served by a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueWorkerConfig {
+    /// Steps of this queue running at once in one process.
+    pub concurrency: usize,
+}
+
+impl Default for QueueWorkerConfig {
+    fn default() -> Self {
+        Self { concurrency: 8 }
+    }
+}
+
+/// A vendor account: which vendor, its credentials and where to reach it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorAccount {
+    /// `plaso`, `baijiayun` or `weclassroom`.
+    pub vendor: String,
+    /// The account's id at the vendor (appId, partner_id, applicationID).
+    pub id: String,
+    /// Its signing secret.
+    pub secret: Secret,
+    /// Base URL override (the simulator, a private domain).
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// Where a job's output is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum StorageProfile {
+    /// A local directory (development, the demo): objects are files, written atomically.
+    Dir {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+/// Completion events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Approximate cap of the events stream.
+    pub max_len: u64,
+    /// Per-job webhooks.
+    pub webhook: WebhookConfig,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            max_len: 100_000,
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+/// Per-job webhooks: where they may point, how they are signed and retried.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// URL prefixes a job's `webhook` must start with (e.g. `https://hooks.example.com/`).
+    /// Empty: webhooks are refused.
+    pub allow: Vec<String>,
+    /// HMAC-SHA256 key for `X-Creel-Signature: sha256=<hex>`.
+    pub secret: Option<Secret>,
+    /// Delivery attempts before giving up.
+    pub max_attempts: u32,
+    /// Delay before the second attempt, in milliseconds; doubles each time.
+    pub base_delay_ms: u64,
+    /// Per-attempt timeout, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            secret: None,
+            max_attempts: 6,
+            base_delay_ms: 1000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let t = ApiToken {
+            name: "svc".into(),
+            token: Secret::new("hunter2"),
+        };
+        assert!(!format!("{t:?}").contains("hunter2"));
+        let json = serde_json::to_string(&t).expect("serializes");
+        assert!(!json.contains("hunter2") && json.contains("***"));
+        assert_eq!(t.token.expose(), "hunter2");
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let err =
+            serde_json::from_str::<Config>(r#"{"redis": {"urll": "x"}}"#).expect_err("unknown");
+        assert!(err.to_string().contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn storage_profiles_are_tagged_by_type() {
+        let p: StorageProfile =
+            serde_json::from_str(r#"{"type":"dir","path":"/tmp/x"}"#).expect("dir");
+        assert!(matches!(p, StorageProfile::Dir { .. }));
+    }
+}

@@ -1,0 +1,244 @@
+//! The `download` job kind: stream an http(s) URL into a storage profile, computing MD5 and
+//! length on the way, checking them against what the job expects, and reporting progress.
+//! Memory stays flat: each chunk is hashed and written, then dropped.
+
+use std::time::{Duration, Instant};
+
+use creel_core::config::StorageProfile;
+use creel_core::{Config, JobError, JobRequestError};
+use creel_queue::{JobContext, StepOutcome};
+use creel_storage::{DirSink, ObjectKey};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::JobDeps;
+
+/// The key used when a job names none.
+pub const DEFAULT_KEY: &str = "{kind}/{date}/{job_id}";
+
+/// How often a running download reports progress at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// The payload of a `download` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadSpec {
+    /// The source: an http(s) URL without credentials in it.
+    pub url: String,
+    /// The storage profile (from config) to write into.
+    pub profile: String,
+    /// The object key, a template over `{job_id}`, `{kind}`, `{date}` (UTC `YYYY-MM-DD`) and
+    /// `{account}`. Default [`DEFAULT_KEY`].
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The expected MD5 (32 hex digits); a mismatch fails the job.
+    #[serde(default)]
+    pub expected_md5: Option<String>,
+    /// The expected length in bytes; a mismatch fails the job.
+    #[serde(default)]
+    pub expected_length: Option<u64>,
+}
+
+impl DownloadSpec {
+    /// Checks the payload against the configuration.
+    pub fn validate(&self, config: &Config) -> Result<(), JobRequestError> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| JobRequestError::new("payload.url", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(JobRequestError::new("payload.url", "must be http or https"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(JobRequestError::new(
+                "payload.url",
+                "must not carry credentials",
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(JobRequestError::new("payload.url", "must name a host"));
+        }
+        if !config.storage.contains_key(&self.profile) {
+            return Err(JobRequestError::new(
+                "payload.profile",
+                format!("no storage profile named {:?} is configured", self.profile),
+            ));
+        }
+        if let Some(md5) = &self.expected_md5 {
+            if md5.len() != 32 || !md5.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(JobRequestError::new(
+                    "payload.expected_md5",
+                    "must be 32 hex digits",
+                ));
+            }
+        }
+        let sample = render_key(
+            self.key.as_deref().unwrap_or(DEFAULT_KEY),
+            "01M80ZC26FKKSMB7FKWBE0W9J7",
+            "download",
+            Some("account"),
+        );
+        ObjectKey::parse(&sample)
+            .map_err(|e| JobRequestError::new("payload.key", e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
+    template
+        .replace("{job_id}", job_id)
+        .replace("{kind}", kind)
+        .replace("{date}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
+        .replace("{account}", account.unwrap_or("none"))
+}
+
+/// Runs the download: one step from request to stored object.
+pub async fn run(
+    spec: &DownloadSpec,
+    ctx: &JobContext,
+    deps: &JobDeps,
+) -> Result<StepOutcome, JobError> {
+    let Some(StorageProfile::Dir { path }) = deps.config.storage.get(&spec.profile) else {
+        return Err(JobError::permanent(format!(
+            "storage profile {:?} is not configured",
+            spec.profile
+        )));
+    };
+    let key_text = render_key(
+        spec.key.as_deref().unwrap_or(DEFAULT_KEY),
+        ctx.id.as_str(),
+        &ctx.kind,
+        ctx.account.as_deref(),
+    );
+    let key = ObjectKey::parse(&key_text).map_err(|e| e.classify())?;
+    let response = deps
+        .http
+        .get(&spec.url)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    check_status(&response)?;
+    let total = response.content_length();
+    if let (Some(expected), Some(got)) = (spec.expected_length, total) {
+        if expected != got {
+            return Err(JobError::permanent(format!(
+                "source announces {got} bytes but the job expects {expected}"
+            )));
+        }
+    }
+
+    let mut upload = DirSink::new(path)
+        .begin(&key)
+        .await
+        .map_err(|e| e.classify())?;
+    let mut md5 = Md5::new();
+    let mut body = response.bytes_stream();
+    let mut last_report = Instant::now();
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            () = deps.shutdown.cancelled() => {
+                upload.abort().await;
+                return Err(JobError::retry_after(Duration::ZERO, "the worker is shutting down; the job goes back to the queue"));
+            }
+            chunk = body.next() => chunk,
+        };
+        let chunk = match chunk {
+            None => break,
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                upload.abort().await;
+                return Err(transport_error(e));
+            }
+        };
+        md5.update(&chunk);
+        if let Err(e) = upload.write(&chunk).await {
+            upload.abort().await;
+            return Err(e.classify());
+        }
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = Instant::now();
+            report(deps, ctx, upload.bytes(), total).await;
+        }
+    }
+
+    let bytes = upload.bytes();
+    let digest = hex::encode(md5.finalize());
+    let mismatch = if total.is_some_and(|t| t != bytes) {
+        Some(format!(
+            "source announced {} bytes but sent {bytes}",
+            total.unwrap_or_default()
+        ))
+    } else if spec.expected_length.is_some_and(|l| l != bytes) {
+        Some(format!(
+            "expected {} bytes, got {bytes}",
+            spec.expected_length.unwrap_or_default()
+        ))
+    } else if spec
+        .expected_md5
+        .as_ref()
+        .is_some_and(|m| !m.eq_ignore_ascii_case(&digest))
+    {
+        Some(format!(
+            "MD5 mismatch: expected {}, got {digest}",
+            spec.expected_md5.as_deref().unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = mismatch {
+        upload.abort().await;
+        // A truncated transfer may succeed next time; a wrong checksum of a whole file will not.
+        return Err(if total.is_some_and(|t| t != bytes) {
+            JobError::retryable(reason)
+        } else {
+            JobError::permanent(reason)
+        });
+    }
+    let stored = upload.finish().await.map_err(|e| e.classify())?;
+    report(deps, ctx, bytes, Some(bytes)).await;
+    Ok(StepOutcome::Done(serde_json::json!({
+        "profile": spec.profile,
+        "key": stored.key.as_str(),
+        "location": stored.location,
+        "bytes": stored.bytes,
+        "md5": digest,
+    })))
+}
+
+async fn report(deps: &JobDeps, ctx: &JobContext, bytes: u64, total: Option<u64>) {
+    let progress = serde_json::json!({ "bytes": bytes, "total": total });
+    if let Err(e) = deps.queue.report_progress(ctx, &progress).await {
+        tracing::debug!(job = %ctx.id, error = %e, "progress not recorded");
+    }
+}
+
+/// Classifies an answer that is not a success.
+fn check_status(response: &reqwest::Response) -> Result<(), JobError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let code = status.as_u16();
+    let reason = format!("source answered HTTP {code}");
+    match code {
+        408 | 429 | 503 => {
+            let after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(Duration::from_secs(5), Duration::from_secs);
+            Err(JobError::retry_after(after, reason))
+        }
+        500..=599 => Err(JobError::retryable(reason)),
+        _ => Err(JobError::permanent(reason)),
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> JobError {
+    if e.is_builder() {
+        JobError::permanent(format!("bad source request: {e}"))
+    } else {
+        JobError::retryable(format!("source transfer failed: {e}"))
+    }
+}

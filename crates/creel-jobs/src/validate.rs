@@ -1,0 +1,194 @@
+//! The request validator: the kind exists, its payload decodes and is valid, and the account,
+//! storage profile and webhook it names are configured. Each error names the field.
+
+use std::sync::Arc;
+
+use creel_core::{Config, JobRequest, JobRequestError, RequestValidator};
+
+use crate::{KINDS, download};
+
+/// Validates requests against the kinds of this build and a configuration.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    config: Arc<Config>,
+}
+
+impl Validator {
+    /// A validator for `config`.
+    #[must_use]
+    pub fn new(config: Arc<Config>) -> Self {
+        Self { config }
+    }
+}
+
+impl RequestValidator for Validator {
+    fn validate(&self, r: &JobRequest) -> Result<(), JobRequestError> {
+        r.validate()?;
+        if !KINDS.contains(&r.kind.as_str()) {
+            return Err(JobRequestError::new(
+                "kind",
+                format!(
+                    "unknown job kind {:?}; known kinds: {}",
+                    r.kind,
+                    KINDS.join(", ")
+                ),
+            ));
+        }
+        if let Some(account) = &r.account {
+            if !self.config.accounts.contains_key(account) {
+                return Err(JobRequestError::new(
+                    "account",
+                    format!("no vendor account named {account:?} is configured"),
+                ));
+            }
+        }
+        if let Some(hook) = &r.webhook {
+            let allowed = self
+                .config
+                .events
+                .webhook
+                .allow
+                .iter()
+                .any(|p| hook.starts_with(p.as_str()));
+            let http = url::Url::parse(hook).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !http || !allowed {
+                return Err(JobRequestError::new(
+                    "webhook",
+                    "must be an http(s) URL under one of the prefixes in events.webhook.allow",
+                ));
+            }
+        }
+        match r.kind.as_str() {
+            "download" => {
+                let spec: download::DownloadSpec = decode_payload(&r.payload)?;
+                spec.validate(&self.config)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Decodes a payload, naming the offending field as `payload.<name>` where serde says which.
+pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
+    payload: &serde_json::Value,
+) -> Result<T, JobRequestError> {
+    serde_json::from_value(payload.clone()).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
+            .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
+        JobRequestError::new(field, msg)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use creel_core::config::StorageProfile;
+    use serde_json::json;
+
+    fn validator() -> Validator {
+        let mut cfg = Config::default();
+        cfg.storage.insert(
+            "local".into(),
+            StorageProfile::Dir {
+                path: "/tmp/creel".into(),
+            },
+        );
+        cfg.events
+            .webhook
+            .allow
+            .push("https://hooks.example.com/".into());
+        Validator::new(Arc::new(cfg))
+    }
+
+    fn field_of(
+        kind: &str,
+        payload: serde_json::Value,
+        edit: impl FnOnce(&mut JobRequest),
+    ) -> String {
+        let mut r = JobRequest::new(kind, payload);
+        edit(&mut r);
+        validator().validate(&r).expect_err("invalid").field
+    }
+
+    #[test]
+    fn a_good_download_passes() {
+        let mut r = JobRequest::new(
+            "download",
+            json!({"url": "https://cdn.example.com/a.mp4", "profile": "local"}),
+        );
+        r.webhook = Some("https://hooks.example.com/creel".into());
+        validator().validate(&r).expect("valid");
+    }
+
+    #[test]
+    fn each_bad_input_names_its_field() {
+        let ok = json!({"url": "https://x.example/a.mp4", "profile": "local"});
+        assert_eq!(field_of("teleport", ok.clone(), |_| {}), "kind");
+        assert_eq!(
+            field_of("download", ok.clone(), |r| r.account =
+                Some("nobody".into())),
+            "account"
+        );
+        assert_eq!(
+            field_of("download", ok.clone(), |r| r.webhook =
+                Some("https://evil.example/".into())),
+            "webhook"
+        );
+        assert_eq!(
+            field_of("download", json!({"profile": "local"}), |_| {}),
+            "payload.url"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "https://x/a", "profile": "s3"}),
+                |_| {}
+            ),
+            "payload.profile"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "ftp://x/a", "profile": "local"}),
+                |_| {}
+            ),
+            "payload.url"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "https://u:p@x/a", "profile": "local"}),
+                |_| {}
+            ),
+            "payload.url"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "https://x/a", "profile": "local", "bogus": 1}),
+                |_| {}
+            ),
+            "payload.bogus"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "https://x/a", "profile": "local", "expected_md5": "xyz"}),
+                |_| {}
+            ),
+            "payload.expected_md5"
+        );
+        assert_eq!(
+            field_of(
+                "download",
+                json!({"url": "https://x/a", "profile": "local", "key": "../etc"}),
+                |_| {}
+            ),
+            "payload.key"
+        );
+    }
+}
