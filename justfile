@@ -24,6 +24,6 @@ bench: bench-queue
 bench-queue jobs="50000" concurrency="50":
     bash bench/queue/run.sh {{jobs}} {{concurrency}}
 
-# The queue end to end on embedded defaults: private redis-server, jobs, worker, events.
+# creel end to end on embedded defaults: private redis-server, sample server, API, worker, downloads.
 demo:
-    cargo run --quiet --locked -p creel-tests --bin queue-demo
+    cargo run --quiet --locked -p creel -- demo

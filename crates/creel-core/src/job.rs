@@ -73,7 +73,32 @@ impl JobRequestError {
     }
 }
 
+impl JobRequestError {
+    /// An error for JSON that did not decode. The field is the one serde names (a missing or
+    /// unknown field), under `prefix` (e.g. `payload`); otherwise `whole`, the name of the
+    /// document itself.
+    #[must_use]
+    pub fn from_json(err: &serde_json::Error, prefix: Option<&str>, whole: &str) -> Self {
+        let msg = err.to_string();
+        let named = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
+        let field = match (named, prefix) {
+            (Some(f), Some(p)) => format!("{p}.{f}"),
+            (Some(f), None) => f.to_owned(),
+            (None, _) => whole.to_owned(),
+        };
+        Self::new(field, msg)
+    }
+}
+
 impl JobRequest {
+    /// Parses a request from JSON, naming the field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, JobRequestError> {
+        serde_json::from_slice(body).map_err(|e| JobRequestError::from_json(&e, None, "body"))
+    }
+
     /// A request for `kind` with `payload` on the default queue.
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
         Self {
@@ -185,6 +210,26 @@ mod tests {
         assert_eq!(r.queue, DEFAULT_QUEUE);
         assert!(r.payload.is_object());
         r.validate().expect("valid");
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(
+            JobRequest::from_json(br#"{"payload": {}}"#)
+                .expect_err("missing")
+                .field,
+            "kind"
+        );
+        assert_eq!(
+            JobRequest::from_json(br#"{"kind": "x", "nope": 1}"#)
+                .expect_err("unknown")
+                .field,
+            "nope"
+        );
+        assert_eq!(
+            JobRequest::from_json(b"{oops").expect_err("syntax").field,
+            "body"
+        );
     }
 
     #[test]

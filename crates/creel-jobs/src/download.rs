@@ -63,13 +63,13 @@ impl DownloadSpec {
                 format!("no storage profile named {:?} is configured", self.profile),
             ));
         }
-        if let Some(md5) = &self.expected_md5 {
-            if md5.len() != 32 || !md5.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(JobRequestError::new(
-                    "payload.expected_md5",
-                    "must be 32 hex digits",
-                ));
-            }
+        if let Some(md5) = &self.expected_md5
+            && (md5.len() != 32 || !md5.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(JobRequestError::new(
+                "payload.expected_md5",
+                "must be 32 hex digits",
+            ));
         }
         let sample = render_key(
             self.key.as_deref().unwrap_or(DEFAULT_KEY),
@@ -118,12 +118,12 @@ pub async fn run(
         .map_err(transport_error)?;
     check_status(&response)?;
     let total = response.content_length();
-    if let (Some(expected), Some(got)) = (spec.expected_length, total) {
-        if expected != got {
-            return Err(JobError::permanent(format!(
-                "source announces {got} bytes but the job expects {expected}"
-            )));
-        }
+    if let (Some(expected), Some(got)) = (spec.expected_length, total)
+        && expected != got
+    {
+        return Err(JobError::permanent(format!(
+            "source announces {got} bytes but the job expects {expected}"
+        )));
     }
 
     let mut upload = DirSink::new(path)

@@ -34,13 +34,13 @@ impl RequestValidator for Validator {
                 ),
             ));
         }
-        if let Some(account) = &r.account {
-            if !self.config.accounts.contains_key(account) {
-                return Err(JobRequestError::new(
-                    "account",
-                    format!("no vendor account named {account:?} is configured"),
-                ));
-            }
+        if let Some(account) = &r.account
+            && !self.config.accounts.contains_key(account)
+        {
+            return Err(JobRequestError::new(
+                "account",
+                format!("no vendor account named {account:?} is configured"),
+            ));
         }
         if let Some(hook) = &r.webhook {
             let allowed = self
@@ -72,15 +72,8 @@ impl RequestValidator for Validator {
 pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
     payload: &serde_json::Value,
 ) -> Result<T, JobRequestError> {
-    serde_json::from_value(payload.clone()).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
-            .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
-        JobRequestError::new(field, msg)
-    })
+    serde_json::from_value(payload.clone())
+        .map_err(|e| JobRequestError::from_json(&e, Some("payload"), "payload"))
 }
 
 #[cfg(test)]

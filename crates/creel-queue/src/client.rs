@@ -103,6 +103,13 @@ impl Queue {
         })
     }
 
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// The configuration this handle was made with.
     #[must_use]
     pub fn config(&self) -> &QueueConfig {

@@ -24,6 +24,7 @@ mod fetcher;
 mod maintenance;
 mod record;
 mod scripts;
+mod streams;
 mod worker;
 
 pub use ack::{AckLayer, AckService};
@@ -34,3 +35,4 @@ pub use context::{JobContext, StepOutcome};
 pub use error::QueueError;
 pub use events::StreamEvent;
 pub use record::JobRecord;
+pub use streams::{Stream, StreamEntry, StreamReader};

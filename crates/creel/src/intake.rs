@@ -1,0 +1,107 @@
+//! The Redis-stream intake: producers `XADD <prefix>:requests * request '<job request JSON>'`;
+//! creel validates each request exactly as `POST /v1/jobs` does, enqueues it, and appends the
+//! outcome to `<prefix>:events` as a CloudEvent whose `subject` is the request's stream id:
+//! `creel.request.accepted` (`data.job_id`, `data.created`) or `creel.request.rejected`
+//! (`data.field`, `data.reason`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use creel_core::{JobRequest, JobRequestError, RequestValidator};
+use creel_queue::{Queue, Stream, StreamEntry};
+use tokio_util::sync::CancellationToken;
+
+const GROUP: &str = "creel-intake";
+
+/// Consumes job requests until `stop` is cancelled.
+pub async fn run(queue: Queue, validator: Arc<dyn RequestValidator>, stop: CancellationToken) {
+    let consumer = format!("{}-{}", std::process::id(), ulid::Ulid::new());
+    let mut reader = loop {
+        match queue
+            .stream_reader(Stream::Requests, GROUP, &consumer, Duration::from_secs(2))
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot join the intake consumer group; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    while !stop.is_cancelled() {
+        let entries = tokio::select! {
+            () = stop.cancelled() => return,
+            r = reader.read(64, Duration::from_secs(1), Duration::from_secs(30)) => r,
+        };
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading job requests failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for entry in entries {
+            match handle(&queue, validator.as_ref(), &entry).await {
+                Ok(()) => {
+                    if let Err(e) = reader.ack(std::slice::from_ref(&entry.id)).await {
+                        tracing::warn!(error = %e, "could not acknowledge a request; an idempotency key makes a repeat harmless");
+                    }
+                }
+                // Not acknowledged: it is read again after the reclaim time.
+                Err(e) => {
+                    tracing::warn!(request = %entry.id, error = %e, "could not take a job request; will retry")
+                }
+            }
+        }
+    }
+}
+
+async fn handle(
+    queue: &Queue,
+    validator: &dyn RequestValidator,
+    entry: &StreamEntry,
+) -> Result<(), creel_queue::QueueError> {
+    let outcome = match parse(entry).and_then(|r| validator.validate(&r).map(|()| r)) {
+        Ok(mut request) => {
+            // A stream request without a key gets its stream id: a redelivered entry is not a second job.
+            if request.idempotency_key.is_none() {
+                request.idempotency_key = Some(format!("stream:{}", entry.id));
+            }
+            request
+                .created_by
+                .get_or_insert_with(|| "stream".to_owned());
+            let enqueued = queue.enqueue(request).await?;
+            (
+                "creel.request.accepted",
+                serde_json::json!({ "request_id": entry.id, "job_id": enqueued.id, "created": enqueued.created }),
+            )
+        }
+        Err(e) => (
+            "creel.request.rejected",
+            serde_json::json!({ "request_id": entry.id, "field": e.field, "reason": e.reason }),
+        ),
+    };
+    let event = serde_json::json!({
+        "specversion": "1.0",
+        "id": ulid::Ulid::new().to_string(),
+        "source": "/creel/intake",
+        "type": outcome.0,
+        "subject": entry.id,
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "datacontenttype": "application/json",
+        "data": outcome.1,
+    });
+    queue.append_event(&event.to_string()).await?;
+    Ok(())
+}
+
+fn parse(entry: &StreamEntry) -> Result<JobRequest, JobRequestError> {
+    let body = entry.fields.get("request").ok_or_else(|| {
+        JobRequestError::new("request", "the stream entry has no `request` field")
+    })?;
+    serde_json::from_str(body).map_err(|e| JobRequestError::from_json(&e, None, "request"))
+}

@@ -1,0 +1,11 @@
+//! The creel binary's library half: loading config, and running the worker, the API server,
+//! the stream intake, webhook delivery and the demo, so that tests drive exactly what the
+//! binary runs.
+
+pub mod api;
+pub mod demo;
+pub mod intake;
+pub mod settings;
+pub mod shutdown;
+pub mod webhooks;
+pub mod worker;

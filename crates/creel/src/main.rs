@@ -1,0 +1,376 @@
+//! The `creel` command: worker, API server, operator CLI, demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use creel_core::{JobId, JobRequest, JobState, RequestValidator};
+use creel_queue::Queue;
+use tokio_util::sync::CancellationToken;
+
+/// creel: classroom-video job orchestration on Redis.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// The TOML config file (every field may also be set as CREEL_<SECTION>__<FIELD>).
+    #[arg(long, global = true, env = "CREEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run workers for the configured queues (and webhook delivery) until SIGTERM/SIGINT.
+    Worker,
+    /// Serve the HTTP API and the Redis-stream intake until SIGTERM/SIGINT.
+    Api,
+    /// Validate and enqueue one job.
+    Enqueue(EnqueueArgs),
+    /// Inspect and manage jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Pause or resume a queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run everything end to end on embedded defaults: a private redis-server, a local sample
+    /// server, the API and a worker in one process; download jobs through the API; show
+    /// progress, events and where the files landed.
+    Demo,
+}
+
+#[derive(clap::Args)]
+struct EnqueueArgs {
+    /// The job kind, e.g. `download`.
+    #[arg(long)]
+    kind: String,
+    /// The payload, a JSON object.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// The queue.
+    #[arg(long, default_value = creel_core::DEFAULT_QUEUE)]
+    queue: String,
+    /// The vendor account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Dedupe key: the same key returns the first job.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Run no earlier than this RFC 3339 time.
+    #[arg(long)]
+    run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Webhook URL for the completion event (must be allow-listed).
+    #[arg(long)]
+    webhook: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Show one job.
+    Get { id: String },
+    /// List jobs of a queue in a state.
+    List {
+        /// scheduled, ready, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: String,
+        #[arg(long, default_value = creel_core::DEFAULT_QUEUE)]
+        queue: String,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// The previous page's next_cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Follow a job until it ends; exit 0 if it succeeded, 1 if it failed, 2 if cancelled.
+    Watch { id: String },
+    /// Cancel a job (at once if queued, at its next step boundary if running).
+    Cancel { id: String },
+    /// Run a failed or cancelled job again.
+    Retry { id: String },
+    /// Counts per state of every queue.
+    Counts,
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Stop workers from starting jobs of this queue.
+    Pause { name: String },
+    /// Let workers take jobs of this queue again.
+    Resume { name: String },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration and print it as it takes effect, secrets as ***.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CREEL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command))),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_log(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Worker | Command::Api => "info",
+        _ => "warn",
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(cli.command, Command::Demo) {
+        return creel::demo::run().await.map(|()| ExitCode::SUCCESS);
+    }
+    let config = Arc::new(creel::settings::load(cli.config.as_deref())?);
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        out(&toml::to_string_pretty(config.as_ref())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let queue = Queue::connect(creel::settings::queue_config(&config))
+        .await
+        .with_context(|| format!("connecting to redis at {}", config.redis.url))?;
+    let json = cli.json;
+    match cli.command {
+        Command::Worker => {
+            let stop = stop_on_signal();
+            creel::worker::run(config, queue, stop).await?;
+        }
+        Command::Api => {
+            let listener = tokio::net::TcpListener::bind(&config.api.listen)
+                .await
+                .with_context(|| format!("listening on {}", config.api.listen))?;
+            let stop = stop_on_signal();
+            creel::api::serve(config, queue, listener, stop).await?;
+        }
+        Command::Enqueue(a) => {
+            let payload = serde_json::from_str(&a.payload).context("--payload is not JSON")?;
+            let request = JobRequest {
+                queue: a.queue,
+                account: a.account,
+                idempotency_key: a.idempotency_key,
+                run_at: a.run_at,
+                webhook: a.webhook,
+                created_by: Some("cli".into()),
+                ..JobRequest::new(a.kind, payload)
+            };
+            creel_jobs::Validator::new(Arc::clone(&config))
+                .validate(&request)
+                .map_err(|e| anyhow::format_err!("invalid request: {e}"))?;
+            let e = queue.enqueue(request).await?;
+            print_value(
+                json,
+                &serde_json::to_value(&e)?,
+                &format!(
+                    "{} {}",
+                    e.id,
+                    if e.created {
+                        "enqueued"
+                    } else {
+                        "already exists"
+                    }
+                ),
+            );
+        }
+        Command::Jobs(cmd) => return jobs(cmd, &queue, json).await,
+        Command::Queue(QueueCommand::Pause { name }) => {
+            queue.pause(&name).await?;
+            print_value(
+                json,
+                &serde_json::json!({"queue": name, "paused": true}),
+                &format!("{name} paused"),
+            );
+        }
+        Command::Queue(QueueCommand::Resume { name }) => {
+            queue.resume(&name).await?;
+            print_value(
+                json,
+                &serde_json::json!({"queue": name, "paused": false}),
+                &format!("{name} resumed"),
+            );
+        }
+        Command::Config(_) | Command::Demo => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn jobs(cmd: JobsCommand, queue: &Queue, json: bool) -> anyhow::Result<ExitCode> {
+    let id_of = |s: &str| s.parse::<JobId>().map_err(|e| anyhow::format_err!("{e}"));
+    match cmd {
+        JobsCommand::Get { id } => {
+            let rec = queue
+                .get(&id_of(&id)?)
+                .await?
+                .with_context(|| format!("no job {id}"))?;
+            print_value(
+                json,
+                &serde_json::to_value(&rec)?,
+                &serde_json::to_string_pretty(&rec)?,
+            );
+        }
+        JobsCommand::List {
+            state,
+            queue: q,
+            kind,
+            cursor,
+            limit,
+        } => {
+            let state: JobState = state.parse()?;
+            let mut page = queue.list(&q, state, cursor.as_deref(), limit).await?;
+            if let Some(k) = kind {
+                page.jobs.retain(|j| j.kind == k);
+            }
+            let mut text = String::new();
+            for j in &page.jobs {
+                text.push_str(&format!(
+                    "{}  {:<10} {:<12} attempts={} {}\n",
+                    j.id,
+                    j.state,
+                    j.kind,
+                    j.attempts,
+                    j.last_error.as_deref().unwrap_or("")
+                ));
+            }
+            if let Some(c) = &page.next_cursor {
+                text.push_str(&format!("next page: --cursor {c}\n"));
+            }
+            print_value(json, &serde_json::to_value(&page)?, text.trim_end());
+        }
+        JobsCommand::Watch { id } => return watch(queue, &id_of(&id)?, json).await,
+        JobsCommand::Cancel { id } => {
+            let outcome = queue.cancel(&id_of(&id)?).await?;
+            print_value(
+                json,
+                &serde_json::json!({"id": id, "outcome": outcome}),
+                &format!("{id}: {outcome:?}"),
+            );
+        }
+        JobsCommand::Retry { id } => {
+            queue.requeue(&id_of(&id)?).await?;
+            print_value(
+                json,
+                &serde_json::json!({"id": id, "requeued": true}),
+                &format!("{id} requeued"),
+            );
+        }
+        JobsCommand::Counts => {
+            let mut all = Vec::new();
+            let mut text = String::new();
+            for name in queue.queues().await? {
+                let c = queue.counts(&name).await?;
+                let per: Vec<String> = c.counts.iter().map(|(s, n)| format!("{s}={n}")).collect();
+                text.push_str(&format!(
+                    "{name}{}: {}\n",
+                    if c.paused { " (paused)" } else { "" },
+                    per.join(" ")
+                ));
+                all.push(c);
+            }
+            print_value(json, &serde_json::to_value(&all)?, text.trim_end());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Follows a job with a progress bar (or JSON lines) and exits with its outcome.
+async fn watch(queue: &Queue, id: &JobId, json: bool) -> anyhow::Result<ExitCode> {
+    let bar = indicatif::ProgressBar::new(0);
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut last_state = None;
+    loop {
+        let rec = queue
+            .get(id)
+            .await?
+            .with_context(|| format!("no job {id}"))?;
+        if let Some(p) = &rec.progress {
+            if let Some(t) = p["total"].as_u64() {
+                bar.set_length(t);
+            }
+            bar.set_position(p["bytes"].as_u64().unwrap_or(0));
+        }
+        bar.set_message(format!("{} {}", rec.kind, rec.state));
+        if json && last_state != Some(rec.state) {
+            out(&serde_json::to_string(&rec)?);
+        }
+        last_state = Some(rec.state);
+        if rec.state.is_terminal() {
+            bar.finish();
+            if !json {
+                out(&format!(
+                    "{id} {}{}",
+                    rec.state,
+                    rec.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+                ));
+            }
+            return Ok(match rec.state {
+                JobState::Succeeded => ExitCode::SUCCESS,
+                JobState::Failed => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move {
+        creel::shutdown::signal().await;
+        tracing::info!("shutdown signal received");
+        s.cancel();
+    });
+    stop
+}
+
+fn print_value(json: bool, value: &serde_json::Value, text: &str) {
+    if json {
+        out(&value.to_string());
+    } else {
+        out(text);
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn out(line: &str) {
+    println!("{line}");
+}

@@ -1,0 +1,78 @@
+//! Loading the configuration: built-in defaults, then a TOML file, then `CREEL_…` environment
+//! variables (`__` separates levels: `CREEL_REDIS__URL`, `CREEL_WORKER__DRAIN_MS`). Unknown
+//! fields are errors wherever they come from.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use creel_core::Config;
+use creel_queue::QueueConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+/// Loads the configuration from `file` (if given) and the environment.
+pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        anyhow::ensure!(
+            path.exists(),
+            "config file {} does not exist",
+            path.display()
+        );
+        fig = fig.merge(Toml::file(path));
+    }
+    fig = fig.merge(Env::prefixed("CREEL_").split("__"));
+    fig.extract::<Config>()
+        .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))
+        .context("loading the configuration")
+}
+
+/// The queue settings the configuration implies.
+#[must_use]
+pub fn queue_config(cfg: &Config) -> QueueConfig {
+    let mut q = QueueConfig::new(&cfg.redis.url);
+    q.prefix.clone_from(&cfg.redis.prefix);
+    q.response_timeout = Duration::from_millis(cfg.redis.response_timeout_ms);
+    q.lease = Duration::from_millis(cfg.worker.lease_ms);
+    q.events_max_len = cfg.events.max_len;
+    q.default_retry = cfg.worker.default_retry;
+    q.retry = cfg.retry.clone();
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_and_the_environment_layer_over_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("creel-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("creel.toml");
+        std::fs::write(
+            &file,
+            "[redis]\nurl = \"redis://10.0.0.1:6379/\"\n[storage.local]\ntype = \"dir\"\npath = \"/data\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"s3cret\"\n",
+        )
+        .expect("write");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CREEL_WORKER__DRAIN_MS", "1234");
+            let cfg = load(Some(&file)).expect("loads");
+            assert_eq!(cfg.redis.url, "redis://10.0.0.1:6379/");
+            assert_eq!(cfg.worker.drain_ms, 1234);
+            assert!(cfg.storage.contains_key("local"));
+            assert_eq!(cfg.api.tokens[0].token.expose(), "s3cret");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let dir = std::env::temp_dir().join(format!("creel-settings-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("creel.toml");
+        std::fs::write(&file, "[worker]\nconcurency = 3\n").expect("write");
+        let err = load(Some(&file)).expect_err("typo must fail");
+        assert!(format!("{err:#}").contains("concurency"), "{err:#}");
+    }
+}

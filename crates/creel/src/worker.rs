@@ -1,0 +1,94 @@
+//! `creel worker`: one apalis worker per configured queue on creel-queue, running the job kinds
+//! of creel-jobs, plus webhook delivery. On shutdown it stops taking jobs, lets running steps
+//! finish for the drain time, then interrupts the rest (their jobs go back to the queue at
+//! once), gives back unstarted leases and returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis_core::task::data::Data;
+use apalis_core::worker::builder::WorkerBuilder;
+use creel_core::{Config, JobError};
+use creel_jobs::{Job, JobDeps};
+use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use tokio_util::sync::CancellationToken;
+use tower::limit::ConcurrencyLimitLayer;
+use tracing::Instrument;
+
+/// Runs every configured queue's worker (and webhook delivery) until `stop` is cancelled, then
+/// drains and returns.
+pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> anyhow::Result<()> {
+    let interrupt_steps = CancellationToken::new();
+    let deps = JobDeps {
+        queue: queue.clone(),
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()?,
+        config: Arc::clone(&config),
+        shutdown: interrupt_steps.clone(),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (name, qc) in &config.worker.queues {
+        let worker = WorkerBuilder::new(format!("creel-{name}"))
+            .backend(RedisBackend::<Job>::new(queue.clone(), name))
+            .layer(ConcurrencyLimitLayer::new(qc.concurrency.max(1)))
+            .data(deps.clone())
+            .build(run_step);
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            worker
+                .run_until(async move {
+                    stop.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                })
+                .await
+        });
+        tracing::info!(queue = %name, concurrency = qc.concurrency, "worker started");
+    }
+    let webhooks = tokio::spawn(crate::webhooks::deliver(
+        queue.clone(),
+        Arc::clone(&config),
+        stop.clone(),
+    ));
+
+    stop.cancelled().await;
+    let drain = Duration::from_millis(config.worker.drain_ms);
+    tracing::info!(
+        drain_ms = config.worker.drain_ms,
+        "stopping: no new jobs; running steps may finish"
+    );
+    let interrupt = interrupt_steps.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(drain).await;
+        tracing::warn!(
+            "drain time is over: interrupting running steps; their jobs go back to the queue"
+        );
+        interrupt.cancel();
+    });
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "a worker ended with an error"),
+            Err(e) => tracing::error!(error = %e, "a worker task failed"),
+        }
+    }
+    timer.abort();
+    let _ = webhooks.await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn run_step(
+    job: Job,
+    ctx: Data<JobContext>,
+    deps: Data<JobDeps>,
+) -> Result<StepOutcome, JobError> {
+    let span = tracing::info_span!("job", id = %ctx.id, kind = %ctx.kind, attempt = ctx.attempt);
+    let outcome = creel_jobs::run(job, &ctx, &deps).instrument(span).await;
+    match &outcome {
+        Ok(_) => tracing::info!(job = %ctx.id, kind = %ctx.kind, "step done"),
+        Err(e) => tracing::warn!(job = %ctx.id, kind = %ctx.kind, error = %e, "step failed"),
+    }
+    outcome
+}
