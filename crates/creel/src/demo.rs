@@ -3,18 +3,11 @@
 //! worker in this process; enqueues download jobs through the HTTP API; shows their progress;
 //! prints the completion events, the webhook deliveries and where the files landed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
 use creel_core::config::{ApiToken, QueueWorkerConfig, StorageProfile};
 use creel_core::{Config, JobState, Secret};
 use creel_queue::Queue;
@@ -22,70 +15,16 @@ use creel_queue::embedded::RedisServer;
 use md5::{Digest, Md5};
 use tokio_util::sync::CancellationToken;
 
+use crate::samples::SampleServer;
+
 /// The sample lessons: name and size.
 const SAMPLES: &[(&str, usize)] = &[
     ("lesson-1.mp4", 24 << 20),
     ("lesson-2.mp4", 8 << 20),
     ("lesson-3.mp4", 3 << 20),
 ];
-/// Bytes per chunk the sample server sends, and its pause between chunks (so progress shows).
-const CHUNK: usize = 256 << 10;
+/// The sample server's pause between 256 KiB chunks, so progress shows.
 const PAUSE: Duration = Duration::from_millis(15);
-
-/// Deterministic sample bytes for a lesson.
-fn sample_bytes(name: &str, len: usize) -> Bytes {
-    let seed = name
-        .bytes()
-        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v);
-    Bytes::from(v)
-}
-
-#[derive(Clone)]
-struct SampleState {
-    files: Arc<BTreeMap<String, Bytes>>,
-    hook_secret: String,
-    hooks_ok: Arc<AtomicUsize>,
-}
-
-async fn serve_sample(State(s): State<SampleState>, Path(name): Path<String>) -> Response {
-    let Some(data) = s.files.get(&name).cloned() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let len = data.len();
-    let chunks = futures::stream::unfold(0usize, move |at| {
-        let data = data.clone();
-        async move {
-            if at >= data.len() {
-                return None;
-            }
-            tokio::time::sleep(PAUSE).await;
-            let end = (at + CHUNK).min(data.len());
-            Some((Ok::<Bytes, std::io::Error>(data.slice(at..end)), end))
-        }
-    });
-    (
-        [(header::CONTENT_LENGTH, len.to_string())],
-        Body::from_stream(chunks),
-    )
-        .into_response()
-}
-
-async fn receive_hook(State(s): State<SampleState>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let expected = crate::webhooks::signature(&s.hook_secret, &body);
-    let got = headers
-        .get("x-creel-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if got == expected {
-        s.hooks_ok.fetch_add(1, Ordering::SeqCst);
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::UNAUTHORIZED
-    }
-}
 
 /// Runs the demo; `Ok` means every job succeeded with the right MD5 and the webhook arrived.
 pub async fn run() -> anyhow::Result<()> {
@@ -94,34 +33,11 @@ pub async fn run() -> anyhow::Result<()> {
         "1. started a private redis-server at {}",
         redis.url()
     ));
-
-    let files: BTreeMap<String, Bytes> = SAMPLES
-        .iter()
-        .map(|(n, len)| ((*n).to_owned(), sample_bytes(n, *len)))
-        .collect();
-    let md5s: BTreeMap<String, String> = files
-        .iter()
-        .map(|(n, b)| (n.clone(), hex::encode(Md5::digest(b))))
-        .collect();
     let hook_secret = format!("demo-{}", ulid::Ulid::new());
-    let samples = SampleState {
-        files: Arc::new(files),
-        hook_secret: hook_secret.clone(),
-        hooks_ok: Arc::new(AtomicUsize::new(0)),
-    };
-    let sample_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sample_base = format!("http://{}", sample_listener.local_addr()?);
-    let app = Router::new()
-        .route("/samples/{name}", get(serve_sample))
-        .route("/hooks/creel", post(receive_hook))
-        .with_state(samples.clone());
+    let samples = SampleServer::start(SAMPLES, PAUSE, &hook_secret).await?;
+    let sample_base = samples.base.clone();
+    let md5s = samples.md5.clone();
     let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        axum::serve(sample_listener, app)
-            .with_graceful_shutdown(s.cancelled_owned())
-            .await
-    });
     say(&format!(
         "2. serving {} generated sample lessons at {sample_base}/samples/",
         SAMPLES.len()
@@ -178,7 +94,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mut ids = Vec::new();
     for (i, (name, _)) in SAMPLES.iter().enumerate() {
         let mut payload = serde_json::json!({
-            "url": format!("{sample_base}/samples/{name}"),
+            "url": samples.url(name),
             "profile": "local",
             "key": format!("lessons/{{date}}/{name}"),
             "expected_md5": md5s[*name],
@@ -188,7 +104,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         let mut body = serde_json::json!({ "kind": "download", "payload": payload });
         if i == 0 {
-            body["webhook"] = serde_json::json!(format!("{sample_base}/hooks/creel"));
+            body["webhook"] = serde_json::json!(samples.hook_url());
         }
         let res = http
             .post(format!("{api_base}/v1/jobs"))
@@ -223,8 +139,9 @@ pub async fn run() -> anyhow::Result<()> {
 
     follow(&http, &api_base, &token, &ids).await?;
 
+    let verified = |s: &SampleServer| s.hooks().iter().filter(|h| h.signature_ok).count();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while samples.hooks_ok.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+    while verified(&samples) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     say("6. completion events on the creel:events stream:");
@@ -242,10 +159,10 @@ pub async fn run() -> anyhow::Result<()> {
     }
     say(&format!(
         "7. signed webhook deliveries verified by the receiver: {}",
-        samples.hooks_ok.load(Ordering::SeqCst)
+        verified(&samples)
     ));
     say("8. where the files landed:");
-    let mut all_good = samples.hooks_ok.load(Ordering::SeqCst) == 1;
+    let mut all_good = verified(&samples) == 1;
     for (name, id) in &ids {
         let rec = queue.get(&id.parse()?).await?.context("job vanished")?;
         let location = rec

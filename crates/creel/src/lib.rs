@@ -5,6 +5,7 @@
 pub mod api;
 pub mod demo;
 pub mod intake;
+pub mod samples;
 pub mod settings;
 pub mod shutdown;
 pub mod webhooks;

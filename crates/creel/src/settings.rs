@@ -46,6 +46,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn a_file_and_the_environment_layer_over_the_defaults() {
         let dir = std::env::temp_dir().join(format!("creel-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

@@ -1,0 +1,165 @@
+//! A local HTTP server of generated sample lessons (known bytes, known MD5, streamed in chunks
+//! at a chosen pace) and a webhook receiver that checks creel's signature. `creel demo` runs on
+//! it, and so do the end-to-end tests.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use md5::{Digest, Md5};
+use tokio_util::sync::CancellationToken;
+
+/// Bytes per chunk the server sends.
+const CHUNK: usize = 256 << 10;
+
+/// One webhook request the receiver got.
+#[derive(Debug, Clone)]
+pub struct ReceivedHook {
+    /// Whether `X-Creel-Signature` matched the body.
+    pub signature_ok: bool,
+    /// The body (a CloudEvent).
+    pub body: serde_json::Value,
+}
+
+#[derive(Clone)]
+struct Shared {
+    files: Arc<BTreeMap<String, Bytes>>,
+    pause: Duration,
+    hook_secret: String,
+    hooks: Arc<Mutex<Vec<ReceivedHook>>>,
+}
+
+/// A running sample server; stops when dropped.
+#[derive(Debug)]
+pub struct SampleServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// MD5 (hex) of each sample by name.
+    pub md5: BTreeMap<String, String>,
+    hooks: Arc<Mutex<Vec<ReceivedHook>>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl SampleServer {
+    /// Serves `files` (name, length) at `/samples/<name>`, pausing `pause` between chunks, and
+    /// receives webhooks at `/hooks/creel`, checking them against `hook_secret`.
+    pub async fn start(
+        files: &[(&str, usize)],
+        pause: Duration,
+        hook_secret: &str,
+    ) -> std::io::Result<Self> {
+        let files: BTreeMap<String, Bytes> = files
+            .iter()
+            .map(|(n, len)| ((*n).to_owned(), sample_bytes(n, *len)))
+            .collect();
+        let md5 = files
+            .iter()
+            .map(|(n, b)| (n.clone(), hex::encode(Md5::digest(b))))
+            .collect();
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let shared = Shared {
+            files: Arc::new(files),
+            pause,
+            hook_secret: hook_secret.to_owned(),
+            hooks: Arc::clone(&hooks),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let app = Router::new()
+            .route("/samples/{name}", get(serve_sample))
+            .route("/hooks/creel", post(receive_hook))
+            .with_state(shared);
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(s.cancelled_owned())
+                .await
+        });
+        Ok(Self {
+            base,
+            md5,
+            hooks,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    /// The URL of a sample.
+    #[must_use]
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/samples/{name}", self.base)
+    }
+
+    /// The webhook receiver's URL.
+    #[must_use]
+    pub fn hook_url(&self) -> String {
+        format!("{}/hooks/creel", self.base)
+    }
+
+    /// Webhooks received so far.
+    #[must_use]
+    pub fn hooks(&self) -> Vec<ReceivedHook> {
+        self.hooks.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+/// Deterministic sample bytes for a lesson.
+fn sample_bytes(name: &str, len: usize) -> Bytes {
+    let seed = name
+        .bytes()
+        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v);
+    Bytes::from(v)
+}
+
+async fn serve_sample(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    let Some(data) = s.files.get(&name).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let len = data.len();
+    let pause = s.pause;
+    let chunks = futures::stream::unfold(0usize, move |at| {
+        let data = data.clone();
+        async move {
+            if at >= data.len() {
+                return None;
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            let end = (at + CHUNK).min(data.len());
+            Some((Ok::<Bytes, std::io::Error>(data.slice(at..end)), end))
+        }
+    });
+    (
+        [(header::CONTENT_LENGTH, len.to_string())],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+async fn receive_hook(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let expected = crate::webhooks::signature(&s.hook_secret, &body);
+    let got = headers
+        .get("x-creel-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let signature_ok = got == expected;
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    if let Ok(mut h) = s.hooks.lock() {
+        h.push(ReceivedHook { signature_ok, body });
+    }
+    if signature_ok {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
