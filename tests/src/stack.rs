@@ -1,0 +1,159 @@
+//! The whole of creel in one test process, as `creel demo` runs it: a private redis-server, a
+//! sample-lesson server with a webhook receiver, the API on a free port, and (when the test
+//! asks for it) a worker; all configured through the same `Config` a deployment uses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use creel::samples::SampleServer;
+use creel_core::config::{ApiToken, QueueWorkerConfig, StorageProfile};
+use creel_core::{Config, Secret};
+use creel_queue::Queue;
+use creel_queue::embedded::RedisServer;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Samples every stack serves: a 3 MiB and a 1 MiB lesson.
+pub const SAMPLES: &[(&str, usize)] = &[("big.mp4", 3 << 20), ("small.mp4", 1 << 20)];
+
+/// A running creel.
+#[derive(Debug)]
+pub struct Stack {
+    /// The private Redis.
+    pub redis: RedisServer,
+    /// A queue handle for assertions.
+    pub queue: Queue,
+    /// The API's base URL.
+    pub api: String,
+    /// A valid bearer token.
+    pub token: String,
+    /// The sample server and webhook receiver.
+    pub samples: SampleServer,
+    /// The `local` storage profile's directory.
+    pub out: tempfile::TempDir,
+    /// The configuration everything runs with.
+    pub config: Arc<Config>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Stack {
+    /// Starts Redis, the sample server and the API (no worker yet).
+    pub async fn start() -> Self {
+        let redis = RedisServer::start().expect("redis-server");
+        let samples = SampleServer::start(SAMPLES, Duration::ZERO, "hook-secret")
+            .await
+            .expect("sample server");
+        let out = tempfile::tempdir().expect("tempdir");
+        let token = "test-token".to_owned();
+        let mut config = Config::default();
+        config.redis.url = redis.url();
+        config.api.tokens.push(ApiToken {
+            name: "tests".into(),
+            token: Secret::new(token.clone()),
+        });
+        config.api.max_body_bytes = 16 * 1024;
+        config.storage.insert(
+            "local".into(),
+            StorageProfile::Dir {
+                path: out.path().to_path_buf(),
+            },
+        );
+        config
+            .worker
+            .queues
+            .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
+        config.worker.lease_ms = 2_000;
+        config.worker.drain_ms = 1_000;
+        config
+            .events
+            .webhook
+            .allow
+            .push(format!("{}/hooks/", samples.base));
+        config.events.webhook.secret = Some(Secret::new("hook-secret"));
+        config.events.webhook.base_delay_ms = 100;
+        let config = Arc::new(config);
+        let queue = Queue::connect(creel::settings::queue_config(&config))
+            .await
+            .expect("queue");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let api = format!("http://{}", listener.local_addr().expect("addr"));
+        let stop = CancellationToken::new();
+        let tasks = vec![tokio::spawn(creel::api::serve(
+            Arc::clone(&config),
+            queue.clone(),
+            listener,
+            stop.clone(),
+        ))];
+        Self {
+            redis,
+            queue,
+            api,
+            token,
+            samples,
+            out,
+            config,
+            http: reqwest::Client::new(),
+            stop,
+            tasks,
+        }
+    }
+
+    /// Starts a worker for the configured queues (with webhook delivery).
+    pub fn start_worker(&mut self) {
+        self.tasks.push(tokio::spawn(creel::worker::run(
+            Arc::clone(&self.config),
+            self.queue.clone(),
+            self.stop.clone(),
+        )));
+    }
+
+    /// A `download` request body for a sample.
+    #[must_use]
+    pub fn download(&self, sample: &str) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "download",
+            "payload": { "url": self.samples.url(sample), "profile": "local", "key": format!("t/{{job_id}}-{sample}") }
+        })
+    }
+
+    /// POSTs a job request with the token.
+    pub async fn post_job(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/jobs", self.api))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/jobs")
+    }
+
+    /// GETs a path of the API with the token, as JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Stops the API and the worker gracefully and waits for them.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            tokio::time::timeout(Duration::from_secs(20), t)
+                .await
+                .expect("stopped within 20 s")
+                .expect("task")
+                .expect("clean stop");
+        }
+    }
+}
