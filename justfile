@@ -18,7 +18,7 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # All benchmarks (not part of the tests).
-bench: bench-queue
+bench: bench-queue bench-download
 
 # creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain.
 bench-queue jobs="50000" concurrency="50":
@@ -27,3 +27,7 @@ bench-queue jobs="50000" concurrency="50":
 # creel end to end on embedded defaults: private redis-server, sample server, API, worker, downloads.
 demo:
     cargo run --quiet --locked -p creel -- demo
+
+# Peak RSS and throughput of one creel worker downloading a generated 2 GiB source to a dir.
+bench-download mib="2048":
+    bash bench/download/run.sh {{mib}}
