@@ -68,6 +68,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/creel.example.toml");
+        let cfg = load(Some(&file)).expect("deploy/creel.example.toml must stay valid");
+        assert_eq!(cfg.retry["download"].max_attempts, 8);
+        assert_eq!(cfg.accounts["bjy-main"].vendor, "baijiayun");
+    }
+
+    #[test]
     fn unknown_fields_are_errors() {
         let dir = std::env::temp_dir().join(format!("creel-settings-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

@@ -28,7 +28,7 @@ const BLOCK: usize = 1 << 20;
 fn block() -> Bytes {
     let mut rng = fastrand_block();
     Bytes::from(
-        std::iter::repeat_with(|| rng())
+        std::iter::repeat_with(&mut rng)
             .take(BLOCK)
             .collect::<Vec<u8>>(),
     )
