@@ -1,0 +1,114 @@
+//! The `creel` command as an operator uses it: config check hides secrets, enqueue validates,
+//! jobs get/watch/counts report, all against a private redis-server.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use creel::samples::SampleServer;
+use creel_queue::Queue;
+use creel_queue::embedded::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+fn creel(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_creel"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run creel")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_can_check_enqueue_watch_and_count() {
+    let redis = RedisServer::start().expect("redis-server");
+    let samples = SampleServer::start(&[("a.mp4", 512 << 10)], Duration::ZERO, "s")
+        .await
+        .expect("samples");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("creel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nurl = \"{}\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"very-secret-token\"\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            redis.url(),
+            dir.path().join("out").display()
+        ),
+    )
+    .expect("config");
+
+    let check = creel(&config, &["config", "check"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let shown = text(&check.stdout);
+    assert!(
+        shown.contains("***") && !shown.contains("very-secret-token"),
+        "{shown}"
+    );
+
+    let bad = creel(
+        &config,
+        &[
+            "enqueue",
+            "--kind",
+            "download",
+            "--payload",
+            r#"{"url":"ftp://x/a","profile":"local"}"#,
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("payload.url"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let payload = format!(r#"{{"url":"{}","profile":"local"}}"#, samples.url("a.mp4"));
+    let ok = creel(
+        &config,
+        &[
+            "--json",
+            "enqueue",
+            "--kind",
+            "download",
+            "--payload",
+            &payload,
+        ],
+    );
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let enqueued: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
+    let id = enqueued["id"].as_str().expect("id").to_owned();
+
+    let cfg = Arc::new(creel::settings::load(Some(&config)).expect("load"));
+    let queue = Queue::connect(creel::settings::queue_config(&cfg))
+        .await
+        .expect("queue");
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(creel::worker::run(Arc::clone(&cfg), queue, stop.clone()));
+    let config2 = config.clone();
+    let id2 = id.clone();
+    let watch = tokio::task::spawn_blocking(move || creel(&config2, &["jobs", "watch", &id2]))
+        .await
+        .expect("watch");
+    assert!(
+        watch.status.success(),
+        "watch exits 0 for a succeeded job: {}",
+        text(&watch.stdout)
+    );
+    assert!(text(&watch.stdout).contains("succeeded"));
+    stop.cancel();
+    worker.await.expect("join").expect("worker");
+
+    let get = creel(&config, &["--json", "jobs", "get", &id]);
+    let rec: serde_json::Value = serde_json::from_slice(&get.stdout).expect("json");
+    assert_eq!(rec["state"], "succeeded");
+    assert_eq!(rec["created_by"], "cli");
+    let counts = creel(&config, &["--json", "jobs", "counts"]);
+    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("json");
+    assert_eq!(counts[0]["counts"]["succeeded"], 1);
+    let missing = creel(&config, &["jobs", "get", "01M80ZC26FKKSMB7FKWBE0W9J7"]);
+    assert!(!missing.status.success());
+}
