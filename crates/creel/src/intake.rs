@@ -9,55 +9,34 @@ use std::time::Duration;
 
 use creel_core::{JobRequest, JobRequestError, RequestValidator};
 use creel_queue::{Queue, Stream, StreamEntry};
+
+use crate::consumer::{Consumer, Handled};
 use tokio_util::sync::CancellationToken;
 
 const GROUP: &str = "creel-intake";
 
 /// Consumes job requests until `stop` is cancelled.
 pub async fn run(queue: Queue, validator: Arc<dyn RequestValidator>, stop: CancellationToken) {
-    let consumer = format!("{}-{}", std::process::id(), ulid::Ulid::new());
-    let mut reader = loop {
-        match queue
-            .stream_reader(Stream::Requests, GROUP, &consumer, Duration::from_secs(2))
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot join the intake consumer group; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let consumer = Consumer {
+        stream: Stream::Requests,
+        group: GROUP,
+        batch: 64,
+        reclaim_after: Duration::from_secs(30),
     };
-    while !stop.is_cancelled() {
-        let entries = tokio::select! {
-            () = stop.cancelled() => return,
-            r = reader.read(64, Duration::from_secs(1), Duration::from_secs(30)) => r,
-        };
-        let entries = match entries {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading job requests failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for entry in entries {
-            match handle(&queue, validator.as_ref(), &entry).await {
-                Ok(()) => {
-                    if let Err(e) = reader.ack(std::slice::from_ref(&entry.id)).await {
-                        tracing::warn!(error = %e, "could not acknowledge a request; an idempotency key makes a repeat harmless");
+    consumer
+        .run(queue.clone(), stop, |entry| {
+            let (queue, validator) = (&queue, &validator);
+            async move {
+                match handle(queue, validator.as_ref(), &entry).await {
+                    Ok(()) => Handled::Done,
+                    Err(e) => {
+                        tracing::warn!(request = %entry.id, error = %e, "could not take a job request; will retry");
+                        Handled::Later
                     }
                 }
-                // Not acknowledged: it is read again after the reclaim time.
-                Err(e) => {
-                    tracing::warn!(request = %entry.id, error = %e, "could not take a job request; will retry")
-                }
             }
-        }
-    }
+        })
+        .await;
 }
 
 async fn handle(

@@ -9,6 +9,8 @@ use std::time::Duration;
 use creel_core::config::WebhookConfig;
 use creel_core::{CompletionEvent, Config};
 use creel_queue::{Queue, Stream};
+
+use crate::consumer::{Consumer, Handled};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +28,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// Delivers webhooks until `stop` is cancelled.
 pub async fn deliver(queue: Queue, config: Arc<Config>, stop: CancellationToken) {
-    let consumer = format!("{}-{}", std::process::id(), ulid::Ulid::new());
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_millis(config.events.webhook.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
@@ -38,44 +39,23 @@ pub async fn deliver(queue: Queue, config: Arc<Config>, stop: CancellationToken)
             return;
         }
     };
-    let mut backoff = Duration::from_millis(200);
-    let mut reader = loop {
-        match queue
-            .stream_reader(Stream::Events, GROUP, &consumer, Duration::from_secs(2))
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot join the webhook consumer group; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(Duration::from_secs(5)),
-                }
-            }
-        }
+    let consumer = Consumer {
+        stream: Stream::Events,
+        group: GROUP,
+        batch: 16,
+        reclaim_after: Duration::from_secs(60),
     };
-    while !stop.is_cancelled() {
-        let entries = tokio::select! {
-            () = stop.cancelled() => return,
-            r = reader.read(16, Duration::from_secs(1), Duration::from_secs(60)) => r,
-        };
-        let entries = match entries {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading events for webhooks failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+    consumer
+        .run(queue.clone(), stop, |entry| {
+            let (queue, http, config) = (&queue, &http, &config);
+            async move {
+                if let Some(body) = entry.fields.get("event") {
+                    deliver_one(queue, http, &config.events.webhook, body).await;
+                }
+                Handled::Done
             }
-        };
-        for entry in entries {
-            if let Some(body) = entry.fields.get("event") {
-                deliver_one(&queue, &http, &config.events.webhook, body).await;
-            }
-            if let Err(e) = reader.ack(std::slice::from_ref(&entry.id)).await {
-                tracing::warn!(error = %e, "could not acknowledge an event; it may be delivered again");
-            }
-        }
-    }
+        })
+        .await;
 }
 
 async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig, body: &str) {

@@ -1,0 +1,80 @@
+//! The loop every stream consumer of creel runs (the intake, webhook delivery): join the group
+//! (retrying while Redis is away), read batches, hand each entry to the handler, acknowledge the
+//! ones it handled, and leave the rest pending to be reclaimed. Stops when `stop` is cancelled.
+
+use std::future::Future;
+use std::time::Duration;
+
+use creel_queue::{Queue, Stream, StreamEntry};
+use tokio_util::sync::CancellationToken;
+
+/// Which stream and group to consume, and how.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// The stream.
+    pub stream: Stream,
+    /// The consumer group.
+    pub group: &'static str,
+    /// Entries per read.
+    pub batch: usize,
+    /// Entries another consumer left pending this long are taken over.
+    pub reclaim_after: Duration,
+}
+
+/// Whether the handler is done with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Acknowledge it.
+    Done,
+    /// Leave it pending; it is read again after `reclaim_after`.
+    Later,
+}
+
+impl Consumer {
+    /// Consumes until `stop` is cancelled.
+    pub async fn run<F, Fut>(self, queue: Queue, stop: CancellationToken, mut handle: F)
+    where
+        F: FnMut(StreamEntry) -> Fut,
+        Fut: Future<Output = Handled>,
+    {
+        let me = format!("{}-{}", std::process::id(), ulid::Ulid::new());
+        let mut backoff = Duration::from_millis(200);
+        let mut reader = loop {
+            match queue
+                .stream_reader(self.stream, self.group, &me, Duration::from_secs(2))
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) => {
+                    tracing::warn!(group = self.group, error = %e, "cannot join the consumer group; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(Duration::from_secs(5)),
+                    }
+                }
+            }
+        };
+        while !stop.is_cancelled() {
+            let entries = tokio::select! {
+                () = stop.cancelled() => return,
+                r = reader.read(self.batch, Duration::from_secs(1), self.reclaim_after) => r,
+            };
+            let entries = match entries {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(group = self.group, error = %e, "reading the stream failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for entry in entries {
+                let id = entry.id.clone();
+                if handle(entry).await == Handled::Done
+                    && let Err(e) = reader.ack(std::slice::from_ref(&id)).await
+                {
+                    tracing::warn!(group = self.group, error = %e, "could not acknowledge an entry; it will be handled again");
+                }
+            }
+        }
+    }
+}
