@@ -40,8 +40,14 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts Redis, the sample server and the API (no worker yet).
+    /// Starts Redis, the sample server and the API (no worker yet); sources on 127.0.0.1 are
+    /// allowed.
     pub async fn start() -> Self {
+        Self::start_with(|cfg| cfg.download.allow_hosts.push("127.0.0.1".into())).await
+    }
+
+    /// Like [`Stack::start`], with the test's own changes to the configuration.
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
         let redis = RedisServer::start().expect("redis-server");
         let samples = SampleServer::start(SAMPLES, Duration::ZERO, "hook-secret")
             .await
@@ -74,6 +80,7 @@ impl Stack {
             .push(format!("{}/hooks/", samples.base));
         config.events.webhook.secret = Some(Secret::new("hook-secret"));
         config.events.webhook.base_delay_ms = 100;
+        edit(&mut config);
         let config = Arc::new(config);
         let queue = Queue::connect(creel::settings::queue_config(&config))
             .await

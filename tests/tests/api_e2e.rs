@@ -352,3 +352,52 @@ async fn the_stream_intake_accepts_a_good_request_and_reports_a_bad_one() {
     assert_eq!(jobs.len(), 1, "only the good request became a job");
     stack.stop().await;
 }
+
+/// Sources on non-public addresses are refused for good, whether named directly or reached by a
+/// redirect from an allowed host; the refusal names the SSRF policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssrf_refusals_are_permanent_failures() {
+    // Only the name `localhost` is allowed; 127.0.0.1 written as an address is not.
+    let mut stack =
+        Stack::start_with(|cfg| cfg.download.allow_hosts.push("localhost".into())).await;
+    stack.start_worker();
+    let port = stack
+        .samples
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_owned();
+    let sources = [
+        format!("http://127.0.0.1:{port}/samples/small.mp4"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.7:9000/a.mp4".to_owned(),
+        "http://[::1]/a.mp4".to_owned(),
+        "http://100.64.0.1/a.mp4".to_owned(),
+        format!("http://localhost:{port}/redirect/small.mp4"),
+    ];
+    let mut ids = Vec::new();
+    for url in &sources {
+        let body = json!({"kind": "download", "payload": {"url": url, "profile": "local"}});
+        let res = stack.post_job(&body).await;
+        assert_eq!(res.status(), 201, "{url}");
+        ids.push(id_of(&res.json().await.expect("json")));
+    }
+    for (url, id) in sources.iter().zip(&ids) {
+        let rec = wait_for_state(&stack.queue, id, JobState::Failed, Duration::from_secs(20)).await;
+        let err = rec.last_error.unwrap_or_default();
+        assert!(err.contains("SSRF policy"), "{url}: {err}");
+        assert_eq!(rec.attempts, 1, "{url}: a refusal is not retried");
+    }
+    // The allowed name itself works.
+    let body = json!({"kind": "download", "payload": {"url": format!("http://localhost:{port}/samples/small.mp4"), "profile": "local"}});
+    let id = id_of(&stack.post_job(&body).await.json().await.expect("json"));
+    wait_for_state(
+        &stack.queue,
+        &id,
+        JobState::Succeeded,
+        Duration::from_secs(20),
+    )
+    .await;
+    stack.stop().await;
+}

@@ -60,6 +60,8 @@ pub struct Config {
     pub storage: BTreeMap<String, StorageProfile>,
     /// Completion events and their webhooks.
     pub events: EventsConfig,
+    /// Rules for download sources.
+    pub download: DownloadConfig,
 }
 
 /// Redis connection and key layout.
@@ -229,6 +231,16 @@ impl Default for WebhookConfig {
             timeout_ms: 10_000,
         }
     }
+}
+
+/// Rules for download sources (untrusted URLs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DownloadConfig {
+    /// Hosts (names or IP addresses, as written in URLs) that may be fetched although they are
+    /// or resolve to loopback, private, link-local, CGNAT, multicast or metadata addresses: the
+    /// vendor simulator, tests, the demo. Empty in production.
+    pub allow_hosts: Vec<String>,
 }
 
 #[cfg(test)]

@@ -110,12 +110,18 @@ pub async fn run(
         ctx.account.as_deref(),
     );
     let key = ObjectKey::parse(&key_text).map_err(|e| e.classify())?;
+    let url = url::Url::parse(&spec.url)
+        .map_err(|e| JobError::permanent(format!("bad source URL: {e}")))?;
+    deps.sources
+        .check(&url)
+        .await
+        .map_err(|r| JobError::permanent(r.to_string()))?;
     let response = deps
         .http
-        .get(&spec.url)
+        .get(url)
         .send()
         .await
-        .map_err(transport_error)?;
+        .map_err(|e| crate::source::classify(&e))?;
     check_status(&response)?;
     let total = response.content_length();
     if let (Some(expected), Some(got)) = (spec.expected_length, total)
@@ -147,7 +153,7 @@ pub async fn run(
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 upload.abort().await;
-                return Err(transport_error(e));
+                return Err(crate::source::classify(&e));
             }
         };
         md5.update(&chunk);
@@ -232,13 +238,5 @@ fn check_status(response: &reqwest::Response) -> Result<(), JobError> {
         }
         500..=599 => Err(JobError::retryable(reason)),
         _ => Err(JobError::permanent(reason)),
-    }
-}
-
-fn transport_error(e: reqwest::Error) -> JobError {
-    if e.is_builder() {
-        JobError::permanent(format!("bad source request: {e}"))
-    } else {
-        JobError::retryable(format!("source transfer failed: {e}"))
     }
 }

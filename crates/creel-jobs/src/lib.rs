@@ -3,6 +3,7 @@
 //! [`creel_queue::StepOutcome`] or a classified [`creel_core::JobError`], and never see apalis.
 
 pub mod download;
+pub mod source;
 mod validate;
 
 use std::sync::Arc;
@@ -32,8 +33,11 @@ pub const KINDS: &[&str] = &["download"];
 pub struct JobDeps {
     /// The queue, for progress reports.
     pub queue: Queue,
-    /// The HTTP client for sources.
+    /// The HTTP client for sources; build it with [`source::SourcePolicy::client`] so the
+    /// SSRF policy holds on every connection and redirect.
     pub http: reqwest::Client,
+    /// The SSRF policy for sources.
+    pub sources: source::SourcePolicy,
     /// The configuration.
     pub config: Arc<Config>,
     /// Cancelled when the worker's drain time is over: long steps stop and hand their job back.

@@ -63,6 +63,7 @@ pub async fn run() -> anyhow::Result<()> {
         .queues
         .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
     config.worker.drain_ms = 5_000;
+    config.download.allow_hosts.push("127.0.0.1".into());
     config
         .events
         .webhook

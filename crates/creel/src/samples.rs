@@ -74,6 +74,7 @@ impl SampleServer {
         let app = Router::new()
             .route("/samples/{name}", get(serve_sample))
             .route("/hooks/creel", post(receive_hook))
+            .route("/redirect/{name}", get(redirect_to_loopback))
             .with_state(shared);
         let stop = CancellationToken::new();
         let s = stop.clone();
@@ -142,6 +143,24 @@ async fn serve_sample(State(s): State<Shared>, Path(name): Path<String>) -> Resp
     (
         [(header::CONTENT_LENGTH, len.to_string())],
         Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+/// Redirects to the same sample on 127.0.0.1 (for testing that redirects are checked too).
+async fn redirect_to_loopback(headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let port = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit(':').next())
+        .unwrap_or("80")
+        .to_owned();
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            format!("http://127.0.0.1:{port}/samples/{name}"),
+        )],
     )
         .into_response()
 }

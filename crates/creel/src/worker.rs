@@ -19,12 +19,11 @@ use tracing::Instrument;
 /// drains and returns.
 pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> anyhow::Result<()> {
     let interrupt_steps = CancellationToken::new();
+    let sources = creel_jobs::source::SourcePolicy::new(&config.download);
     let deps = JobDeps {
         queue: queue.clone(),
-        http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()?,
+        http: sources.client()?,
+        sources,
         config: Arc::clone(&config),
         shutdown: interrupt_steps.clone(),
     };

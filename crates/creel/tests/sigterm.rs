@@ -25,7 +25,7 @@ async fn sigterm_mid_download_hands_the_job_back_and_exits_zero() {
     std::fs::write(
         &config_file,
         format!(
-            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 3000\ndrain_ms = 300\n[worker.queues.default]\nconcurrency = 2\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 3000\ndrain_ms = 300\n[worker.queues.default]\nconcurrency = 2\n[download]\nallow_hosts = [\"127.0.0.1\"]\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
             redis.url(),
             out.display()
         ),

@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "[redis]\nurl = \"{}\"\n[worker.queues.default]\nconcurrency = 1\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            "[redis]\nurl = \"{}\"\n[worker.queues.default]\nconcurrency = 1\n[download]\nallow_hosts = [\"127.0.0.1\"]\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
             redis.url(),
             dir.path().join("out").display()
         ),
