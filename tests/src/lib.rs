@@ -2,6 +2,7 @@
 //! temporary directory (never the developer's 6379), and helpers to run queue workers.
 
 pub mod probe;
+pub mod s3_server;
 pub mod stack;
 pub mod workers;
 

@@ -13,8 +13,12 @@ use creel_queue::embedded::RedisServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Samples every stack serves: a 3 MiB and a 1 MiB lesson.
-pub const SAMPLES: &[(&str, usize)] = &[("big.mp4", 3 << 20), ("small.mp4", 1 << 20)];
+/// Samples every stack serves: an 11 MiB, a 3 MiB and a 1 MiB lesson.
+pub const SAMPLES: &[(&str, usize)] = &[
+    ("huge.mp4", 11 << 20),
+    ("big.mp4", 3 << 20),
+    ("small.mp4", 1 << 20),
+];
 
 /// A running creel.
 #[derive(Debug)]

@@ -183,6 +183,77 @@ pub enum StorageProfile {
         /// The directory.
         path: PathBuf,
     },
+    /// An S3 bucket, or an S3-compatible store (MinIO, Ceph…) with `endpoint` and
+    /// `path_style`.
+    S3(S3Profile),
+}
+
+/// An S3 storage profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Profile {
+    /// The bucket.
+    pub bucket: String,
+    /// The region, e.g. `us-east-1`.
+    pub region: String,
+    /// Prepended to every object key, e.g. `lessons/`.
+    #[serde(default)]
+    pub prefix: String,
+    /// An endpoint override for S3-compatible stores.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Access key id; without it the default AWS credential chain is used.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key (with `access_key_id`).
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Part size in MiB; default `max(16 MiB, size / 9000)`.
+    #[serde(default)]
+    pub part_size_mib: Option<u64>,
+    /// Parts uploaded at once per object.
+    #[serde(default = "default_parts_in_flight")]
+    pub parts_in_flight: usize,
+}
+
+fn default_parts_in_flight() -> usize {
+    4
+}
+
+impl S3Profile {
+    /// Checks what serde cannot: S3 parts are 5 MiB to 5 GiB (all but the last); at least one
+    /// part in flight.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(mib) = self.part_size_mib
+            && !(5..=5120).contains(&mib)
+        {
+            return Err(format!(
+                "part_size_mib must be 5 to 5120 (S3's part limits), not {mib}"
+            ));
+        }
+        if self.parts_in_flight == 0 {
+            return Err("parts_in_flight must be at least 1".into());
+        }
+        if self.bucket.is_empty() || self.region.is_empty() {
+            return Err("bucket and region are required".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks the cross-field rules of the whole configuration; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in &self.storage {
+            if let StorageProfile::S3(s3) = p {
+                s3.validate().map_err(|e| format!("storage.{name}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Completion events.
@@ -271,5 +342,44 @@ mod tests {
         let p: StorageProfile =
             serde_json::from_str(r#"{"type":"dir","path":"/tmp/x"}"#).expect("dir");
         assert!(matches!(p, StorageProfile::Dir { .. }));
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    #[test]
+    fn s3_profiles_parse_and_refuse_unknown_fields() {
+        let p: StorageProfile = toml::from_str(
+            "type = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\nendpoint = \"http://127.0.0.1:9000\"\npath_style = true\n",
+        )
+        .expect("s3 profile");
+        assert!(
+            matches!(p, StorageProfile::S3(ref s) if s.bucket == "b" && s.parts_in_flight == 4)
+        );
+        let err = toml::from_str::<StorageProfile>(
+            "type = \"s3\"\nbucket = \"b\"\nregion = \"r\"\nbukket = 1\n",
+        )
+        .expect_err("typo");
+        assert!(err.to_string().contains("bukket"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    #[test]
+    fn s3_part_sizes_outside_s3_limits_are_refused_with_the_profile_named() {
+        let mut cfg = Config::default();
+        let p: S3Profile =
+            toml::from_str("bucket = \"b\"\nregion = \"r\"\npart_size_mib = 1\n").expect("parses");
+        cfg.storage.insert("archive".into(), StorageProfile::S3(p));
+        let err = cfg.validate().expect_err("1 MiB parts");
+        assert!(
+            err.contains("storage.archive") && err.contains("part_size_mib"),
+            "{err}"
+        );
     }
 }

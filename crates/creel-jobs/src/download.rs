@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use creel_core::config::StorageProfile;
 use creel_core::{Config, JobError, JobRequestError};
 use creel_queue::{JobContext, StepOutcome};
-use creel_storage::{DirSink, ObjectKey};
+use creel_storage::{ObjectKey, ObjectMeta, Sink, Upload};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -97,7 +96,7 @@ pub async fn run(
     ctx: &JobContext,
     deps: &JobDeps,
 ) -> Result<StepOutcome, JobError> {
-    let Some(StorageProfile::Dir { path }) = deps.config.storage.get(&spec.profile) else {
+    let Some(sink) = deps.sinks.get(&spec.profile) else {
         return Err(JobError::permanent(format!(
             "storage profile {:?} is not configured",
             spec.profile
@@ -132,8 +131,11 @@ pub async fn run(
         )));
     }
 
-    let mut upload = DirSink::new(path)
-        .begin(&key)
+    let meta = ObjectMeta {
+        source: Some(spec.url.clone()),
+    };
+    let mut upload = sink
+        .begin(&key, total, &meta)
         .await
         .map_err(|e| e.classify())?;
     let mut md5 = Md5::new();
@@ -157,7 +159,7 @@ pub async fn run(
             }
         };
         md5.update(&chunk);
-        if let Err(e) = upload.write(&chunk).await {
+        if let Err(e) = upload.write(chunk).await {
             upload.abort().await;
             return Err(e.classify());
         }

@@ -40,6 +40,8 @@ pub struct JobDeps {
     pub sources: source::SourcePolicy,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The sink of every storage profile.
+    pub sinks: creel_storage::Sinks,
     /// Cancelled when the worker's drain time is over: long steps stop and hand their job back.
     pub shutdown: CancellationToken,
 }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
+use bytes::Bytes;
+
+use crate::sink::{ObjectMeta, Sink, Upload};
 use crate::{ObjectKey, StorageError, StoredObject};
 
 /// A local-directory sink.
@@ -34,9 +37,17 @@ impl DirSink {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
+}
 
-    /// Starts writing `key`.
-    pub async fn begin(&self, key: &ObjectKey) -> Result<DirUpload, StorageError> {
+impl Sink for DirSink {
+    type Upload = DirUpload;
+
+    async fn begin(
+        &self,
+        key: &ObjectKey,
+        _size: Option<u64>,
+        _meta: &ObjectMeta,
+    ) -> Result<DirUpload, StorageError> {
         let dest = self.root.join(key.as_str());
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
         tokio::fs::create_dir_all(&parent)
@@ -60,25 +71,22 @@ impl DirSink {
     }
 }
 
-impl DirUpload {
-    /// Appends a chunk.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+impl Upload for DirUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         self.file
-            .write_all(chunk)
+            .write_all(&chunk)
             .await
             .map_err(io_err("writing", &self.temp))?;
         self.bytes += chunk.len() as u64;
         Ok(())
     }
 
-    /// Bytes written so far.
-    #[must_use]
-    pub fn bytes(&self) -> u64 {
+    fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// Flushes, syncs and renames the file into place.
-    pub async fn finish(mut self) -> Result<StoredObject, StorageError> {
+    async fn finish(mut self) -> Result<StoredObject, StorageError> {
         self.file
             .flush()
             .await
@@ -98,7 +106,7 @@ impl DirUpload {
     }
 
     /// Throws the partial file away.
-    pub async fn abort(self) {
+    async fn abort(self) {
         drop(self.file);
         let _ = tokio::fs::remove_file(&self.temp).await;
     }
@@ -113,9 +121,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sink = DirSink::new(dir.path());
         let key = ObjectKey::parse("a/b/c.bin").expect("key");
-        let mut up = sink.begin(&key).await.expect("begin");
-        up.write(b"hello ").await.expect("write");
-        up.write(b"world").await.expect("write");
+        let mut up = sink
+            .begin(&key, None, &ObjectMeta::default())
+            .await
+            .expect("begin");
+        up.write(Bytes::from_static(b"hello "))
+            .await
+            .expect("write");
+        up.write(Bytes::from_static(b"world")).await.expect("write");
         assert!(!dir.path().join("a/b/c.bin").exists());
         let stored = up.finish().await.expect("finish");
         assert_eq!(stored.bytes, 11);
@@ -134,10 +147,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sink = DirSink::new(dir.path());
         let mut up = sink
-            .begin(&ObjectKey::parse("x.bin").expect("key"))
+            .begin(
+                &ObjectKey::parse("x.bin").expect("key"),
+                None,
+                &ObjectMeta::default(),
+            )
             .await
             .expect("begin");
-        up.write(b"partial").await.expect("write");
+        up.write(Bytes::from_static(b"partial"))
+            .await
+            .expect("write");
         up.abort().await;
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }

@@ -1,14 +1,19 @@
-//! Storage sinks: where creel writes a job's output. Each sink takes a stream of chunks for one
-//! object and makes it appear whole or not at all. Today: [`DirSink`], a local directory (the
-//! embedded default); S3 and Aliyun OSS come with the storage issue behind the same shape.
+//! Storage sinks: where creel writes a job's output. Each [`Sink`] takes a stream of chunks for
+//! one object and makes it appear whole or not at all: [`DirSink`] (a local directory, the
+//! embedded default) and [`S3Sink`] (S3 and S3-compatible stores, streaming multipart).
+//! [`Sinks`] holds one per configured profile.
 
 mod dir;
 mod error;
 mod key;
+mod s3;
+mod sink;
 
 pub use dir::{DirSink, DirUpload};
-pub use error::StorageError;
+pub use error::{HttpStatus, RemoteClass, StorageError};
 pub use key::ObjectKey;
+pub use s3::{S3Sink, S3Upload};
+pub use sink::{AnySink, AnyUpload, ObjectMeta, Sink, Sinks, Upload};
 
 /// Where a finished object landed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,9 +23,14 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         fig = fig.merge(Toml::file(path));
     }
     fig = fig.merge(Env::prefixed("CREEL_").split("__"));
-    fig.extract::<Config>()
+    let config = fig
+        .extract::<Config>()
         .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))
-        .context("loading the configuration")
+        .context("loading the configuration")?;
+    config
+        .validate()
+        .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))?;
+    Ok(config)
 }
 
 /// The queue settings the configuration implies.

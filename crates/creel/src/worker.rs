@@ -24,6 +24,7 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
         queue: queue.clone(),
         http: sources.client()?,
         sources,
+        sinks: creel_storage::Sinks::from_profiles(&config.storage).await,
         config: Arc::clone(&config),
         shutdown: interrupt_steps.clone(),
     };

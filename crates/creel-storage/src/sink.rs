@@ -1,0 +1,142 @@
+//! The shape every sink has: begin an object, write chunks, finish (the object appears whole)
+//! or abort (nothing remains). [`AnySink`] picks the sink a storage profile names.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use creel_core::config::StorageProfile;
+
+use crate::{DirSink, DirUpload, ObjectKey, S3Sink, S3Upload, StorageError, StoredObject};
+
+/// Facts recorded with a finished object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Where the bytes came from.
+    pub source: Option<String>,
+}
+
+/// A place objects are written to.
+pub trait Sink: Send + Sync {
+    /// One object being written.
+    type Upload: Upload;
+
+    /// Starts writing `key`; `size` is the object's length if known (it sets the part size).
+    fn begin(
+        &self,
+        key: &ObjectKey,
+        size: Option<u64>,
+        meta: &ObjectMeta,
+    ) -> impl Future<Output = Result<Self::Upload, StorageError>> + Send;
+}
+
+/// One object being written.
+pub trait Upload: Send {
+    /// Appends a chunk.
+    fn write(&mut self, chunk: Bytes) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Bytes accepted so far.
+    fn bytes(&self) -> u64;
+
+    /// Makes the object appear whole.
+    fn finish(self) -> impl Future<Output = Result<StoredObject, StorageError>> + Send;
+
+    /// Throws away what was written (and aborts a multipart upload).
+    fn abort(self) -> impl Future<Output = ()> + Send;
+}
+
+/// The sink of one storage profile.
+#[derive(Debug, Clone)]
+pub enum AnySink {
+    /// A local directory.
+    Dir(DirSink),
+    /// An S3 (or S3-compatible) bucket.
+    S3(S3Sink),
+}
+
+/// An upload to [`AnySink`].
+#[derive(Debug)]
+pub enum AnyUpload {
+    /// To a directory.
+    Dir(DirUpload),
+    /// To a bucket.
+    S3(S3Upload),
+}
+
+impl AnySink {
+    /// Builds the sink a profile describes (an S3 client is built once, here).
+    pub async fn from_profile(profile: &StorageProfile) -> Self {
+        match profile {
+            StorageProfile::Dir { path } => Self::Dir(DirSink::new(path)),
+            StorageProfile::S3(s3) => Self::S3(S3Sink::new(s3).await),
+        }
+    }
+}
+
+impl Sink for AnySink {
+    type Upload = AnyUpload;
+
+    async fn begin(
+        &self,
+        key: &ObjectKey,
+        size: Option<u64>,
+        meta: &ObjectMeta,
+    ) -> Result<AnyUpload, StorageError> {
+        Ok(match self {
+            Self::Dir(s) => AnyUpload::Dir(s.begin(key, size, meta).await?),
+            Self::S3(s) => AnyUpload::S3(s.begin(key, size, meta).await?),
+        })
+    }
+}
+
+impl Upload for AnyUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        match self {
+            Self::Dir(u) => u.write(chunk).await,
+            Self::S3(u) => u.write(chunk).await,
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Self::Dir(u) => u.bytes(),
+            Self::S3(u) => u.bytes(),
+        }
+    }
+
+    async fn finish(self) -> Result<StoredObject, StorageError> {
+        match self {
+            Self::Dir(u) => u.finish().await,
+            Self::S3(u) => u.finish().await,
+        }
+    }
+
+    async fn abort(self) {
+        match self {
+            Self::Dir(u) => u.abort().await,
+            Self::S3(u) => u.abort().await,
+        }
+    }
+}
+
+/// Every configured profile's sink, built once per process.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks(Arc<BTreeMap<String, AnySink>>);
+
+impl Sinks {
+    /// Builds the sinks of every profile.
+    pub async fn from_profiles(profiles: &BTreeMap<String, StorageProfile>) -> Self {
+        let mut map = BTreeMap::new();
+        for (name, p) in profiles {
+            map.insert(name.clone(), AnySink::from_profile(p).await);
+        }
+        Self(Arc::new(map))
+    }
+
+    /// The sink of a profile.
+    #[must_use]
+    pub fn get(&self, profile: &str) -> Option<&AnySink> {
+        self.0.get(profile)
+    }
+}
