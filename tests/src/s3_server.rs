@@ -42,27 +42,47 @@ pub struct S3Server {
     /// Where the objects live on disk.
     pub root: tempfile::TempDir,
     log: Arc<Mutex<Vec<LoggedRequest>>>,
+    refusals: Arc<Mutex<Vec<String>>>,
     _stop: tokio_util::sync::DropGuard,
 }
 
 impl S3Server {
-    /// Starts a server with one empty bucket.
+    /// Starts a server with one empty bucket, path-style.
     pub async fn start(bucket: &str) -> Self {
+        Self::start_with(bucket, None).await
+    }
+
+    /// Starts a server that behaves as Aliyun OSS's S3-compatible endpoint does on `domain`:
+    /// only virtual-hosted requests (`<bucket>.<domain>`), no `aws-chunked` bodies and no empty
+    /// checksum headers. Requests OSS would refuse are answered 400 and logged in
+    /// [`S3Server::refusals`].
+    pub async fn start_oss(bucket: &str, domain: &str) -> Self {
+        Self::start_with(bucket, Some(domain.to_owned())).await
+    }
+
+    async fn start_with(bucket: &str, oss_domain: Option<String>) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(root.path().join(bucket)).expect("bucket directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let endpoint = format!("http://{addr}");
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
             b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            if let Some(domain) = &oss_domain {
+                // s3s compares the Host header with its port
+                let with_port = format!("{domain}:{}", addr.port());
+                b.set_host(s3s::host::SingleDomain::new(&with_port).expect("domain"));
+            }
             b.build()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let refusals: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
-        let (l, s) = (Arc::clone(&log), stop.clone());
+        let (l, s, r) = (Arc::clone(&log), stop.clone(), Arc::clone(&refusals));
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
@@ -71,7 +91,8 @@ impl S3Server {
                     r = listener.accept() => match r { Ok((sock, _)) => sock, Err(_) => continue },
                 };
                 let svc = service.clone();
-                let l = Arc::clone(&l);
+                let (l, r) = (Arc::clone(&l), Arc::clone(&r));
+                let domain = oss_domain.clone();
                 let logged = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         if let Ok(mut log) = l.lock() {
@@ -84,7 +105,22 @@ impl S3Server {
                                     .unwrap_or_default(),
                             });
                         }
-                        hyper::service::Service::call(&svc, req)
+                        let refusal = domain.as_deref().and_then(|d| oss_refusal(&req, d));
+                        if let (Some(reason), Ok(mut refused)) = (&refusal, r.lock()) {
+                            refused.push(reason.clone());
+                        }
+                        let svc = svc.clone();
+                        async move {
+                            match refusal {
+                            Some(reason) => Ok(hyper::Response::builder()
+                                .status(400)
+                                .body(s3s::Body::from(format!(
+                                    "<Error><Code>InvalidRequest</Code><Message>{reason}</Message></Error>"
+                                )))
+                                .expect("response")),
+                            None => hyper::service::Service::call(&svc, req).await,
+                        }
+                        }
                     },
                 );
                 let conn = http
@@ -99,8 +135,15 @@ impl S3Server {
             endpoint,
             root,
             log,
+            refusals,
             _stop: stop.drop_guard(),
         }
+    }
+
+    /// Requests refused for breaking an OSS rule.
+    #[must_use]
+    pub fn refusals(&self) -> Vec<String> {
+        self.refusals.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Every request so far.
@@ -139,6 +182,66 @@ impl S3Server {
             secret_access_key: Some(creel_core::Secret::new(SECRET_KEY)),
             part_size_mib,
             parts_in_flight: 3,
+        }
+    }
+}
+
+/// What OSS's S3-compatible endpoint refuses, as far as creel's requests go.
+fn oss_refusal<B>(req: &hyper::Request<B>, domain: &str) -> Option<String> {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let name = host.split(':').next().unwrap_or("");
+    if name == domain || !name.ends_with(&format!(".{domain}")) {
+        return Some(format!(
+            "SecondLevelDomainForbidden: path-style request to {host}"
+        ));
+    }
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    if header("content-encoding").is_some_and(|v| v.contains("aws-chunked"))
+        || header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
+    {
+        return Some("aws-chunked bodies are not supported".into());
+    }
+    for (name, value) in req.headers() {
+        let n = name.as_str();
+        let checksum = n.starts_with("x-amz-checksum-")
+            || n == "content-md5"
+            || n == "x-amz-sdk-checksum-algorithm";
+        if checksum && value.is_empty() {
+            return Some(format!("empty checksum header {n}"));
+        }
+    }
+    None
+}
+
+/// An AWS SDK HTTP client whose resolver sends every `*.test` name to 127.0.0.1, so
+/// virtual-hosted requests (`<bucket>.<domain>.test`) reach the test server.
+#[must_use]
+pub fn loopback_test_domain_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_with_resolver(TestDomainResolver)
+}
+
+#[derive(Debug, Clone)]
+struct TestDomainResolver;
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for TestDomainResolver {
+    fn resolve_dns<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDnsError};
+        if name.ends_with(".test") || name == "localhost" {
+            DnsFuture::ready(Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])]))
+        } else {
+            DnsFuture::ready(Err(ResolveDnsError::new(format!(
+                "{name} is not a test name"
+            ))))
         }
     }
 }

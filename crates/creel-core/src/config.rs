@@ -186,6 +186,38 @@ pub enum StorageProfile {
     /// An S3 bucket, or an S3-compatible store (MinIO, Ceph…) with `endpoint` and
     /// `path_style`.
     S3(S3Profile),
+    /// An Aliyun OSS bucket, through OSS's S3-compatible endpoint.
+    Oss(OssProfile),
+}
+
+/// An Aliyun OSS storage profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OssProfile {
+    /// The bucket.
+    pub bucket: String,
+    /// The OSS region without the `oss-` prefix, e.g. `cn-hangzhou`.
+    pub region: String,
+    /// Use the internal endpoint (`s3.oss-<region>-internal.aliyuncs.com`, free traffic from
+    /// ECS in the same region).
+    #[serde(default)]
+    pub internal: bool,
+    /// A custom domain bound to the bucket's region, instead of the standard endpoint.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Prepended to every object key.
+    #[serde(default)]
+    pub prefix: String,
+    /// AccessKey ID (RAM user).
+    pub access_key_id: String,
+    /// AccessKey secret.
+    pub access_key_secret: Secret,
+    /// Part size in MiB (5 to 5120); default `max(16 MiB, size / 9000)`.
+    #[serde(default)]
+    pub part_size_mib: Option<u64>,
+    /// Parts uploaded at once per object.
+    #[serde(default = "default_parts_in_flight")]
+    pub parts_in_flight: usize,
 }
 
 /// An S3 storage profile.
@@ -244,13 +276,39 @@ impl S3Profile {
     }
 }
 
+impl OssProfile {
+    /// OSS through its S3-compatible endpoint, as an S3 profile: `s3.oss-<region>[-internal]
+    /// .aliyuncs.com` (or the custom domain), virtual-hosted addressing, signing region
+    /// `oss-<region>`. Every OSS specific of creel is here and in creel-storage's `oss` module.
+    #[must_use]
+    pub fn as_s3(&self) -> S3Profile {
+        let internal = if self.internal { "-internal" } else { "" };
+        S3Profile {
+            bucket: self.bucket.clone(),
+            region: format!("oss-{}", self.region),
+            prefix: self.prefix.clone(),
+            endpoint: Some(self.endpoint.clone().unwrap_or_else(|| {
+                format!("https://s3.oss-{}{internal}.aliyuncs.com", self.region)
+            })),
+            path_style: false,
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(self.access_key_secret.clone()),
+            part_size_mib: self.part_size_mib,
+            parts_in_flight: self.parts_in_flight,
+        }
+    }
+}
+
 impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         for (name, p) in &self.storage {
-            if let StorageProfile::S3(s3) = p {
-                s3.validate().map_err(|e| format!("storage.{name}: {e}"))?;
-            }
+            let checked = match p {
+                StorageProfile::S3(s3) => s3.validate(),
+                StorageProfile::Oss(oss) => oss.as_s3().validate(),
+                StorageProfile::Dir { .. } => Ok(()),
+            };
+            checked.map_err(|e| format!("storage.{name}: {e}"))?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 mod dir;
 mod error;
 mod key;
+pub mod oss;
 mod s3;
 mod sink;
 

@@ -41,6 +41,18 @@ pub struct S3Sink {
 impl S3Sink {
     /// A sink for a profile: static credentials if given, else the default AWS chain.
     pub async fn new(p: &S3Profile) -> Self {
+        Self::build(p, None).await
+    }
+
+    /// Like [`S3Sink::new`], with the SDK's HTTP client supplied (a proxy, a custom resolver).
+    pub async fn with_http_client(
+        p: &S3Profile,
+        http: aws_sdk_s3::config::SharedHttpClient,
+    ) -> Self {
+        Self::build(p, Some(http)).await
+    }
+
+    async fn build(p: &S3Profile, http: Option<aws_sdk_s3::config::SharedHttpClient>) -> Self {
         let mut b = match (&p.access_key_id, &p.secret_access_key) {
             (Some(ak), Some(sk)) => aws_sdk_s3::config::Builder::new()
                 .behavior_version(BehaviorVersion::latest())
@@ -66,6 +78,9 @@ impl S3Sink {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if let Some(endpoint) = &p.endpoint {
             b = b.endpoint_url(endpoint);
+        }
+        if let Some(http) = http {
+            b = b.http_client(http);
         }
         Self {
             client: Client::from_conf(b.build()),

@@ -70,6 +70,7 @@ impl AnySink {
         match profile {
             StorageProfile::Dir { path } => Self::Dir(DirSink::new(path)),
             StorageProfile::S3(s3) => Self::S3(S3Sink::new(s3).await),
+            StorageProfile::Oss(oss) => Self::S3(crate::oss::sink(oss).await),
         }
     }
 }
