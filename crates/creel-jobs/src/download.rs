@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use creel_core::{Config, JobError, JobRequestError};
 use creel_queue::{JobContext, StepOutcome};
-use creel_storage::{ObjectKey, ObjectMeta, Sink, Upload};
+use creel_storage::{ObjectKey, ObjectMeta, Sink, Upload, UploadCheckpoint};
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::JobDeps;
@@ -90,7 +89,17 @@ fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -
         .replace("{account}", account.unwrap_or("none"))
 }
 
-/// Runs the download: one step from request to stored object.
+/// What a download saves to resume: the source and key it was for, and where its upload stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DownloadCheckpoint {
+    url: String,
+    key: String,
+    upload: UploadCheckpoint,
+}
+
+/// Runs the download: one step from request to stored object. A run that follows an
+/// interrupted one resumes its multipart upload from the saved checkpoint with an HTTP `Range`
+/// request; if the source ignores the range (or no longer matches), it starts over cleanly.
 pub async fn run(
     spec: &DownloadSpec,
     ctx: &JobContext,
@@ -115,37 +124,82 @@ pub async fn run(
         .check(&url)
         .await
         .map_err(|r| JobError::permanent(r.to_string()))?;
-    let response = deps
-        .http
-        .get(url)
+    let meta = ObjectMeta {
+        source: Some(spec.url.clone()),
+    };
+    let saved = ctx
+        .checkpoint
+        .as_ref()
+        .and_then(|c| serde_json::from_value::<DownloadCheckpoint>(c.clone()).ok())
+        .filter(|c| c.url == spec.url && c.key == key_text);
+
+    let mut request = deps.http.get(url.clone());
+    if let Some(cp) = &saved {
+        request = request.header(
+            reqwest::header::RANGE,
+            format!("bytes={}-", cp.upload.offset),
+        );
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| crate::source::classify(&e))?;
     check_status(&response)?;
-    let total = response.content_length();
-    if let (Some(expected), Some(got)) = (spec.expected_length, total)
-        && expected != got
-    {
-        return Err(JobError::permanent(format!(
-            "source announces {got} bytes but the job expects {expected}"
-        )));
-    }
-
-    let meta = ObjectMeta {
-        source: Some(spec.url.clone()),
+    let resumed_total = saved
+        .as_ref()
+        .filter(|_| response.status() == reqwest::StatusCode::PARTIAL_CONTENT)
+        .and_then(|cp| content_range_total(&response, cp.upload.offset));
+    let (mut upload, total) = match (&saved, resumed_total) {
+        (Some(cp), Some(total)) => match sink.resume(&key, &meta, &cp.upload).await {
+            Some(Ok(u)) => {
+                tracing::info!(job = %ctx.id, offset = cp.upload.offset, parts = cp.upload.parts.len(), "resuming the upload");
+                (u, Some(total))
+            }
+            Some(Err(e)) => return Err(e.classify()),
+            None => {
+                return Err(JobError::retryable(
+                    "this sink cannot resume; starting over",
+                ));
+            }
+        },
+        _ => {
+            if let Some(cp) = &saved {
+                tracing::info!(job = %ctx.id, "the source did not honour the range; starting over");
+                sink.discard(&key, &cp.upload).await;
+                if response.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+                    return Err(JobError::retryable(
+                        "the source answered a range that does not fit; starting over",
+                    ));
+                }
+            }
+            let total = response.content_length();
+            if let (Some(expected), Some(got)) = (spec.expected_length, total)
+                && expected != got
+            {
+                return Err(JobError::permanent(format!(
+                    "source announces {got} bytes but the job expects {expected}"
+                )));
+            }
+            let u = sink
+                .begin(&key, total, &meta)
+                .await
+                .map_err(|e| e.classify())?;
+            (u, total)
+        }
     };
-    let mut upload = sink
-        .begin(&key, total, &meta)
-        .await
-        .map_err(|e| e.classify())?;
-    let mut md5 = Md5::new();
+
     let mut body = response.bytes_stream();
     let mut last_report = Instant::now();
+    let mut saved_parts = saved.as_ref().map_or(0, |c| c.upload.parts.len());
     loop {
         let chunk = tokio::select! {
             biased;
             () = deps.shutdown.cancelled() => {
-                upload.abort().await;
+                // An upload with a checkpoint stays open for the next run to resume; one without
+                // (a directory, or no part finished yet) is thrown away.
+                if upload.checkpoint().is_none() {
+                    upload.abort().await;
+                }
                 return Err(JobError::retry_after(Duration::ZERO, "the worker is shutting down; the job goes back to the queue"));
             }
             chunk = body.next() => chunk,
@@ -154,14 +208,28 @@ pub async fn run(
             None => break,
             Some(Ok(c)) => c,
             Some(Err(e)) => {
-                upload.abort().await;
+                if upload.checkpoint().is_none() {
+                    upload.abort().await;
+                }
                 return Err(crate::source::classify(&e));
             }
         };
-        md5.update(&chunk);
         if let Err(e) = upload.write(chunk).await {
             upload.abort().await;
             return Err(e.classify());
+        }
+        if let Some(cp) = upload.checkpoint().filter(|c| c.parts.len() > saved_parts) {
+            saved_parts = cp.parts.len();
+            let saved = DownloadCheckpoint {
+                url: spec.url.clone(),
+                key: key_text.clone(),
+                upload: cp,
+            };
+            if let Ok(v) = serde_json::to_value(&saved)
+                && let Err(e) = deps.queue.save_checkpoint(ctx, &v).await
+            {
+                tracing::warn!(job = %ctx.id, error = %e, "checkpoint not saved; a crash now would redo more parts");
+            }
         }
         if last_report.elapsed() >= PROGRESS_EVERY {
             last_report = Instant::now();
@@ -170,8 +238,9 @@ pub async fn run(
     }
 
     let bytes = upload.bytes();
-    let digest = hex::encode(md5.finalize());
-    let mismatch = if total.is_some_and(|t| t != bytes) {
+    let digest = upload.md5_hex();
+    let short = total.is_some_and(|t| t != bytes);
+    let mismatch = if short {
         Some(format!(
             "source announced {} bytes but sent {bytes}",
             total.unwrap_or_default()
@@ -196,7 +265,7 @@ pub async fn run(
     if let Some(reason) = mismatch {
         upload.abort().await;
         // A truncated transfer may succeed next time; a wrong checksum of a whole file will not.
-        return Err(if total.is_some_and(|t| t != bytes) {
+        return Err(if short {
             JobError::retryable(reason)
         } else {
             JobError::permanent(reason)
@@ -211,6 +280,20 @@ pub async fn run(
         "bytes": stored.bytes,
         "md5": digest,
     })))
+}
+
+/// The total length from `Content-Range: bytes <offset>-<end>/<total>`, if the range starts at
+/// `offset` as asked.
+fn content_range_total(response: &reqwest::Response, offset: u64) -> Option<u64> {
+    let v = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
+    let start: u64 = range.split_once('-')?.0.parse().ok()?;
+    (start == offset).then_some(())?;
+    total.parse().ok()
 }
 
 async fn report(deps: &JobDeps, ctx: &JobContext, bytes: u64, total: Option<u64>) {

@@ -349,6 +349,25 @@ impl Queue {
         ctx: &crate::JobContext,
         progress: &serde_json::Value,
     ) -> Result<bool, QueueError> {
+        self.set_step_field(ctx, "progress", progress).await
+    }
+
+    /// Saves what a later run of this step needs to resume (it arrives as
+    /// [`crate::JobContext::checkpoint`]). Returns `false` if the step no longer holds the lease.
+    pub async fn save_checkpoint(
+        &self,
+        ctx: &crate::JobContext,
+        checkpoint: &serde_json::Value,
+    ) -> Result<bool, QueueError> {
+        self.set_step_field(ctx, "checkpoint", checkpoint).await
+    }
+
+    async fn set_step_field(
+        &self,
+        ctx: &crate::JobContext,
+        field: &'static str,
+        value: &serde_json::Value,
+    ) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let n: i64 = self
             .scripts
@@ -358,7 +377,8 @@ impl Queue {
             .arg("")
             .arg(ctx.id.as_str())
             .arg(&ctx.token)
-            .arg(progress.to_string())
+            .arg(field)
+            .arg(value.to_string())
             .invoke_async(&mut conn)
             .await?;
         Ok(n == 1)

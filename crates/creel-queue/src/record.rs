@@ -38,6 +38,10 @@ pub struct JobRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub progress: Option<serde_json::Value>,
+    /// What the step saved to resume from (an upload id and finished parts, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub checkpoint: Option<serde_json::Value>,
     /// The result (on success).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
@@ -132,6 +136,7 @@ impl JobRecord {
             step: take("step"),
             progress: json(take("progress")),
             result: json(take("result")),
+            checkpoint: json(take("checkpoint")),
             last_error: take("last_error"),
             cancel_requested: take("cancel_requested").is_some_and(|v| v == "1"),
             webhook: take("webhook"),

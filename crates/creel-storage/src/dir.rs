@@ -25,6 +25,7 @@ pub struct DirUpload {
     dest: PathBuf,
     file: tokio::fs::File,
     bytes: u64,
+    md5: md5::Md5,
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
@@ -67,6 +68,7 @@ impl Sink for DirSink {
             dest,
             file,
             bytes: 0,
+            md5: md5::Digest::new(),
         })
     }
 }
@@ -77,12 +79,21 @@ impl Upload for DirUpload {
             .write_all(&chunk)
             .await
             .map_err(io_err("writing", &self.temp))?;
+        md5::Digest::update(&mut self.md5, &chunk);
         self.bytes += chunk.len() as u64;
         Ok(())
     }
 
     fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    fn md5_hex(&self) -> String {
+        hex::encode(md5::Digest::finalize(self.md5.clone()))
+    }
+
+    fn checkpoint(&self) -> Option<crate::UploadCheckpoint> {
+        None
     }
 
     /// Flushes, syncs and renames the file into place.

@@ -17,7 +17,11 @@ use creel_core::config::S3Profile;
 use md5::{Digest, Md5};
 use tokio::task::JoinSet;
 
-use crate::sink::{ObjectMeta, Sink, Upload};
+use std::collections::BTreeMap;
+
+use md5::digest::common::hazmat::SerializableState;
+
+use crate::sink::{ObjectMeta, Sink, Upload, UploadCheckpoint};
 use crate::{ObjectKey, StorageError, StoredObject};
 
 const MIB: u64 = 1 << 20;
@@ -104,6 +108,55 @@ impl S3Sink {
         &self.bucket
     }
 
+    /// Continues a multipart upload from a checkpoint: its finished parts are kept, the MD5
+    /// state is restored, and the next byte written is the one at `checkpoint.offset`.
+    pub fn resume(
+        &self,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+        cp: &UploadCheckpoint,
+    ) -> Result<S3Upload, StorageError> {
+        let state = hex::decode(&cp.md5_state)
+            .map_err(|e| StorageError::protocol(format!("checkpoint MD5 state: {e}")))?;
+        let state = md5::digest::common::hazmat::SerializedState::<Md5>::try_from(&state[..])
+            .map_err(|_| StorageError::protocol("checkpoint MD5 state has the wrong size"))?;
+        let md5 = Md5::deserialize(&state)
+            .map_err(|_| StorageError::protocol("checkpoint MD5 state does not load"))?;
+        let last = cp.parts.last().map_or(0, |(n, _)| *n);
+        let part_size = usize::try_from(cp.part_size).unwrap_or(usize::MAX);
+        Ok(S3Upload {
+            sink: self.clone(),
+            key: key.clone(),
+            object: format!("{}{}", self.prefix, key.as_str()),
+            meta: meta.clone(),
+            part_size,
+            buffer: BytesMut::with_capacity(part_size.min(64 * 1024 * 1024)),
+            upload_id: Some(cp.upload_id.clone()),
+            next_part: last + 1,
+            in_flight: JoinSet::new(),
+            completed: cp.parts.iter().cloned().collect(),
+            boundaries: BTreeMap::from([(last, (cp.offset, state.to_vec()))]),
+            md5,
+            bytes: cp.offset,
+        })
+    }
+
+    /// Aborts a multipart upload of `key` (one a checkpoint names that will not be resumed).
+    pub async fn abort_upload(&self, key: &ObjectKey, upload_id: &str) {
+        let object = format!("{}{}", self.prefix, key.as_str());
+        let r = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&object)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(%object, %upload_id, error = %e, "could not abort a stale multipart upload; a sweep will");
+        }
+    }
+
     fn part_size_for(&self, size: Option<u64>) -> u64 {
         self.part_size
             .unwrap_or_else(|| MIN_DEFAULT_PART.max(size.unwrap_or(0).div_ceil(PART_COUNT_TARGET)))
@@ -121,8 +174,12 @@ pub struct S3Upload {
     buffer: BytesMut,
     upload_id: Option<String>,
     next_part: i32,
-    in_flight: JoinSet<Result<CompletedPart, StorageError>>,
-    done: Vec<CompletedPart>,
+    in_flight: JoinSet<Result<(i32, String), StorageError>>,
+    /// Finished parts: number → ETag.
+    completed: BTreeMap<i32, String>,
+    /// For each part sent: the object offset at its end and the MD5 state there.
+    boundaries: BTreeMap<i32, (u64, Vec<u8>)>,
+    md5: Md5,
     bytes: u64,
 }
 
@@ -146,7 +203,9 @@ impl Sink for S3Sink {
             upload_id: None,
             next_part: 1,
             in_flight: JoinSet::new(),
-            done: Vec::new(),
+            completed: BTreeMap::new(),
+            boundaries: BTreeMap::new(),
+            md5: Md5::new(),
             bytes: 0,
         })
     }
@@ -190,6 +249,8 @@ impl S3Upload {
         }
         let number = self.next_part;
         self.next_part += 1;
+        self.boundaries
+            .insert(number, (self.bytes, self.md5.serialize().to_vec()));
         let (client, bucket, object) = (
             self.sink.client.clone(),
             self.sink.bucket.clone(),
@@ -208,19 +269,32 @@ impl S3Upload {
                 .send()
                 .await
                 .map_err(|e| StorageError::remote("UploadPart", &e))?;
-            Ok(CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(out.e_tag().map(str::to_owned))
-                .build())
+            let etag = out
+                .e_tag()
+                .map(str::to_owned)
+                .ok_or_else(|| StorageError::protocol("UploadPart returned no ETag"))?;
+            Ok((number, etag))
         });
+        // Record parts that already finished, so checkpoints move on while streaming.
+        while let Some(joined) = self.in_flight.try_join_next() {
+            self.record(joined)?;
+        }
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        joined: Result<Result<(i32, String), StorageError>, tokio::task::JoinError>,
+    ) -> Result<(), StorageError> {
+        let (number, etag) = joined
+            .map_err(|e| StorageError::protocol(format!("a part upload task failed: {e}")))??;
+        self.completed.insert(number, etag);
         Ok(())
     }
 
     async fn collect_one(&mut self) -> Result<(), StorageError> {
         if let Some(joined) = self.in_flight.join_next().await {
-            let part = joined
-                .map_err(|e| StorageError::protocol(format!("a part upload task failed: {e}")))??;
-            self.done.push(part);
+            self.record(joined)?;
         }
         Ok(())
     }
@@ -228,17 +302,47 @@ impl S3Upload {
 
 impl Upload for S3Upload {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        self.bytes += chunk.len() as u64;
-        self.buffer.extend_from_slice(&chunk);
-        while self.buffer.len() >= self.part_size {
-            let part = self.buffer.split_to(self.part_size).freeze();
-            self.send_part(part).await?;
+        // Hash up to each part boundary exactly, so the MD5 state saved with a part is the
+        // state at its end.
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let take = rest.len().min(self.part_size - self.buffer.len());
+            self.md5.update(&rest[..take]);
+            self.buffer.extend_from_slice(&rest[..take]);
+            self.bytes += take as u64;
+            rest = &rest[take..];
+            if self.buffer.len() == self.part_size {
+                let part = self.buffer.split().freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
 
     fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    fn md5_hex(&self) -> String {
+        hex::encode(self.md5.clone().finalize())
+    }
+
+    fn checkpoint(&self) -> Option<UploadCheckpoint> {
+        let upload_id = self.upload_id.clone()?;
+        let mut parts = Vec::new();
+        let mut n = 1;
+        while let Some(etag) = self.completed.get(&n) {
+            parts.push((n, etag.clone()));
+            n += 1;
+        }
+        let (offset, state) = self.boundaries.get(&(n - 1))?;
+        Some(UploadCheckpoint {
+            upload_id,
+            part_size: self.part_size as u64,
+            parts,
+            offset: *offset,
+            md5_state: hex::encode(state),
+        })
     }
 
     async fn finish(mut self) -> Result<StoredObject, StorageError> {
@@ -279,9 +383,11 @@ impl Upload for S3Upload {
                 return Err(e);
             }
         }
-        self.done.sort_by_key(|p| p.part_number());
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        let parts = std::mem::take(&mut self.done);
+        let parts: Vec<CompletedPart> = std::mem::take(&mut self.completed)
+            .into_iter()
+            .map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build())
+            .collect();
         let completed = self
             .sink
             .client

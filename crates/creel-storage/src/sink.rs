@@ -10,6 +10,22 @@ use creel_core::config::StorageProfile;
 
 use crate::{DirSink, DirUpload, ObjectKey, S3Sink, S3Upload, StorageError, StoredObject};
 
+/// Where a multipart upload stands after its contiguous run of finished parts: enough for a
+/// later run to go on from `offset` without uploading those parts again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UploadCheckpoint {
+    /// The multipart upload.
+    pub upload_id: String,
+    /// Its part size.
+    pub part_size: u64,
+    /// Finished parts 1..=n with their ETags.
+    pub parts: Vec<(i32, String)>,
+    /// Bytes those parts hold.
+    pub offset: u64,
+    /// The whole-file MD5 state after `offset` bytes (hex of md-5's serialized state).
+    pub md5_state: String,
+}
+
 /// Facts recorded with a finished object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -38,6 +54,12 @@ pub trait Upload: Send {
 
     /// Bytes accepted so far.
     fn bytes(&self) -> u64;
+
+    /// The MD5 (hex) of the bytes accepted so far (of the whole object once all are written).
+    fn md5_hex(&self) -> String;
+
+    /// Where the upload could be resumed from, if this sink can resume and a part has finished.
+    fn checkpoint(&self) -> Option<UploadCheckpoint>;
 
     /// Makes the object appear whole.
     fn finish(self) -> impl Future<Output = Result<StoredObject, StorageError>> + Send;
@@ -75,6 +97,29 @@ impl AnySink {
     }
 }
 
+impl AnySink {
+    /// Resumes an upload from a checkpoint. `None` if this sink cannot resume (a directory
+    /// starts over).
+    pub async fn resume(
+        &self,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+        checkpoint: &UploadCheckpoint,
+    ) -> Option<Result<AnyUpload, StorageError>> {
+        match self {
+            Self::Dir(_) => None,
+            Self::S3(s) => Some(s.resume(key, meta, checkpoint).map(AnyUpload::S3)),
+        }
+    }
+
+    /// Aborts an upload a checkpoint names that will not be resumed.
+    pub async fn discard(&self, key: &ObjectKey, checkpoint: &UploadCheckpoint) {
+        if let Self::S3(s) = self {
+            s.abort_upload(key, &checkpoint.upload_id).await;
+        }
+    }
+}
+
 impl Sink for AnySink {
     type Upload = AnyUpload;
 
@@ -103,6 +148,20 @@ impl Upload for AnyUpload {
         match self {
             Self::Dir(u) => u.bytes(),
             Self::S3(u) => u.bytes(),
+        }
+    }
+
+    fn md5_hex(&self) -> String {
+        match self {
+            Self::Dir(u) => u.md5_hex(),
+            Self::S3(u) => u.md5_hex(),
+        }
+    }
+
+    fn checkpoint(&self) -> Option<UploadCheckpoint> {
+        match self {
+            Self::Dir(u) => u.checkpoint(),
+            Self::S3(u) => u.checkpoint(),
         }
     }
 

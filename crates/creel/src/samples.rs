@@ -121,10 +121,24 @@ fn sample_bytes(name: &str, len: usize) -> Bytes {
     Bytes::from(v)
 }
 
-async fn serve_sample(State(s): State<Shared>, Path(name): Path<String>) -> Response {
-    let Some(data) = s.files.get(&name).cloned() else {
+async fn serve_sample(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(whole) = s.files.get(&name).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let total = whole.len();
+    // `Range: bytes=<start>-` is honoured (206), as CDNs do; anything else gets the whole body.
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n < total);
+    let data = whole.slice(start.unwrap_or(0)..);
     let len = data.len();
     let pause = s.pause;
     let chunks = futures::stream::unfold(0usize, move |at| {
@@ -140,11 +154,20 @@ async fn serve_sample(State(s): State<Shared>, Path(name): Path<String>) -> Resp
             Some((Ok::<Bytes, std::io::Error>(data.slice(at..end)), end))
         }
     });
-    (
+    let mut res = (
         [(header::CONTENT_LENGTH, len.to_string())],
         Body::from_stream(chunks),
     )
-        .into_response()
+        .into_response();
+    if let Some(start) = start {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) =
+            header::HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total - 1))
+        {
+            res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    res
 }
 
 /// Redirects to the same sample on 127.0.0.1 (for testing that redirects are checked too).

@@ -1,0 +1,164 @@
+//! A worker killed with -9 in the middle of a multipart upload to S3, at a random part boundary:
+//! the next worker resumes the same upload with an HTTP Range request from the checkpoint,
+//! never uploads a checkpointed part again, and the object is whole.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use creel::samples::SampleServer;
+use creel_core::{JobRequest, JobState};
+use creel_queue::Queue;
+use creel_queue::embedded::RedisServer;
+use creel_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use md5::{Digest, Md5};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
+    let redis = RedisServer::start().expect("redis");
+    let s3 = S3Server::start("archive").await;
+    let samples = SampleServer::start(&[("long.mp4", 30 << 20)], Duration::from_millis(20), "s")
+        .await
+        .expect("samples");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_file = dir.path().join("creel.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 1500\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
+             [storage.bucket]\ntype = \"s3\"\nbucket = \"archive\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\npath_style = true\n\
+             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\npart_size_mib = 5\nparts_in_flight = 2\n",
+            redis.url(),
+            s3.endpoint
+        ),
+    )
+    .expect("config");
+    let config = Arc::new(creel::settings::load(Some(&config_file)).expect("config loads"));
+    let queue = Queue::connect(creel::settings::queue_config(&config))
+        .await
+        .expect("queue");
+    let payload = serde_json::json!({"url": samples.url("long.mp4"), "profile": "bucket", "key": "x/long.mp4",
+        "expected_md5": samples.md5["long.mp4"]});
+    let id = queue
+        .enqueue(JobRequest::new("download", payload))
+        .await
+        .expect("enqueue")
+        .id;
+
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_creel-worker"))
+            .arg(&config_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker process"),
+    );
+    // Kill it once a random number (1 to 3) of the 6 parts are checkpointed.
+    let kill_after =
+        1 + (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 3;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let checkpoint = loop {
+        let rec = queue.get(&id).await.expect("get").expect("job");
+        if let Some(cp) = rec.checkpoint.clone().filter(|c| {
+            c["upload"]["parts"]
+                .as_array()
+                .is_some_and(|p| p.len() >= kill_after)
+        }) {
+            child.0.kill().expect("kill -9");
+            let _ = child.0.wait();
+            break cp;
+        }
+        assert!(
+            rec.state != JobState::Succeeded,
+            "finished before the kill; make the source slower"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint with {kill_after} parts: {rec:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let upload_id = checkpoint["upload"]["upload_id"]
+        .as_str()
+        .expect("upload id")
+        .to_owned();
+    let checkpointed: Vec<i64> = checkpoint["upload"]["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| p[0].as_i64().expect("number"))
+        .collect();
+
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(creel::worker::run(
+        Arc::clone(&config),
+        queue.clone(),
+        stop.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rec = loop {
+        let rec = queue.get(&id).await.expect("get").expect("job");
+        if rec.state.is_terminal() {
+            break rec;
+        }
+        assert!(Instant::now() < deadline, "not finished: {rec:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.cancel();
+    worker.await.expect("join").expect("worker");
+    assert_eq!(rec.state, JobState::Succeeded, "{rec:?}");
+    assert_eq!(rec.lease_losses, 1);
+
+    let stored = std::fs::read(s3.root.path().join("archive/x/long.mp4")).expect("object");
+    assert_eq!(hex::encode(Md5::digest(&stored)), samples.md5["long.mp4"]);
+
+    let mut sent: BTreeMap<i64, usize> = BTreeMap::new();
+    for r in s3
+        .requests()
+        .iter()
+        .filter(|r| r.is_upload_part() && r.target.contains(&upload_id))
+    {
+        let n = r
+            .target
+            .split("partNumber=")
+            .nth(1)
+            .and_then(|v| v.split('&').next())
+            .and_then(|v| v.parse().ok())
+            .expect("part number");
+        *sent.entry(n).or_default() += 1;
+    }
+    for n in &checkpointed {
+        assert_eq!(
+            sent.get(n),
+            Some(&1),
+            "checkpointed part {n} was uploaded again: {sent:?}"
+        );
+    }
+    assert_eq!(
+        sent.keys().copied().collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<_>>(),
+        "every part of the one upload"
+    );
+    let completes = s3
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains(&format!("uploadId={upload_id}")))
+        .count();
+    assert_eq!(
+        completes, 1,
+        "the resumed upload (not a new one) was completed"
+    );
+    assert_eq!(s3.open_upload_parts(), 0);
+}
+
+/// Kills the worker process if the test ends early.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
