@@ -98,3 +98,95 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
     );
     stack.stop().await;
 }
+
+/// A checkpoint from an earlier run against an older version of the source: `If-Range` with
+/// the old ETag makes the source send its whole new body, so the job aborts the stale upload
+/// and starts over instead of stitching two versions together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_source_starts_over_instead_of_resuming() {
+    use md5::digest::common::hazmat::SerializableState;
+
+    let s3 = S3Server::start("archive").await;
+    let profile = s3.profile("archive", Some(5));
+    let mut stack = Stack::start_with(|cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.storage
+            .insert("bucket".into(), StorageProfile::S3(profile.clone()));
+    })
+    .await;
+    let url = stack.samples.url("huge.mp4");
+    let id = stack
+        .queue
+        .enqueue(creel_core::JobRequest::new(
+            "download",
+            json!({"url": url, "profile": "bucket", "key": "v/changed.mp4"}),
+        ))
+        .await
+        .expect("enqueue")
+        .id;
+
+    // The earlier run: part 1 of the old version uploaded, then the worker died.
+    let sink = creel_storage::S3Sink::new(&profile).await;
+    let old = vec![0xAB_u8; 5 << 20];
+    let created = sink
+        .client()
+        .create_multipart_upload()
+        .bucket("archive")
+        .key("v/changed.mp4")
+        .send()
+        .await
+        .expect("create");
+    let stale_id = created.upload_id().expect("id").to_owned();
+    let part = sink
+        .client()
+        .upload_part()
+        .bucket("archive")
+        .key("v/changed.mp4")
+        .upload_id(&stale_id)
+        .part_number(1)
+        .body(old.clone().into())
+        .send()
+        .await
+        .expect("part 1");
+    let mut hasher = Md5::new();
+    hasher.update(&old);
+    let checkpoint = json!({
+        "url": url, "key": "v/changed.mp4", "validator": "\"an-older-version\"",
+        "upload": {"upload_id": stale_id, "part_size": 5 << 20, "parts": [[1, part.e_tag().expect("etag")]],
+                   "offset": 5 << 20, "md5_state": hex::encode(hasher.serialize())}
+    });
+    let mut c = stack.redis.connection().expect("conn");
+    let _: () = redis::cmd("HSET")
+        .arg(format!("creel:job:{id}"))
+        .arg("checkpoint")
+        .arg(checkpoint.to_string())
+        .query(&mut c)
+        .expect("hset");
+
+    stack.start_worker();
+    let rec = wait_for_state(
+        &stack.queue,
+        &id,
+        JobState::Succeeded,
+        Duration::from_secs(30),
+    )
+    .await;
+    let stored = std::fs::read(s3.root.path().join("archive/v/changed.mp4")).expect("object");
+    assert_eq!(
+        hex::encode(Md5::digest(&stored)),
+        stack.samples.md5["huge.mp4"],
+        "the new version, whole"
+    );
+    assert_eq!(
+        rec.result.expect("result")["md5"],
+        json!(stack.samples.md5["huge.mp4"])
+    );
+    assert!(
+        s3.requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.target.contains(&format!("uploadId={stale_id}"))),
+        "the stale upload was aborted"
+    );
+    assert_eq!(s3.open_upload_parts(), 0);
+    stack.stop().await;
+}

@@ -94,6 +94,10 @@ fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -
 struct DownloadCheckpoint {
     url: String,
     key: String,
+    /// The source's strong ETag (or Last-Modified) when the transfer began: sent as `If-Range`
+    /// so a source that changed since answers with its whole new body instead of a range.
+    #[serde(default)]
+    validator: Option<String>,
     upload: UploadCheckpoint,
 }
 
@@ -139,6 +143,9 @@ pub async fn run(
             reqwest::header::RANGE,
             format!("bytes={}-", cp.upload.offset),
         );
+        if let Some(v) = &cp.validator {
+            request = request.header(reqwest::header::IF_RANGE, v);
+        }
     }
     let response = request
         .send()
@@ -188,6 +195,10 @@ pub async fn run(
         }
     };
 
+    let validator = match (&saved, resumed_total) {
+        (Some(cp), Some(_)) => cp.validator.clone(),
+        _ => source_validator(&response),
+    };
     let mut body = response.bytes_stream();
     let mut last_report = Instant::now();
     let mut saved_parts = saved.as_ref().map_or(0, |c| c.upload.parts.len());
@@ -223,6 +234,7 @@ pub async fn run(
             let saved = DownloadCheckpoint {
                 url: spec.url.clone(),
                 key: key_text.clone(),
+                validator: validator.clone(),
                 upload: cp,
             };
             if let Ok(v) = serde_json::to_value(&saved)
@@ -280,6 +292,21 @@ pub async fn run(
         "bytes": stored.bytes,
         "md5": digest,
     })))
+}
+
+/// What identifies this version of the source for `If-Range`: a strong ETag, or else
+/// Last-Modified (weak ETags are not allowed in `If-Range`).
+fn source_validator(response: &reqwest::Response) -> Option<String> {
+    let header = |h| {
+        response
+            .headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    header(reqwest::header::ETAG)
+        .filter(|e| !e.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED))
 }
 
 /// The total length from `Content-Range: bytes <offset>-<end>/<total>`, if the range starts at

@@ -131,8 +131,14 @@ async fn serve_sample(
     };
     let total = whole.len();
     // `Range: bytes=<start>-` is honoured (206), as CDNs do; anything else gets the whole body.
+    let etag = format!("\"{}\"", hex::encode(Md5::digest(&whole)));
+    let same_version = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v == etag);
     let start = headers
         .get(header::RANGE)
+        .filter(|_| same_version)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
         .and_then(|v| v.strip_suffix('-'))
@@ -159,6 +165,9 @@ async fn serve_sample(
         Body::from_stream(chunks),
     )
         .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
     if let Some(start) = start {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(v) =
