@@ -18,7 +18,7 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # All benchmarks (not part of the tests).
-bench: bench-queue bench-download
+bench: bench-queue bench-download bench-transfer
 
 # creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain.
 bench-queue jobs="50000" concurrency="50":
@@ -31,3 +31,7 @@ demo:
 # Peak RSS and throughput of one creel worker downloading a generated 2 GiB source to a dir.
 bench-download mib="2048":
     bash bench/download/run.sh {{mib}}
+
+# creel vs rclone copyurl into a local S3 server: CPU, wall time and peak RSS for 1 and 4 GiB.
+bench-transfer mib="1024,4096":
+    bash bench/transfer/run.sh {{mib}}

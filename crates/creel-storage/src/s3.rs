@@ -130,7 +130,7 @@ impl S3Sink {
             object: format!("{}{}", self.prefix, key.as_str()),
             meta: meta.clone(),
             part_size,
-            buffer: BytesMut::with_capacity(part_size.min(64 * 1024 * 1024)),
+            buffer: BytesMut::with_capacity(part_size),
             upload_id: Some(cp.upload_id.clone()),
             next_part: last + 1,
             in_flight: JoinSet::new(),
@@ -199,7 +199,7 @@ impl Sink for S3Sink {
             object: format!("{}{}", self.prefix, key.as_str()),
             meta: meta.clone(),
             part_size,
-            buffer: BytesMut::with_capacity(part_size.min(64 * 1024 * 1024)),
+            buffer: BytesMut::with_capacity(part_size),
             upload_id: None,
             next_part: 1,
             in_flight: JoinSet::new(),
@@ -313,6 +313,8 @@ impl Upload for S3Upload {
             rest = &rest[take..];
             if self.buffer.len() == self.part_size {
                 let part = self.buffer.split().freeze();
+                // One exact allocation per part: growing by doubling would overshoot it.
+                self.buffer.reserve(self.part_size);
                 self.send_part(part).await?;
             }
         }
