@@ -11,6 +11,12 @@ use creel_core::{JobId, JobRequest, JobState, RequestValidator};
 use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
 
+/// jemalloc returns freed part buffers to the system; glibc's malloc kept them (its mmap
+/// threshold adapts upwards), so a 1 GiB transfer peaked at 193 MiB instead of under 100.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// creel: classroom-video job orchestration on Redis.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
