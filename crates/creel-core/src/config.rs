@@ -159,19 +159,151 @@ impl Default for QueueWorkerConfig {
     }
 }
 
-/// A vendor account: which vendor, its credentials and where to reach it.
+/// The vendors creel speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    /// Plaso (伯索): classroom export (`transferVideo`, `getVideoTask`).
+    Plaso,
+    /// Baijiayun (百家云): playback, pure video, VOD, dual-teacher.
+    Baijiayun,
+    /// WeClassroom (直播云): lessons and replays.
+    Weclassroom,
+}
+
+impl Vendor {
+    /// The name used in config, metrics and CLI arguments.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaso => "plaso",
+            Self::Baijiayun => "baijiayun",
+            Self::Weclassroom => "weclassroom",
+        }
+    }
+}
+
+impl std::str::FromStr for Vendor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plaso" => Ok(Self::Plaso),
+            "baijiayun" => Ok(Self::Baijiayun),
+            "weclassroom" => Ok(Self::Weclassroom),
+            other => Err(format!(
+                "unknown vendor {other:?} (plaso, baijiayun or weclassroom)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A vendor account: which vendor, its credentials and where to reach it. Endpoint paths,
+/// quotas and Plaso's request encoding have documented defaults in `creel-vendors`; the fields
+/// here override them (the simulator, a private domain, a path the vendor moved).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VendorAccount {
     /// `plaso`, `baijiayun` or `weclassroom`.
-    pub vendor: String,
-    /// The account's id at the vendor (appId, partner_id, applicationID).
+    pub vendor: Vendor,
+    /// The account's id at the vendor (Plaso `appId`, Baijiayun `partner_id`, WeClassroom
+    /// `applicationID`).
     pub id: String,
-    /// Its signing secret.
+    /// Its signing secret (Plaso app secret, Baijiayun `partner_key`, WeClassroom's 32-byte
+    /// key).
     pub secret: Secret,
-    /// Base URL override (the simulator, a private domain).
+    /// Base URL override (the simulator, a Baijiayun private domain
+    /// `https://<domain>.at.baijiayun.com`).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Endpoint path overrides by endpoint name (see the README's vendor tables).
+    #[serde(default)]
+    pub paths: BTreeMap<String, String>,
+    /// Per-call timeout, in milliseconds.
+    #[serde(default = "default_vendor_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The account's request quota; default: the vendor's documented one.
+    #[serde(default)]
+    pub quota: Option<QuotaConfig>,
+    /// Vendor answer codes that mean "rate limited" (besides HTTP 429/503), since the vendors
+    /// do not document one.
+    #[serde(default)]
+    pub rate_limit_codes: Vec<i64>,
+    /// How Plaso requests are sent: `json` (POST, JSON body; the default), `form` (POST,
+    /// form body) or `query` (GET, query string). Other vendors ignore it.
+    #[serde(default)]
+    pub encoding: Option<RequestEncoding>,
+    /// Plaso: lifetime of a signature (`validTime`), in seconds.
+    #[serde(default = "default_valid_time_secs")]
+    pub valid_time_secs: u64,
+    /// Plaso: how far in the past `validBegin` starts, for clock skew, in seconds.
+    #[serde(default = "default_clock_skew_secs")]
+    pub clock_skew_secs: u64,
+    /// The unguessable token in this account's callback URL
+    /// (`/v1/callbacks/<vendor>/<account>/<token>`); Plaso callbacks are unsigned, so the token
+    /// is what authenticates them.
+    #[serde(default)]
+    pub callback_token: Option<Secret>,
+}
+
+/// How a request's parameters travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestEncoding {
+    /// POST with a JSON body.
+    Json,
+    /// POST with an `application/x-www-form-urlencoded` body.
+    Form,
+    /// GET with the parameters in the query string.
+    Query,
+}
+
+/// A request quota: at most `requests` calls in any `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Calls allowed per window.
+    pub requests: u32,
+    /// The sliding window, in milliseconds.
+    pub window_ms: u64,
+}
+
+fn default_vendor_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_valid_time_secs() -> u64 {
+    300
+}
+
+fn default_clock_skew_secs() -> u64 {
+    5
+}
+
+impl VendorAccount {
+    /// An account of `vendor` with every optional field at its default.
+    pub fn new(vendor: Vendor, id: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            vendor,
+            id: id.into(),
+            secret,
+            base_url: None,
+            paths: BTreeMap::new(),
+            timeout_ms: default_vendor_timeout_ms(),
+            quota: None,
+            rate_limit_codes: Vec::new(),
+            encoding: None,
+            valid_time_secs: default_valid_time_secs(),
+            clock_skew_secs: default_clock_skew_secs(),
+            callback_token: None,
+        }
+    }
 }
 
 /// Where a job's output is stored.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod job;
+pub mod limit;
 pub mod retry;
 pub mod state;
 
@@ -15,5 +16,6 @@ pub use error::{JobError, JobErrorKind};
 pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
 pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError, RequestValidator};
+pub use limit::{CallLimiter, QuotaKey, Unlimited};
 pub use retry::RetryPolicy;
 pub use state::{InvalidTransition, JobState, Transition, transition};

@@ -9,5 +9,7 @@ pub mod intake;
 pub mod samples;
 pub mod settings;
 pub mod shutdown;
+pub mod sim;
+pub mod vendor_cli;
 pub mod webhooks;
 pub mod worker;

@@ -52,6 +52,57 @@ enum Command {
     /// server, the API and a worker in one process; download jobs through the API; show
     /// progress, events and where the files landed.
     Demo,
+    /// Vendor tools: print a signature's every intermediate, or make one signed call.
+    #[command(subcommand)]
+    Vendor(VendorCommand),
+    /// Run the vendor simulator (Plaso, Baijiayun, WeClassroom on one port) until
+    /// SIGTERM/SIGINT. Without --sim-config it has demo accounts and sample data.
+    Sim(SimArgs),
+}
+
+#[derive(Subcommand)]
+enum VendorCommand {
+    /// Print the canonical string and signature (Plaso, Baijiayun) or the serialized params,
+    /// value, mac and signMsg (WeClassroom) for the given parameters. `partner_id`/`appId` and
+    /// the timestamp are added unless given.
+    Sign {
+        /// plaso, baijiayun or weclassroom.
+        vendor: creel_core::config::Vendor,
+        /// The account name from the config.
+        #[arg(long)]
+        account: String,
+        /// WeClassroom: the 16-byte IV as 32 hex digits (default: random).
+        #[arg(long)]
+        iv: Option<String>,
+        /// Print the secret inside the canonical string instead of ***.
+        #[arg(long)]
+        show_secret: bool,
+        /// Parameters: key=value (text) or key:=json (numbers, arrays).
+        params: Vec<creel::vendor_cli::Param>,
+    },
+    /// Make one signed call and print the answer and its classification (success,
+    /// retryable, retry-after, permanent). Exits 1 unless it succeeded.
+    Call {
+        /// plaso, baijiayun or weclassroom.
+        vendor: creel_core::config::Vendor,
+        /// The endpoint name (e.g. get_video_task, vod_get_url, replay_url).
+        endpoint: String,
+        /// The account name from the config.
+        #[arg(long)]
+        account: String,
+        /// Parameters: key=value (text) or key:=json (numbers, arrays).
+        params: Vec<creel::vendor_cli::Param>,
+    },
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    listen: std::net::SocketAddr,
+    /// A simulator config (TOML: speed, accounts, step_secs, video_bytes, …).
+    #[arg(long)]
+    sim_config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -159,10 +210,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Demo) {
         return creel::demo::run().await.map(|()| ExitCode::SUCCESS);
     }
+    if let Command::Sim(a) = &cli.command {
+        let config = creel::sim::load_config(a.sim_config.as_deref())?;
+        creel::sim::run(a.listen, config, stop_on_signal()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Arc::new(creel::settings::load(cli.config.as_deref())?);
     if let Command::Config(ConfigCommand::Check) = cli.command {
         out(&toml::to_string_pretty(config.as_ref())?);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Vendor(cmd) = cli.command {
+        return vendor(cmd, &config, cli.json).await;
     }
     let queue = Queue::connect(creel::settings::queue_config(&config))
         .await
@@ -226,9 +285,63 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &format!("{name} resumed"),
             );
         }
-        Command::Config(_) | Command::Demo => unreachable!("handled above"),
+        Command::Config(_) | Command::Demo | Command::Vendor(_) | Command::Sim(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn vendor(
+    cmd: VendorCommand,
+    config: &creel_core::Config,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        VendorCommand::Sign {
+            vendor,
+            account,
+            iv,
+            show_secret,
+            params,
+        } => {
+            let iv = iv
+                .map(|h| {
+                    let bytes = hex::decode(&h).context("--iv must be hex")?;
+                    <[u8; 16]>::try_from(bytes.as_slice())
+                        .map_err(|_| anyhow::format_err!("--iv must be 16 bytes (32 hex digits)"))
+                })
+                .transpose()?;
+            let display = if show_secret {
+                creel::vendor_cli::SecretDisplay::Shown
+            } else {
+                creel::vendor_cli::SecretDisplay::Masked
+            };
+            let v = creel::vendor_cli::sign(config, vendor, &account, &params, iv, display)?;
+            print_value(json, &v, &serde_json::to_string_pretty(&v)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        VendorCommand::Call {
+            vendor,
+            endpoint,
+            account,
+            params,
+        } => {
+            let (answer, class) =
+                creel::vendor_cli::call(config, vendor, &endpoint, &account, &params).await?;
+            let v = serde_json::json!({"classification": class.to_string(), "answer": answer});
+            print_value(
+                json,
+                &v,
+                &format!("{class}\n{}", serde_json::to_string_pretty(&answer)?),
+            );
+            Ok(if class == creel_vendors::Classification::Success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 async fn jobs(cmd: JobsCommand, queue: &Queue, json: bool) -> anyhow::Result<ExitCode> {

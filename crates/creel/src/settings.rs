@@ -30,6 +30,10 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     config
         .validate()
         .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))?;
+    for (name, account) in &config.accounts {
+        creel_vendors::validate_account(name, account)
+            .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))?;
+    }
     Ok(config)
 }
 
@@ -77,7 +81,10 @@ mod tests {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/creel.example.toml");
         let cfg = load(Some(&file)).expect("deploy/creel.example.toml must stay valid");
         assert_eq!(cfg.retry["download"].max_attempts, 8);
-        assert_eq!(cfg.accounts["bjy-main"].vendor, "baijiayun");
+        assert_eq!(
+            cfg.accounts["bjy-main"].vendor,
+            creel_core::config::Vendor::Baijiayun
+        );
     }
 
     #[test]

@@ -1,0 +1,226 @@
+//! Baijiayun's callbacks (playback transcode, pure video, set-main-version, VOD transcode,
+//! dual-teacher auto-match): form POSTs signed with the same rule as requests, over every
+//! received field but `sign` (empty values included; the field set differs by `status`).
+//! [`verify`] checks the sign in constant time, the timestamp's age and the `qid` against
+//! replays, and reads the fields of the callback's kind. Answer [`ACK`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::model::{PlaybackStatus, VodStatus};
+use super::sign;
+use crate::replay::ReplayGuard;
+
+/// The body Baijiayun expects back.
+pub const ACK: &str = r#"{"code":0}"#;
+
+/// What a verified callback says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Callback {
+    /// A playback started generating (20), failed (30) or is transcoded (100).
+    PlaybackTranscode {
+        /// The room.
+        room_id: i64,
+        /// The session (long-term rooms).
+        session_id: Option<i64>,
+        /// The crop version, when the callback is about one.
+        version: Option<i64>,
+        /// The video.
+        video_id: i64,
+        /// The status.
+        #[serde(skip)]
+        status: PlaybackStatus,
+        /// MD5 of the file (20 and 100).
+        file_md5: Option<String>,
+    },
+    /// A playback's pure video is done (`is_from_playback`).
+    PureVideo {
+        /// The room.
+        room_id: i64,
+        /// The session.
+        session_id: Option<i64>,
+        /// The version.
+        version: Option<i64>,
+        /// The pure video's id.
+        video_id: i64,
+        /// The status code as sent.
+        status: i64,
+        /// MD5 of the file.
+        file_md5: Option<String>,
+    },
+    /// A playback's main version was set.
+    SetMainVersion {
+        /// The room.
+        room_id: i64,
+        /// The session.
+        session_id: Option<i64>,
+        /// The version.
+        version: i64,
+        /// The video.
+        video_id: i64,
+        /// 0 for the main version.
+        version_type: i64,
+    },
+    /// A VOD video finished uploading (20), failed (30) or is transcoded (100).
+    VodTranscode {
+        /// The video.
+        video_id: i64,
+        /// The status.
+        #[serde(skip)]
+        status: VodStatus,
+        /// MD5 of the file (100).
+        file_md5: Option<String>,
+    },
+    /// Dual-teacher: a playback was matched to a scheduled lesson.
+    AutoMatch {
+        /// The room.
+        room_id: i64,
+        /// The lesson's serial number.
+        serial_number: String,
+        /// The session.
+        session_id: Option<i64>,
+        /// The video.
+        video_id: i64,
+        /// The status.
+        #[serde(skip)]
+        status: PlaybackStatus,
+        /// MD5 of the file.
+        file_md5: Option<String>,
+    },
+}
+
+/// A verified callback: what it says and its unique id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The callback.
+    pub callback: Callback,
+    /// Its `qid`, already claimed in the replay guard; release it if processing fails.
+    pub qid: String,
+    /// Its `timestamp`.
+    pub timestamp: u64,
+}
+
+/// Why a callback is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// No `sign`, or a wrong one.
+    #[error("bad sign")]
+    BadSign,
+    /// A field the callback's kind needs is missing or not a number.
+    #[error("missing or malformed field `{0}`")]
+    MissingField(&'static str),
+    /// `timestamp` is further from now than allowed.
+    #[error("stale timestamp: {age_secs}s from now, more than {max_secs}s")]
+    Stale {
+        /// Distance from now.
+        age_secs: u64,
+        /// The allowed distance.
+        max_secs: u64,
+    },
+    /// This `qid` was already processed.
+    #[error("replayed qid {0}")]
+    Replayed(String),
+}
+
+fn int(fields: &BTreeMap<String, String>, k: &'static str) -> Result<i64, CallbackError> {
+    fields
+        .get(k)
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or(CallbackError::MissingField(k))
+}
+
+fn opt_int(fields: &BTreeMap<String, String>, k: &str) -> Option<i64> {
+    fields.get(k).and_then(|v| v.trim().parse().ok())
+}
+
+fn opt_text(fields: &BTreeMap<String, String>, k: &str) -> Option<String> {
+    fields.get(k).filter(|v| !v.is_empty()).cloned()
+}
+
+/// Reads the callback's kind and fields (after the sign was checked).
+fn read(fields: &BTreeMap<String, String>) -> Result<Callback, CallbackError> {
+    let status = int(fields, "status")?;
+    let video_id = int(fields, "video_id")?;
+    let file_md5 = opt_text(fields, "file_md5");
+    if let Some(serial) = opt_text(fields, "serial_number") {
+        return Ok(Callback::AutoMatch {
+            room_id: int(fields, "room_id")?,
+            serial_number: serial,
+            session_id: opt_int(fields, "session_id"),
+            video_id,
+            status: PlaybackStatus::from_code(status),
+            file_md5,
+        });
+    }
+    if fields.contains_key("is_from_playback") {
+        return Ok(Callback::PureVideo {
+            room_id: int(fields, "room_id")?,
+            session_id: opt_int(fields, "session_id"),
+            version: opt_int(fields, "version"),
+            video_id,
+            status,
+            file_md5,
+        });
+    }
+    if fields.contains_key("version_type") {
+        return Ok(Callback::SetMainVersion {
+            room_id: int(fields, "room_id")?,
+            session_id: opt_int(fields, "session_id"),
+            version: int(fields, "version")?,
+            video_id,
+            version_type: int(fields, "version_type")?,
+        });
+    }
+    if fields.contains_key("room_id") {
+        return Ok(Callback::PlaybackTranscode {
+            room_id: int(fields, "room_id")?,
+            session_id: opt_int(fields, "session_id"),
+            version: opt_int(fields, "version"),
+            video_id,
+            status: PlaybackStatus::from_code(status),
+            file_md5,
+        });
+    }
+    Ok(Callback::VodTranscode {
+        video_id,
+        status: VodStatus::from_code(status),
+        file_md5,
+    })
+}
+
+/// Verifies a callback's form `fields`: sign under `partner_key`, `timestamp` within
+/// `max_age` of `now_unix`, `qid` not seen before (claimed in `guard` on success), and the
+/// fields its kind needs.
+pub fn verify(
+    fields: &BTreeMap<String, String>,
+    partner_key: &str,
+    now_unix: u64,
+    max_age: Duration,
+    guard: &dyn ReplayGuard,
+) -> Result<Verified, CallbackError> {
+    if !sign::verify(fields, partner_key) {
+        return Err(CallbackError::BadSign);
+    }
+    let timestamp = u64::try_from(int(fields, "timestamp")?)
+        .map_err(|_| CallbackError::MissingField("timestamp"))?;
+    let age = now_unix.abs_diff(timestamp);
+    if age > max_age.as_secs() {
+        return Err(CallbackError::Stale {
+            age_secs: age,
+            max_secs: max_age.as_secs(),
+        });
+    }
+    let qid = opt_text(fields, "qid").ok_or(CallbackError::MissingField("qid"))?;
+    let callback = read(fields)?;
+    if !guard.claim(&qid) {
+        return Err(CallbackError::Replayed(qid));
+    }
+    Ok(Verified {
+        callback,
+        qid,
+        timestamp,
+    })
+}

@@ -1,0 +1,80 @@
+//! creel's vendor clients: one module per vendor (Plaso, Baijiayun, WeClassroom), each with a
+//! pure signing function (time and randomness passed in), typed requests and answers, a client
+//! (base URL and every endpoint path from config, with documented defaults; timeouts; no hidden
+//! retries), one function that classifies every answer code, and callback parsing and
+//! verification. Every call first takes a permit from a [`creel_core::CallLimiter`].
+
+pub mod baijiayun;
+pub mod endpoint;
+pub mod error;
+pub mod plaso;
+pub mod replay;
+mod transport;
+pub mod weclassroom;
+
+use std::sync::Arc;
+
+use creel_core::CallLimiter;
+use creel_core::config::{Vendor, VendorAccount};
+
+pub use endpoint::{Endpoint, Paths};
+pub use error::{Classification, VendorError};
+pub use replay::{MemoryReplayGuard, ReplayGuard};
+
+pub use baijiayun::BaijiayunClient;
+pub use plaso::PlasoClient;
+pub use weclassroom::WeclassroomClient;
+
+/// A client for any configured account.
+#[derive(Debug, Clone)]
+pub enum VendorClient {
+    /// A Plaso account.
+    Plaso(PlasoClient),
+    /// A Baijiayun account.
+    Baijiayun(BaijiayunClient),
+    /// A WeClassroom account.
+    Weclassroom(WeclassroomClient),
+}
+
+impl VendorClient {
+    /// The client for the account named `name`.
+    pub fn new(
+        name: &str,
+        account: &VendorAccount,
+        http: reqwest::Client,
+        limiter: Arc<dyn CallLimiter>,
+    ) -> Result<Self, VendorError> {
+        Ok(match account.vendor {
+            Vendor::Plaso => Self::Plaso(PlasoClient::new(name, account, http, limiter)?),
+            Vendor::Baijiayun => {
+                Self::Baijiayun(BaijiayunClient::new(name, account, http, limiter)?)
+            }
+            Vendor::Weclassroom => {
+                Self::Weclassroom(WeclassroomClient::new(name, account, http, limiter)?)
+            }
+        })
+    }
+}
+
+/// The endpoint table of `vendor`.
+#[must_use]
+pub fn endpoints(vendor: Vendor) -> &'static [Endpoint] {
+    match vendor {
+        Vendor::Plaso => &plaso::ENDPOINTS,
+        Vendor::Baijiayun => &baijiayun::ENDPOINTS,
+        Vendor::Weclassroom => &weclassroom::ENDPOINTS,
+    }
+}
+
+/// Checks an account's config without building a client: endpoint path overrides name real
+/// endpoints, the secret has the vendor's shape, the base URL parses. The message names the
+/// field (`accounts.<name>.<field>`).
+pub fn validate_account(name: &str, account: &VendorAccount) -> Result<(), VendorError> {
+    VendorClient::new(
+        name,
+        account,
+        reqwest::Client::new(),
+        Arc::new(creel_core::Unlimited),
+    )
+    .map(|_| ())
+}

@@ -1,0 +1,167 @@
+//! The HTTP leg every vendor client shares: take a quota permit, send, read the body, and
+//! classify what is not the vendor's own answer (transport errors, HTTP statuses, rate-limit
+//! answers). No retries here: retrying is the job's decision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use creel_core::config::{Vendor, VendorAccount};
+use creel_core::{CallLimiter, QuotaKey};
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::error::{VendorError, body_prefix};
+
+/// How long to hold back after a rate-limit answer that carries no `Retry-After`: one quota
+/// window, the longest the vendor can mean.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(10);
+
+/// One account's way to the vendor.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    pub(crate) vendor: Vendor,
+    pub(crate) account: String,
+    base: Url,
+    http: reqwest::Client,
+    limiter: Arc<dyn CallLimiter>,
+    timeout: Duration,
+    rate_limit_codes: Vec<i64>,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        account_name: &str,
+        account: &VendorAccount,
+        default_base: &str,
+        http: reqwest::Client,
+        limiter: Arc<dyn CallLimiter>,
+    ) -> Result<Self, VendorError> {
+        let raw = account.base_url.as_deref().unwrap_or(default_base);
+        let base = Url::parse(raw.trim_end_matches('/')).map_err(|e| VendorError::Config {
+            vendor: account.vendor,
+            reason: format!("accounts.{account_name}.base_url {raw:?}: {e}"),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(VendorError::Config {
+                vendor: account.vendor,
+                reason: format!("accounts.{account_name}.base_url must be http(s), got {raw:?}"),
+            });
+        }
+        Ok(Self {
+            vendor: account.vendor,
+            account: account_name.to_owned(),
+            base,
+            http,
+            limiter,
+            timeout: Duration::from_millis(account.timeout_ms),
+            rate_limit_codes: account.rate_limit_codes.clone(),
+        })
+    }
+
+    /// The full URL of `path` under the base URL (which may carry a path prefix).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn key(&self) -> QuotaKey<'_> {
+        QuotaKey {
+            vendor: self.vendor,
+            account: &self.account,
+        }
+    }
+
+    /// Takes a permit, sends `request`, and returns the body of a 200 answer.
+    pub(crate) async fn send(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, VendorError> {
+        let vendor = self.vendor;
+        self.limiter
+            .acquire(self.key())
+            .await
+            .map_err(|error| VendorError::Limited {
+                vendor,
+                endpoint,
+                error,
+            })?;
+        let transport = |e: reqwest::Error| VendorError::Transport {
+            vendor,
+            endpoint,
+            reason: describe(&e),
+        };
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            return Err(self
+                .rate_limited(endpoint, retry_after, body_prefix(&body))
+                .await);
+        }
+        if status != StatusCode::OK {
+            return Err(VendorError::Http {
+                vendor,
+                endpoint,
+                status: status.as_u16(),
+                body: body_prefix(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Whether `code` is one of the account's configured rate-limit codes.
+    pub(crate) fn is_rate_limit_code(&self, code: i64) -> bool {
+        self.rate_limit_codes.contains(&code)
+    }
+
+    /// Records a rate-limit answer with the limiter (every caller of this quota holds back)
+    /// and returns the error for the caller.
+    pub(crate) async fn rate_limited(
+        &self,
+        endpoint: &'static str,
+        after: Option<Duration>,
+        detail: String,
+    ) -> VendorError {
+        let after = after.unwrap_or(DEFAULT_PAUSE);
+        self.limiter.penalize(self.key(), after).await;
+        VendorError::RateLimited {
+            vendor: self.vendor,
+            endpoint,
+            after,
+            detail,
+        }
+    }
+}
+
+/// A transport error with its cause chain (reqwest's top-level message alone says little).
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
