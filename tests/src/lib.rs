@@ -4,6 +4,7 @@
 pub mod probe;
 pub mod s3_server;
 pub mod stack;
+pub mod vendor_sim;
 pub mod workers;
 
 pub use creel_queue::embedded::RedisServer;

@@ -6,6 +6,9 @@
 //! request. creel's tests, demo and benchmarks run against it; it knows nothing of creel's
 //! internals.
 
+// Handlers return a whole HTTP answer as their error; its size does not matter here.
+#![allow(clippy::result_large_err)]
+
 pub mod baijiayun;
 mod callbacks;
 pub mod clock;
@@ -304,11 +307,22 @@ pub fn demo_config() -> SimConfig {
 }
 
 impl Simulator {
-    /// Sample data for the demo: Plaso records, WeClassroom lessons, Baijiayun rooms.
+    /// Sample data for the demo: Plaso records `demo-record-1..3`, WeClassroom lessons
+    /// 10001–10003, Baijiayun rooms 20261122001–003 (large class, one playback each), three
+    /// VOD videos (ids from 600001) and a merged playback.
     pub fn seed_demo(&self) {
         for i in 1..=3 {
             self.plaso_add_record(&format!("demo-record-{i}"), plaso::PlasoOutcome::Success);
             self.weclassroom_add_lesson(10_000 + i, &[100 + i]);
+            self.baijiayun_add_playback(
+                "12345",
+                20_261_122_000 + i,
+                0,
+                baijiayun::ClassType::LargeClass,
+                None,
+            );
+            self.baijiayun_add_vod("12345", baijiayun::TaskOutcome::Success);
         }
+        self.baijiayun_add_merged_playback("12345");
     }
 }

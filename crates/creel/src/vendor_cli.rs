@@ -19,8 +19,49 @@ use serde_json::{Value, json};
 pub struct Param {
     /// The key.
     pub key: String,
-    /// The value: a JSON string for `k=v`, any JSON for `k:=json`.
-    pub value: Value,
+    /// The value.
+    pub value: ParamValue,
+}
+
+/// How a parameter's value was written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// `k=v`: text. WeClassroom sends it as a PHP int when it is a canonical integer (ids go
+    /// as ints), else as a string.
+    Text(String),
+    /// `k:=json`: exactly this JSON value (a JSON string stays a string).
+    Json(Value),
+}
+
+impl ParamValue {
+    /// The value as JSON (text becomes a JSON string).
+    #[must_use]
+    pub fn json(&self) -> Value {
+        match self {
+            Self::Text(t) => Value::String(t.clone()),
+            Self::Json(v) => v.clone(),
+        }
+    }
+
+    /// The value as the text Baijiayun signs and sends.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Json(v) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+        }
+    }
+
+    /// The value as a PHP value for WeClassroom.
+    pub fn php(&self) -> anyhow::Result<PhpValue> {
+        match self {
+            Self::Text(t) => Ok(match t.parse::<i64>() {
+                Ok(i) if i.to_string() == *t => PhpValue::Int(i),
+                _ => PhpValue::Str(t.clone()),
+            }),
+            Self::Json(v) => php_value(v),
+        }
+    }
 }
 
 impl std::str::FromStr for Param {
@@ -31,7 +72,7 @@ impl std::str::FromStr for Param {
             let value = serde_json::from_str(v).map_err(|e| format!("{k}:= needs JSON: {e}"))?;
             return Ok(Self {
                 key: k.to_owned(),
-                value,
+                value: ParamValue::Json(value),
             });
         }
         let (k, v) = s
@@ -39,7 +80,7 @@ impl std::str::FromStr for Param {
             .ok_or_else(|| format!("expected key=value or key:=json, got {s:?}"))?;
         Ok(Self {
             key: k.to_owned(),
-            value: Value::String(v.to_owned()),
+            value: ParamValue::Text(v.to_owned()),
         })
     }
 }
@@ -67,21 +108,13 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn as_text(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-}
-
-/// A WeClassroom parameter: `k=v` is an integer when `v` is a canonical integer (ids go as
-/// ints), else a string; `k:=json` maps JSON onto PHP (strings, ints, arrays).
+/// JSON mapped onto PHP: strings stay strings, integers are ints, arrays and objects arrays.
 fn php_value(v: &Value) -> anyhow::Result<PhpValue> {
     Ok(match v {
         Value::Null => PhpValue::Null,
         Value::Bool(b) => PhpValue::Bool(*b),
         Value::Number(n) => PhpValue::Int(n.as_i64().context("PHP params need integers")?),
-        Value::String(s) => match s.parse::<i64>() {
-            Ok(i) if i.to_string() == *s => PhpValue::Int(i),
-            _ => PhpValue::Str(s.clone()),
-        },
+        Value::String(s) => PhpValue::Str(s.clone()),
         Value::Array(items) => {
             PhpValue::list(items.iter().map(php_value).collect::<anyhow::Result<_>>()?)
         }
@@ -121,7 +154,7 @@ pub fn sign(
         Vendor::Baijiayun => {
             let mut p: BTreeMap<String, String> = params
                 .iter()
-                .map(|p| (p.key.clone(), as_text(&p.value)))
+                .map(|p| (p.key.clone(), p.value.text()))
                 .collect();
             p.entry("partner_id".into()).or_insert_with(|| a.id.clone());
             p.entry("timestamp".into())
@@ -135,7 +168,7 @@ pub fn sign(
         Vendor::Plaso => {
             let mut p: BTreeMap<String, Value> = params
                 .iter()
-                .map(|p| (p.key.clone(), p.value.clone()))
+                .map(|p| (p.key.clone(), p.value.json()))
                 .collect();
             p.entry("appId".into()).or_insert_with(|| json!(a.id));
             p.entry("validBegin".into())
@@ -152,7 +185,7 @@ pub fn sign(
             let key = weclassroom::sign::SignKey::new(secret)?;
             let php: Vec<(String, PhpValue)> = params
                 .iter()
-                .map(|p| Ok((p.key.clone(), php_value(&p.value)?)))
+                .map(|p| Ok((p.key.clone(), p.value.php()?)))
                 .collect::<anyhow::Result<_>>()?;
             let iv = match iv {
                 Some(iv) => iv,
@@ -194,21 +227,21 @@ pub async fn call(
         VendorClient::Baijiayun(c) => {
             let p = params
                 .iter()
-                .map(|p| (p.key.clone(), as_text(&p.value)))
+                .map(|p| (p.key.clone(), p.value.text()))
                 .collect();
             c.call(e, p).await
         }
         VendorClient::Plaso(c) => {
             let p = params
                 .iter()
-                .map(|p| (p.key.clone(), p.value.clone()))
+                .map(|p| (p.key.clone(), p.value.json()))
                 .collect();
             c.call(e, p).await
         }
         VendorClient::Weclassroom(c) => {
             let p = params
                 .iter()
-                .map(|p| Ok((p.key.clone(), php_value(&p.value)?)))
+                .map(|p| Ok((p.key.clone(), p.value.php()?)))
                 .collect::<anyhow::Result<_>>()?;
             c.call(e, p).await
         }
@@ -229,9 +262,12 @@ mod tests {
     #[test]
     fn params_parse_as_text_or_json() {
         let p: Param = "room_id=123".parse().expect("k=v");
-        assert_eq!(p.value, json!("123"));
+        assert_eq!(p.value, ParamValue::Text("123".into()));
+        assert_eq!(p.value.php().expect("php"), PhpValue::Int(123));
         let p: Param = "lesson_id:=[1,2]".parse().expect("k:=json");
-        assert_eq!(p.value, json!([1, 2]));
+        assert_eq!(p.value, ParamValue::Json(json!([1, 2])));
+        let p: Param = r#"lessonId:="7""#.parse().expect("k:=json");
+        assert_eq!(p.value.php().expect("php"), PhpValue::Str("7".into()));
         assert!("nothing".parse::<Param>().is_err());
     }
 

@@ -159,7 +159,7 @@ fn video_json(v: &super::SimVideo, size: u64) -> Value {
     })
 }
 
-fn original<'a>(world: &'a World, room: i64, session: i64) -> Option<&'a super::SimVideo> {
+fn original(world: &World, room: i64, session: i64) -> Option<&super::SimVideo> {
     world
         .baijiayun
         .videos

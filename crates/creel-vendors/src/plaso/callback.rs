@@ -22,7 +22,7 @@ pub struct BadCallback(pub String);
 
 /// Reads a callback body, JSON or form-encoded (the document does not say which).
 pub fn parse(body: &[u8]) -> Result<Callback, BadCallback> {
-    let trimmed = body.iter().skip_while(|b| b.is_ascii_whitespace()).next();
+    let trimmed = body.iter().find(|b| !b.is_ascii_whitespace());
     if trimmed == Some(&b'{') {
         return serde_json::from_slice(body).map_err(|e| BadCallback(e.to_string()));
     }
