@@ -10,18 +10,21 @@ use creel_core::{CallLimiter, QuotaKey};
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::error::{VendorError, body_prefix};
+use crate::endpoint::{Endpoint, Paths};
+use crate::error::{Classification, VendorError, body_prefix};
 
 /// How long to hold back after a rate-limit answer that carries no `Retry-After`: one quota
 /// window, the longest the vendor can mean.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(10);
 
-/// One account's way to the vendor.
+/// One account's way to the vendor: its base URL, endpoint paths, HTTP client, limiter and
+/// timeout.
 #[derive(Clone)]
 pub(crate) struct Transport {
     pub(crate) vendor: Vendor,
     pub(crate) account: String,
     base: Url,
+    paths: Paths,
     http: reqwest::Client,
     limiter: Arc<dyn CallLimiter>,
     timeout: Duration,
@@ -29,28 +32,36 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// The transport of account `account_name`; `default_base` is used when the account has
+    /// no `base_url` (`None`: the vendor has no common one, so it is required).
     pub(crate) fn new(
         account_name: &str,
         account: &VendorAccount,
-        default_base: &str,
+        default_base: Option<&str>,
+        endpoints: &[Endpoint],
         http: reqwest::Client,
         limiter: Arc<dyn CallLimiter>,
     ) -> Result<Self, VendorError> {
-        let raw = account.base_url.as_deref().unwrap_or(default_base);
-        let base = Url::parse(raw.trim_end_matches('/')).map_err(|e| VendorError::Config {
+        let config = |reason: String| VendorError::Config {
             vendor: account.vendor,
-            reason: format!("accounts.{account_name}.base_url {raw:?}: {e}"),
-        })?;
+            reason: format!("accounts.{account_name}.{reason}"),
+        };
+        let raw = account
+            .base_url
+            .as_deref()
+            .or(default_base)
+            .ok_or_else(|| config("base_url is required for this vendor".into()))?;
+        let paths = Paths::resolve(endpoints, &account.paths).map_err(config)?;
+        let base = Url::parse(raw.trim_end_matches('/'))
+            .map_err(|e| config(format!("base_url {raw:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(VendorError::Config {
-                vendor: account.vendor,
-                reason: format!("accounts.{account_name}.base_url must be http(s), got {raw:?}"),
-            });
+            return Err(config(format!("base_url must be http(s), got {raw:?}")));
         }
         Ok(Self {
             vendor: account.vendor,
             account: account_name.to_owned(),
             base,
+            paths,
             http,
             limiter,
             timeout: Duration::from_millis(account.timeout_ms),
@@ -58,9 +69,13 @@ impl Transport {
         })
     }
 
-    /// The full URL of `path` under the base URL (which may carry a path prefix).
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    /// The full URL of `endpoint` under the base URL (which may carry a path prefix).
+    pub(crate) fn url(&self, endpoint: &Endpoint) -> String {
+        format!(
+            "{}{}",
+            self.base.as_str().trim_end_matches('/'),
+            self.paths.get(endpoint)
+        )
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -126,9 +141,59 @@ impl Transport {
         Ok(body)
     }
 
-    /// Whether `code` is one of the account's configured rate-limit codes.
-    pub(crate) fn is_rate_limit_code(&self, code: i64) -> bool {
-        self.rate_limit_codes.contains(&code)
+    /// Judges the vendor's answer `code`: a configured rate-limit code (the limiter is told),
+    /// success by `classify`, or the vendor's error with its class.
+    pub(crate) async fn judge(
+        &self,
+        endpoint: &'static str,
+        code: i64,
+        message: String,
+        classify: fn(i64) -> Classification,
+    ) -> Result<(), VendorError> {
+        if self.rate_limit_codes.contains(&code) {
+            return Err(self
+                .rate_limited(endpoint, None, format!("code {code}: {message}"))
+                .await);
+        }
+        match classify(code) {
+            Classification::Success => Ok(()),
+            class => Err(VendorError::Vendor {
+                vendor: self.vendor,
+                endpoint,
+                code,
+                message,
+                class,
+            }),
+        }
+    }
+
+    /// Decodes `body` (an answer of `endpoint`) as `T`.
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        body: &[u8],
+    ) -> Result<T, VendorError> {
+        serde_json::from_slice(body).map_err(|e| VendorError::Undecodable {
+            vendor: self.vendor,
+            endpoint,
+            reason: e.to_string(),
+            body: body_prefix(body),
+        })
+    }
+
+    /// Decodes an already parsed `value` (the `data` of an answer) as `T`.
+    pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        value: serde_json::Value,
+    ) -> Result<T, VendorError> {
+        let text = value.to_string();
+        serde_json::from_value(value).map_err(|e| VendorError::Undecodable {
+            vendor: self.vendor,
+            endpoint,
+            reason: e.to_string(),
+            body: body_prefix(text.as_bytes()),
+        })
     }
 
     /// Records a rate-limit answer with the limiter (every caller of this quota holds back)
@@ -147,6 +212,16 @@ impl Transport {
             after,
             detail,
         }
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("vendor", &self.vendor)
+            .field("account", &self.account)
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 

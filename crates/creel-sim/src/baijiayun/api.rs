@@ -99,14 +99,22 @@ fn dispatch(sim: &Simulator, partner: &str, path: &str, f: &HashMap<String, Stri
     };
     let mut world = sim.world();
     match name {
-        "getBasicInfo" => playback_info(sim, &world, partner, f),
+        "getBasicInfo" => playback_info(sim, &world, partner, f).unwrap_or_else(|refused| refused),
         "getList" => playback_list(sim, &world, partner, f),
-        "getCropList" => crop_list(sim, &world, partner, f),
-        "generatePureVideo" => pure_video(sim, &mut world, partner, f),
-        "segmentCrop" => segment_crop(sim, &mut world, partner, f),
-        "generateRoomPureVideo" => room_pure_video(sim, &mut world, partner, f),
-        "getPureVideoUrl" => pure_video_url(sim, &world, partner, f),
-        "batchCrop" => batch_crop(sim, &mut world, partner, f),
+        "getCropList" => crop_list(sim, &world, partner, f).unwrap_or_else(|refused| refused),
+        "generatePureVideo" => {
+            pure_video(sim, &mut world, partner, f).unwrap_or_else(|refused| refused)
+        }
+        "segmentCrop" => {
+            segment_crop(sim, &mut world, partner, f).unwrap_or_else(|refused| refused)
+        }
+        "generateRoomPureVideo" => {
+            room_pure_video(sim, &mut world, partner, f).unwrap_or_else(|refused| refused)
+        }
+        "getPureVideoUrl" => {
+            pure_video_url(sim, &world, partner, f).unwrap_or_else(|refused| refused)
+        }
+        "batchCrop" => batch_crop(sim, &mut world, partner, f).unwrap_or_else(|refused| refused),
         "mergePlaybackToPureVideo" => merge(sim, &mut world, partner, f),
         "getMergePureVideoInfo" => merge_info(sim, &world, partner, f),
         "getStatus" | "getInfo" | "getUrl" => vod(sim, &world, partner, name, f),
@@ -176,15 +184,12 @@ fn playback_info(
     world: &World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, session, _) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    match original(world, room, session) {
+) -> Result<Answer, Answer> {
+    let (room, session, _) = place(sim, world, partner, f)?;
+    Ok(match original(world, room, session) {
         Some(v) => ok(sim, video_json(v, size_of(world, v))),
         None => fail(sim, 1, "回放未生成"),
-    }
+    })
 }
 
 fn playback_list(
@@ -212,11 +217,13 @@ fn playback_list(
     ok(sim, json!({"total": all.len(), "list": list}))
 }
 
-fn crop_list(sim: &Simulator, world: &World, partner: &str, f: &HashMap<String, String>) -> Answer {
-    let (room, session, _) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+fn crop_list(
+    sim: &Simulator,
+    world: &World,
+    partner: &str,
+    f: &HashMap<String, String>,
+) -> Result<Answer, Answer> {
+    let (room, session, _) = place(sim, world, partner, f)?;
     let list: Vec<Value> = world
         .baijiayun
         .videos
@@ -228,7 +235,7 @@ fn crop_list(sim: &Simulator, world: &World, partner: &str, f: &HashMap<String, 
         })
         .map(|v| video_json(v, size_of(world, v)))
         .collect();
-    ok(sim, json!({"total": list.len(), "list": list}))
+    Ok(ok(sim, json!({"total": list.len(), "list": list})))
 }
 
 /// Starts a pure-video task for (room, session) unless one exists; bills it.
@@ -261,22 +268,19 @@ fn pure_video(
     world: &mut World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, session, class) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+) -> Result<Answer, Answer> {
+    let (room, session, class) = place(sim, world, partner, f)?;
     if class == ClassType::SmallClass {
-        return fail(sim, 1, "该接口只能用于大班课生成纯视频");
+        return Ok(fail(sim, 1, "该接口只能用于大班课生成纯视频"));
     }
     if original(world, room, session).is_none_or(|v| v.status != 100) {
-        return fail(sim, 1, "回放未生成");
+        return Ok(fail(sim, 1, "回放未生成"));
     }
     // A second request for the same playback is billed again at the vendor: count it.
     if !start_pure(sim, world, partner, room, session, "pure_video") {
         world.baijiayun.bill(format!("pure_video:{room}:{session}"));
     }
-    ok(sim, Value::Null)
+    Ok(ok(sim, Value::Null))
 }
 
 fn room_pure_video(
@@ -284,13 +288,10 @@ fn room_pure_video(
     world: &mut World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, _, class) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+) -> Result<Answer, Answer> {
+    let (room, _, class) = place(sim, world, partner, f)?;
     if class == ClassType::SmallClass {
-        return fail(sim, 1, "该接口只能用于大班课生成纯视频");
+        return Ok(fail(sim, 1, "该接口只能用于大班课生成纯视频"));
     }
     let sessions: Vec<i64> = world
         .baijiayun
@@ -305,7 +306,7 @@ fn room_pure_video(
             fids.push(s.to_string());
         }
     }
-    ok(sim, json!({"success_fids": fids}))
+    Ok(ok(sim, json!({"success_fids": fids})))
 }
 
 fn pure_video_url(
@@ -313,17 +314,14 @@ fn pure_video_url(
     world: &World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, session, _) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+) -> Result<Answer, Answer> {
+    let (room, session, _) = place(sim, world, partner, f)?;
     let video = world
         .baijiayun
         .pure
         .get(&(room, session))
         .and_then(|id| world.baijiayun.videos.get(id));
-    match video {
+    Ok(match video {
         Some(v) if v.status == 100 => {
             let file = &world.files[&v.file];
             ok(
@@ -333,7 +331,7 @@ fn pure_video_url(
         }
         Some(_) => fail(sim, 1, "纯视频生成中"),
         None => fail(sim, 1, "纯视频任务不存在"),
-    }
+    })
 }
 
 /// Creates the crop versions of (room, session) for `segments` and returns API 17/35's list.
@@ -376,19 +374,16 @@ fn segment_crop(
     world: &mut World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, session, class) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+) -> Result<Answer, Answer> {
+    let (room, session, class) = place(sim, world, partner, f)?;
     if class != ClassType::WebrtcLargeClass {
-        return fail(sim, 1, "只适用于webrtc大班课");
+        return Ok(fail(sim, 1, "只适用于webrtc大班课"));
     }
     let Some(len) = int(f, "length_per_segment").filter(|l| *l > 0) else {
-        return fail(sim, 1001, "length_per_segment is required");
+        return Ok(fail(sim, 1001, "length_per_segment is required"));
     };
     if original(world, room, session).is_none_or(|v| v.status != 100) {
-        return fail(sim, 1, "回放未生成");
+        return Ok(fail(sim, 1, "回放未生成"));
     }
     let segments = (600 + len - 1) / len;
     let data = crop(
@@ -400,7 +395,7 @@ fn segment_crop(
         segments as usize,
         "segment_crop",
     );
-    ok(sim, data)
+    Ok(ok(sim, data))
 }
 
 #[derive(Deserialize)]
@@ -415,19 +410,16 @@ fn batch_crop(
     world: &mut World,
     partner: &str,
     f: &HashMap<String, String>,
-) -> Answer {
-    let (room, session, _) = match place(sim, world, partner, f) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+) -> Result<Answer, Answer> {
+    let (room, session, _) = place(sim, world, partner, f)?;
     let segments: Vec<Segment> = match f.get("crop_info").map(|c| serde_json::from_str(c)) {
         Some(Ok(s)) => s,
         _ => {
-            return fail(
+            return Ok(fail(
                 sim,
                 1001,
                 "crop_info must be a JSON array of {start_time, end_time, name}",
-            );
+            ));
         }
     };
     if segments.is_empty()
@@ -435,14 +427,14 @@ fn batch_crop(
             .iter()
             .any(|s| s.end_time <= s.start_time || s.name.is_empty() || s.end_time > 600)
     {
-        return fail(
+        return Ok(fail(
             sim,
             1001,
             "crop_info segments must lie inside the playback, end after start, and be named",
-        );
+        ));
     }
     if original(world, room, session).is_none_or(|v| v.status != 100) {
-        return fail(sim, 1, "回放未生成");
+        return Ok(fail(sim, 1, "回放未生成"));
     }
     let data = crop(
         sim,
@@ -453,7 +445,7 @@ fn batch_crop(
         segments.len(),
         "batch_crop",
     );
-    ok(sim, data)
+    Ok(ok(sim, data))
 }
 
 fn merge(sim: &Simulator, world: &mut World, partner: &str, f: &HashMap<String, String>) -> Answer {

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use creel_core::CallLimiter;
-use creel_core::config::{Vendor, VendorAccount};
+use creel_core::config::VendorAccount;
+use creel_core::{CallLimiter, Secret};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::endpoints::{ENDPOINTS, VOD_UPLOAD};
 use super::sign::sign;
-use crate::endpoint::{Endpoint, Paths};
-use crate::error::{Classification, VendorError, body_prefix};
+use crate::endpoint::Endpoint;
+use crate::error::{Classification, VendorError};
 use crate::transport::Transport;
 
 /// The class of a Baijiayun answer code (the playback and VOD documents' tables).
@@ -44,21 +44,11 @@ struct Envelope {
 
 /// A client for one Baijiayun account (playback, VOD and dual-teacher openapi share it and its
 /// quota).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct BaijiayunClient {
-    pub(super) transport: Transport,
+    transport: Transport,
     partner_id: String,
-    partner_key: String,
-    paths: Paths,
-}
-
-impl std::fmt::Debug for BaijiayunClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BaijiayunClient")
-            .field("account", &self.transport.account)
-            .field("partner_id", &self.partner_id)
-            .finish_non_exhaustive()
-    }
+    partner_key: Secret,
 }
 
 impl BaijiayunClient {
@@ -70,22 +60,10 @@ impl BaijiayunClient {
         http: reqwest::Client,
         limiter: Arc<dyn CallLimiter>,
     ) -> Result<Self, VendorError> {
-        let config = |reason: String| VendorError::Config {
-            vendor: Vendor::Baijiayun,
-            reason,
-        };
-        let base = account.base_url.as_deref().ok_or_else(|| {
-            config(format!(
-                "accounts.{name}.base_url is required (https://<private_domain>.at.baijiayun.com)"
-            ))
-        })?;
-        let paths = Paths::resolve(&ENDPOINTS, &account.paths)
-            .map_err(|e| config(format!("accounts.{name}.{e}")))?;
         Ok(Self {
-            transport: Transport::new(name, account, base, http, limiter)?,
+            transport: Transport::new(name, account, None, &ENDPOINTS, http, limiter)?,
             partner_id: account.id.clone(),
-            partner_key: account.secret.expose().to_owned(),
-            paths,
+            partner_key: account.secret.clone(),
         })
     }
 
@@ -101,7 +79,7 @@ impl BaijiayunClient {
             params.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         p.insert("partner_id".into(), self.partner_id.clone());
         p.insert("timestamp".into(), now_unix.to_string());
-        let s = sign(&p, &self.partner_key);
+        let s = sign(&p, self.partner_key.expose());
         p.insert("sign".into(), s);
         p
     }
@@ -116,39 +94,24 @@ impl BaijiayunClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let signed = self.signed_params(params, now);
-        let url = self.transport.url(self.paths.get(endpoint));
-        let request = self.transport.http().post(url).form(&signed);
+        let request = self
+            .transport
+            .http()
+            .post(self.transport.url(endpoint))
+            .form(&signed);
         let body = self.transport.send(endpoint.name, request).await?;
-        let envelope: Envelope =
-            serde_json::from_slice(&body).map_err(|e| VendorError::Undecodable {
-                vendor: Vendor::Baijiayun,
-                endpoint: endpoint.name,
-                reason: e.to_string(),
-                body: body_prefix(&body),
-            })?;
-        let message = envelope.msg.unwrap_or_default();
-        if self.transport.is_rate_limit_code(envelope.code) {
-            return Err(self
-                .transport
-                .rate_limited(
-                    endpoint.name,
-                    None,
-                    format!("code {}: {message}", envelope.code),
-                )
-                .await);
-        }
+        let envelope: Envelope = self.transport.decode(endpoint.name, &body)?;
         // The VOD upload endpoint answers code 1 for success.
-        let ok = envelope.code == 0 || (endpoint.name == VOD_UPLOAD.name && envelope.code == 1);
-        if ok {
-            return Ok(envelope.data);
-        }
-        Err(VendorError::Vendor {
-            vendor: Vendor::Baijiayun,
-            endpoint: endpoint.name,
-            code: envelope.code,
-            message,
-            class: classify_code(envelope.code),
-        })
+        let code = if endpoint.name == VOD_UPLOAD.name && envelope.code == 1 {
+            0
+        } else {
+            envelope.code
+        };
+        let message = envelope.msg.unwrap_or_default();
+        self.transport
+            .judge(endpoint.name, code, message, classify_code)
+            .await?;
+        Ok(envelope.data)
     }
 
     /// A signed call whose `data` is decoded as `T`.
@@ -158,12 +121,6 @@ impl BaijiayunClient {
         params: BTreeMap<String, String>,
     ) -> Result<T, VendorError> {
         let data = self.call(endpoint, params).await?;
-        let text = data.to_string();
-        serde_json::from_value(data).map_err(|e| VendorError::Undecodable {
-            vendor: Vendor::Baijiayun,
-            endpoint: endpoint.name,
-            reason: e.to_string(),
-            body: body_prefix(text.as_bytes()),
-        })
+        self.transport.decode_value(endpoint.name, data)
     }
 }

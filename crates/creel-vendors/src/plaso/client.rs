@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use creel_core::CallLimiter;
 use creel_core::config::{RequestEncoding, Vendor, VendorAccount};
+use creel_core::{CallLimiter, Secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::model::{TransferVideo, TransferVideoAnswer, VideoTask};
 use super::sign::sign;
-use crate::endpoint::{Endpoint, Paths};
-use crate::error::{Classification, VendorError, body_prefix};
+use crate::endpoint::Endpoint;
+use crate::error::{Classification, VendorError};
 use crate::transport::Transport;
 
 /// Plaso's production base URL.
@@ -64,24 +64,14 @@ struct Envelope {
 }
 
 /// A client for one Plaso account.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PlasoClient {
     transport: Transport,
     app_id: String,
-    secret: String,
-    paths: Paths,
+    secret: Secret,
     encoding: RequestEncoding,
     valid_time_secs: u64,
     clock_skew_secs: u64,
-}
-
-impl std::fmt::Debug for PlasoClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlasoClient")
-            .field("account", &self.transport.account)
-            .field("app_id", &self.app_id)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PlasoClient {
@@ -92,16 +82,17 @@ impl PlasoClient {
         http: reqwest::Client,
         limiter: Arc<dyn CallLimiter>,
     ) -> Result<Self, VendorError> {
-        let paths =
-            Paths::resolve(&ENDPOINTS, &account.paths).map_err(|e| VendorError::Config {
-                vendor: Vendor::Plaso,
-                reason: format!("accounts.{name}.{e}"),
-            })?;
         Ok(Self {
-            transport: Transport::new(name, account, DEFAULT_BASE_URL, http, limiter)?,
+            transport: Transport::new(
+                name,
+                account,
+                Some(DEFAULT_BASE_URL),
+                &ENDPOINTS,
+                http,
+                limiter,
+            )?,
             app_id: account.id.clone(),
-            secret: account.secret.expose().to_owned(),
-            paths,
+            secret: account.secret.clone(),
             encoding: account.encoding.unwrap_or(RequestEncoding::Json),
             valid_time_secs: account.valid_time_secs,
             clock_skew_secs: account.clock_skew_secs,
@@ -122,7 +113,7 @@ impl PlasoClient {
             json!(now_unix.saturating_sub(self.clock_skew_secs)),
         );
         params.insert("validTime".into(), json!(self.valid_time_secs));
-        let signature = sign(&params, &self.secret);
+        let signature = sign(&params, self.secret.expose());
         params.insert("signature".into(), json!(signature));
         params
     }
@@ -143,14 +134,14 @@ impl PlasoClient {
                 reason: e.reason,
             })?;
         let obj = self.call(&TRANSFER_VIDEO, request.params()).await?;
-        decode(TRANSFER_VIDEO.name, obj)
+        self.transport.decode_value(TRANSFER_VIDEO.name, obj)
     }
 
     /// An export task's status.
     pub async fn get_video_task(&self, task_id: &str) -> Result<VideoTask, VendorError> {
         let params = BTreeMap::from([("taskId".to_owned(), json!(task_id))]);
         let obj = self.call(&GET_VIDEO_TASK, params).await?;
-        decode(GET_VIDEO_TASK.name, obj)
+        self.transport.decode_value(GET_VIDEO_TASK.name, obj)
     }
 
     /// One signed call; the answer's `obj` on code 0.
@@ -163,7 +154,7 @@ impl PlasoClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let signed = self.signed_params(params, now);
-        let url = self.transport.url(self.paths.get(endpoint));
+        let url = self.transport.url(endpoint);
         let http = self.transport.http();
         let request = match self.encoding {
             RequestEncoding::Json => http.post(url).json(&signed),
@@ -171,34 +162,12 @@ impl PlasoClient {
             RequestEncoding::Query => http.get(url).query(&as_strings(&signed)),
         };
         let body = self.transport.send(endpoint.name, request).await?;
-        let envelope: Envelope =
-            serde_json::from_slice(&body).map_err(|e| VendorError::Undecodable {
-                vendor: Vendor::Plaso,
-                endpoint: endpoint.name,
-                reason: e.to_string(),
-                body: body_prefix(&body),
-            })?;
+        let envelope: Envelope = self.transport.decode(endpoint.name, &body)?;
         let message = envelope.msg.unwrap_or_default();
-        if self.transport.is_rate_limit_code(envelope.code) {
-            return Err(self
-                .transport
-                .rate_limited(
-                    endpoint.name,
-                    None,
-                    format!("code {}: {message}", envelope.code),
-                )
-                .await);
-        }
-        match classify_code(envelope.code) {
-            Classification::Success => Ok(envelope.obj),
-            class => Err(VendorError::Vendor {
-                vendor: Vendor::Plaso,
-                endpoint: endpoint.name,
-                code: envelope.code,
-                message,
-                class,
-            }),
-        }
+        self.transport
+            .judge(endpoint.name, envelope.code, message, classify_code)
+            .await?;
+        Ok(envelope.obj)
     }
 }
 
@@ -214,17 +183,4 @@ fn as_strings(params: &BTreeMap<String, Value>) -> Vec<(String, String)> {
             (k.clone(), v)
         })
         .collect()
-}
-
-fn decode<T: serde::de::DeserializeOwned>(
-    endpoint: &'static str,
-    obj: Value,
-) -> Result<T, VendorError> {
-    let text = obj.to_string();
-    serde_json::from_value(obj).map_err(|e| VendorError::Undecodable {
-        vendor: Vendor::Plaso,
-        endpoint,
-        reason: e.to_string(),
-        body: body_prefix(text.as_bytes()),
-    })
 }

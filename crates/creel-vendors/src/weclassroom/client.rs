@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::model::{LessonReplayStatus, ReplayUrl, ServerRecording, recordings};
 use super::php::PhpValue;
 use super::sign::{SignKey, random_iv, sign_msg};
-use crate::endpoint::{Endpoint, Paths};
+use crate::endpoint::Endpoint;
 use crate::error::{Classification, VendorError, body_prefix};
 use crate::transport::Transport;
 
@@ -61,21 +61,11 @@ pub fn classify_code(code: i64) -> Classification {
 }
 
 /// A client for one WeClassroom account.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct WeclassroomClient {
     transport: Transport,
     application_id: String,
     key: SignKey,
-    paths: Paths,
-}
-
-impl std::fmt::Debug for WeclassroomClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeclassroomClient")
-            .field("account", &self.transport.account)
-            .field("application_id", &self.application_id)
-            .finish_non_exhaustive()
-    }
 }
 
 impl WeclassroomClient {
@@ -86,19 +76,21 @@ impl WeclassroomClient {
         http: reqwest::Client,
         limiter: Arc<dyn CallLimiter>,
     ) -> Result<Self, VendorError> {
-        let config = |reason: String| VendorError::Config {
+        let key = SignKey::new(account.secret.expose()).map_err(|e| VendorError::Config {
             vendor: Vendor::Weclassroom,
-            reason,
-        };
-        let key = SignKey::new(account.secret.expose())
-            .map_err(|e| config(format!("accounts.{name}.secret: {e}")))?;
-        let paths = Paths::resolve(&ENDPOINTS, &account.paths)
-            .map_err(|e| config(format!("accounts.{name}.{e}")))?;
+            reason: format!("accounts.{name}.secret: {e}"),
+        })?;
         Ok(Self {
-            transport: Transport::new(name, account, DEFAULT_BASE_URL, http, limiter)?,
+            transport: Transport::new(
+                name,
+                account,
+                Some(DEFAULT_BASE_URL),
+                &ENDPOINTS,
+                http,
+                limiter,
+            )?,
             application_id: account.id.clone(),
             key,
-            paths,
         })
     }
 
@@ -111,7 +103,7 @@ impl WeclassroomClient {
         let answer = self
             .call(&LESSON_STATUS, vec![("lesson_id".into(), ids)])
             .await?;
-        data(&LESSON_STATUS, answer)
+        self.data(&LESSON_STATUS, answer)
     }
 
     /// API 21: recordings of `user_id` in `lesson_id`.
@@ -140,7 +132,7 @@ impl WeclassroomClient {
                 vec![("lessonId".into(), PhpValue::Str(lesson_id.to_string()))],
             )
             .await?;
-        data(&REPLAY_URL, answer)
+        self.data(&REPLAY_URL, answer)
     }
 
     /// One call with `params` sealed in `signMsg`; the whole answer on success.
@@ -154,62 +146,50 @@ impl WeclassroomClient {
             reason: format!("no randomness for the signMsg iv: {e}"),
         })?;
         let signed = sign_msg(&params, &self.key, iv);
-        let url = self.transport.url(self.paths.get(endpoint));
-        let request = self.transport.http().post(url).form(&[
-            ("applicationID", self.application_id.as_str()),
-            ("signMsg", signed.sign_msg.as_str()),
-        ]);
+        let request = self
+            .transport
+            .http()
+            .post(self.transport.url(endpoint))
+            .form(&[
+                ("applicationID", self.application_id.as_str()),
+                ("signMsg", signed.sign_msg.as_str()),
+            ]);
         let body = self.transport.send(endpoint.name, request).await?;
-        let undecodable = |reason: String| VendorError::Undecodable {
-            vendor: Vendor::Weclassroom,
-            endpoint: endpoint.name,
-            reason,
-            body: body_prefix(&body),
-        };
-        let answer: Value =
-            serde_json::from_slice(&body).map_err(|e| undecodable(e.to_string()))?;
+        let answer: Value = self.transport.decode(endpoint.name, &body)?;
         // API 34 says `code` where the others say `error_code`; a bare `status: 1` is success.
         let code = answer
             .get("error_code")
             .or_else(|| answer.get("code"))
             .and_then(Value::as_i64);
-        let status = answer.get("status").and_then(Value::as_i64);
-        let code = match (code, status) {
+        let code = match (code, answer.get("status").and_then(Value::as_i64)) {
             (Some(c), _) => c,
             (None, Some(1)) => CODE_OK,
-            (None, _) => return Err(undecodable("no error_code and no status 1".into())),
+            (None, _) => {
+                return Err(VendorError::Undecodable {
+                    vendor: Vendor::Weclassroom,
+                    endpoint: endpoint.name,
+                    reason: "no error_code and no status 1".into(),
+                    body: body_prefix(&body),
+                });
+            }
         };
         let message = answer
             .get("msg")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        if self.transport.is_rate_limit_code(code) {
-            return Err(self
-                .transport
-                .rate_limited(endpoint.name, None, format!("code {code}: {message}"))
-                .await);
-        }
-        match classify_code(code) {
-            Classification::Success => Ok(answer),
-            class => Err(VendorError::Vendor {
-                vendor: Vendor::Weclassroom,
-                endpoint: endpoint.name,
-                code,
-                message,
-                class,
-            }),
-        }
+        self.transport
+            .judge(endpoint.name, code, message, classify_code)
+            .await?;
+        Ok(answer)
     }
-}
 
-fn data<T: DeserializeOwned>(endpoint: &Endpoint, answer: Value) -> Result<T, VendorError> {
-    let data = answer.get("data").cloned().unwrap_or(Value::Null);
-    let text = data.to_string();
-    serde_json::from_value(data).map_err(|e| VendorError::Undecodable {
-        vendor: Vendor::Weclassroom,
-        endpoint: endpoint.name,
-        reason: e.to_string(),
-        body: body_prefix(text.as_bytes()),
-    })
+    fn data<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        answer: Value,
+    ) -> Result<T, VendorError> {
+        let data = answer.get("data").cloned().unwrap_or(Value::Null);
+        self.transport.decode_value(endpoint.name, data)
+    }
 }
