@@ -62,6 +62,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Rules for download sources.
     pub download: DownloadConfig,
+    /// The cluster-wide vendor rate limiter.
+    pub limiter: LimiterConfig,
 }
 
 /// Redis connection and key layout.
@@ -228,7 +230,7 @@ pub struct VendorAccount {
     /// Per-call timeout, in milliseconds.
     #[serde(default = "default_vendor_timeout_ms")]
     pub timeout_ms: u64,
-    /// The account's request quota; default: the vendor's documented one.
+    /// The account's request quota; default: [`Vendor::default_quota`].
     #[serde(default)]
     pub quota: Option<QuotaConfig>,
     /// Vendor answer codes that mean "rate limited" (besides HTTP 429/503), since the vendors
@@ -264,14 +266,123 @@ pub enum RequestEncoding {
     Query,
 }
 
-/// A request quota: at most `requests` calls in any `window_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A request quota: at most `requests` calls in any sliding `window_ms`, across every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Calls allowed per window.
     pub requests: u32,
     /// The sliding window, in milliseconds.
     pub window_ms: u64,
+    /// Safety margin added to the window when spacing calls (absorbs the spread of network
+    /// delays); default 1% of the window, at least 20 ms.
+    #[serde(default)]
+    pub margin_ms: Option<u64>,
+    /// Sub-quotas of single endpoints (by endpoint name), on top of the account's.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointQuota>,
+    /// At most this many calls of this account in flight at once in one process.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+}
+
+/// A sub-quota of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointQuota {
+    /// Calls allowed per window.
+    pub requests: u32,
+    /// The sliding window, in milliseconds.
+    pub window_ms: u64,
+}
+
+impl QuotaConfig {
+    /// `requests` per `window_ms` with the default margin and no sub-quotas.
+    #[must_use]
+    pub fn new(requests: u32, window_ms: u64) -> Self {
+        Self {
+            requests,
+            window_ms,
+            margin_ms: None,
+            endpoints: BTreeMap::new(),
+            max_concurrent: None,
+        }
+    }
+
+    /// The margin in force.
+    #[must_use]
+    pub fn margin_ms(&self) -> u64 {
+        self.margin_ms.unwrap_or((self.window_ms / 100).max(20))
+    }
+
+    /// Checks what serde cannot: positive counts and windows.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.requests == 0 || self.window_ms == 0 {
+            return Err("quota.requests and quota.window_ms must be positive".into());
+        }
+        for (name, e) in &self.endpoints {
+            if e.requests == 0 || e.window_ms == 0 {
+                return Err(format!(
+                    "quota.endpoints.{name}: requests and window_ms must be positive"
+                ));
+            }
+        }
+        if self.max_concurrent == Some(0) {
+            return Err("quota.max_concurrent must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Vendor {
+    /// The quota an account of this vendor gets unless its config says otherwise: Baijiayun's
+    /// documented 200 per 10 s; Plaso and WeClassroom document none, so a conservative 50 per
+    /// 10 s.
+    #[must_use]
+    pub fn default_quota(self) -> QuotaConfig {
+        match self {
+            Self::Baijiayun => QuotaConfig::new(200, 10_000),
+            Self::Plaso | Self::Weclassroom => QuotaConfig::new(50, 10_000),
+        }
+    }
+}
+
+impl VendorAccount {
+    /// The quota in force: the configured one or the vendor's default.
+    #[must_use]
+    pub fn effective_quota(&self) -> QuotaConfig {
+        self.quota
+            .clone()
+            .unwrap_or_else(|| self.vendor.default_quota())
+    }
+}
+
+/// The cluster-wide rate limiter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimiterConfig {
+    /// The longest a call waits for its slot while holding a worker; a longer wait gives the
+    /// slot back and reschedules the step (`RetryAfter`), in milliseconds.
+    pub horizon_ms: u64,
+    /// How long a call waits for Redis before failing closed, in milliseconds.
+    pub redis_timeout_ms: u64,
+    /// After failing closed (Redis unreachable), retry the step this much later, in
+    /// milliseconds.
+    pub fail_closed_retry_ms: u64,
+    /// How many quota reservations one process may ask Redis for per second, per account
+    /// (default: four times the account's rate, at least 10).
+    pub local_asks_per_sec: Option<u32>,
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        Self {
+            horizon_ms: 5_000,
+            redis_timeout_ms: 1_000,
+            fail_closed_retry_ms: 1_000,
+            local_asks_per_sec: None,
+        }
+    }
 }
 
 fn default_vendor_timeout_ms() -> u64 {
@@ -434,6 +545,11 @@ impl OssProfile {
 impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, a) in &self.accounts {
+            if let Some(q) = &a.quota {
+                q.validate().map_err(|e| format!("accounts.{name}.{e}"))?;
+            }
+        }
         for (name, p) in &self.storage {
             let checked = match p {
                 StorageProfile::S3(s3) => s3.validate(),

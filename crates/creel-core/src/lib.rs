@@ -16,6 +16,6 @@ pub use error::{JobError, JobErrorKind};
 pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
 pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError, RequestValidator};
-pub use limit::{CallLimiter, QuotaKey, Unlimited};
+pub use limit::{CallLimiter, Permit, QuotaKey, Unlimited};
 pub use retry::RetryPolicy;
 pub use state::{InvalidTransition, JobState, Transition, transition};

@@ -39,11 +39,8 @@ impl SimAccount {
     /// The quota in force.
     #[must_use]
     pub fn effective_quota(&self) -> Option<QuotaConfig> {
-        self.quota.or(match self.vendor {
-            Vendor::Baijiayun => Some(QuotaConfig {
-                requests: 200,
-                window_ms: 10_000,
-            }),
+        self.quota.clone().or(match self.vendor {
+            Vendor::Baijiayun => Some(QuotaConfig::new(200, 10_000)),
             Vendor::Plaso | Vendor::Weclassroom => None,
         })
     }

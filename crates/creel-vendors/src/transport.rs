@@ -13,10 +13,6 @@ use url::Url;
 use crate::endpoint::{Endpoint, Paths};
 use crate::error::{Classification, VendorError, body_prefix};
 
-/// How long to hold back after a rate-limit answer that carries no `Retry-After`: one quota
-/// window, the longest the vendor can mean.
-const DEFAULT_PAUSE: Duration = Duration::from_secs(10);
-
 /// One account's way to the vendor: its base URL, endpoint paths, HTTP client, limiter and
 /// timeout.
 #[derive(Clone)]
@@ -29,6 +25,7 @@ pub(crate) struct Transport {
     limiter: Arc<dyn CallLimiter>,
     timeout: Duration,
     rate_limit_codes: Vec<i64>,
+    pause: Duration,
 }
 
 impl Transport {
@@ -66,6 +63,7 @@ impl Transport {
             limiter,
             timeout: Duration::from_millis(account.timeout_ms),
             rate_limit_codes: account.rate_limit_codes.clone(),
+            pause: Duration::from_millis(account.effective_quota().window_ms),
         })
     }
 
@@ -82,10 +80,11 @@ impl Transport {
         &self.http
     }
 
-    fn key(&self) -> QuotaKey<'_> {
+    fn key<'a>(&'a self, endpoint: &'a str) -> QuotaKey<'a> {
         QuotaKey {
             vendor: self.vendor,
             account: &self.account,
+            endpoint,
         }
     }
 
@@ -96,8 +95,10 @@ impl Transport {
         request: reqwest::RequestBuilder,
     ) -> Result<Vec<u8>, VendorError> {
         let vendor = self.vendor;
-        self.limiter
-            .acquire(self.key())
+        // Held until the answer is read: a per-pod concurrency cap counts calls in flight.
+        let _permit = self
+            .limiter
+            .acquire(self.key(endpoint))
             .await
             .map_err(|error| VendorError::Limited {
                 vendor,
@@ -204,8 +205,9 @@ impl Transport {
         after: Option<Duration>,
         detail: String,
     ) -> VendorError {
-        let after = after.unwrap_or(DEFAULT_PAUSE);
-        self.limiter.penalize(self.key(), after).await;
+        // Without `Retry-After`, hold back one quota window: the longest the vendor can mean.
+        let after = after.unwrap_or(self.pause);
+        self.limiter.penalize(self.key(endpoint), after).await;
         VendorError::RateLimited {
             vendor: self.vendor,
             endpoint,

@@ -54,7 +54,7 @@ impl creel_core::CallLimiter for CountingLimiter {
     fn acquire<'a>(
         &'a self,
         key: creel_core::QuotaKey<'a>,
-    ) -> creel_core::limit::LimitFuture<'a, Result<(), creel_core::JobError>> {
+    ) -> creel_core::limit::LimitFuture<'a, Result<creel_core::Permit, creel_core::JobError>> {
         Box::pin(async move {
             assert_eq!(
                 (key.vendor, key.account),
@@ -64,7 +64,7 @@ impl creel_core::CallLimiter for CountingLimiter {
                 .permits
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if n < self.budget {
-                Ok(())
+                Ok(creel_core::Permit::free())
             } else {
                 Err(creel_core::JobError::retry_after(
                     std::time::Duration::from_secs(3),
