@@ -18,7 +18,7 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # All benchmarks (not part of the tests).
-bench: bench-queue bench-download bench-transfer
+bench: bench-queue bench-download bench-transfer bench-limiter
 
 # creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain.
 bench-queue jobs="50000" concurrency="50":
@@ -35,3 +35,8 @@ bench-download mib="2048":
 # creel vs rclone copyurl into a local S3 server: CPU, wall time and peak RSS for 1 and 4 GiB.
 bench-transfer mib="1024,4096":
     bash bench/transfer/run.sh {{mib}}
+
+# The cluster-wide limiter: 200 calls / 10 s shared by 4 processes x 16 callers for 40 s against the simulator.
+bench-limiter seconds="40":
+    cargo build --release --locked -p creel-tests --bin limiter-probe --bin limiter-bench
+    target/release/limiter-bench {{seconds}}

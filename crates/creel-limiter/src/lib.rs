@@ -69,6 +69,12 @@ struct AccountLimits {
     local: DefaultDirectRateLimiter,
     in_flight: Option<Arc<Semaphore>>,
     late_tolerance: Duration,
+    /// When Redis last said "nothing within the horizon before T", callers of this process
+    /// reschedule without asking again until `T - horizon`.
+    not_before: std::sync::Mutex<Option<Instant>>,
+    /// One reservation request in flight per account and process, so that a refusal is seen
+    /// by the callers queued behind it instead of each asking Redis again.
+    asking: tokio::sync::Mutex<()>,
 }
 
 /// The cluster-wide limiter for every configured account.
@@ -135,6 +141,8 @@ fn limits(
             .max_concurrent
             .map(|n| Arc::new(Semaphore::new(n as usize))),
         late_tolerance: Duration::from_millis(margin / 2),
+        not_before: std::sync::Mutex::new(None),
+        asking: tokio::sync::Mutex::new(()),
     })
 }
 
@@ -243,9 +251,26 @@ impl ClusterLimiter {
         };
         for _ in 0..=MAX_LATE_RETRIES {
             limits.local.until_ready().await;
+            let asking = limits.asking.lock().await;
+            let known_wait = limits
+                .not_before
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .and_then(|t| t.checked_duration_since(Instant::now()));
+            if let Some(wait) = known_wait {
+                self.metrics.update(key.account, |m| m.reschedules += 1);
+                return Err(JobError::retry_after(
+                    wait + horizon,
+                    format!("{} quota: no slot within the horizon yet", key.vendor),
+                ));
+            }
             let asked = Instant::now();
-            match self.reserve(key.account, limits, key.endpoint).await? {
+            let reserved = self.reserve(key.account, limits, key.endpoint).await;
+            drop(asking);
+            match reserved? {
                 Err(wait) => {
+                    *limits.not_before.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(asked + wait.saturating_sub(horizon));
                     self.metrics.update(key.account, |m| m.reschedules += 1);
                     return Err(JobError::retry_after(
                         wait,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use creel_core::Config;
 use creel_core::config::{Vendor, VendorAccount};
-use creel_core::{Config, Unlimited};
 use creel_vendors::weclassroom::php::PhpValue;
 use creel_vendors::{Classification, VendorClient, baijiayun, plaso, weclassroom};
 use serde_json::{Value, json};
@@ -204,7 +204,8 @@ pub fn sign(
     })
 }
 
-/// Makes one signed call of `endpoint` (a name from the vendor's endpoint table) and returns
+/// Makes one signed call of `endpoint` (a name from the vendor's endpoint table), with a permit
+/// from the cluster-wide limiter (the account's quota is shared with the fleet), and returns
 /// the answer (or the error) with its classification.
 pub async fn call(
     config: &Config,
@@ -222,7 +223,21 @@ pub async fn call(
             names.join(", ")
         );
     };
-    let client = VendorClient::new(account_name, a, reqwest::Client::new(), Arc::new(Unlimited))?;
+    // An operator's call counts against the same quota as the fleet's.
+    let limiter = creel_limiter::ClusterLimiter::connect(
+        &config.redis.url,
+        &config.redis.prefix,
+        [(&account_name.to_owned(), a)],
+        config.limiter.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connecting the rate limiter to redis at {}",
+            config.redis.url
+        )
+    })?;
+    let client = VendorClient::new(account_name, a, reqwest::Client::new(), Arc::new(limiter))?;
     let result = match &client {
         VendorClient::Baijiayun(c) => {
             let p = params

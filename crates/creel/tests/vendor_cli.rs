@@ -52,14 +52,19 @@ fn operators_sign_and_call_against_creel_sim() {
         assert!(Instant::now() < deadline, "creel sim did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let redis = creel_queue::embedded::RedisServer::start().expect("redis-server");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("creel.toml");
+    // Small quotas, so the limiter's cold start (one window) passes within the horizon.
+    let quota = "quota = { requests = 50, window_ms = 200 }";
     std::fs::write(
         &config,
         format!(
-            "[accounts.plaso]\nvendor = \"plaso\"\nid = \"demo_app\"\nsecret = \"test-secret-key\"\nbase_url = \"{base}/plaso\"\n\
-             [accounts.bjy]\nvendor = \"baijiayun\"\nid = \"12345\"\nsecret = \"8jewu3j93jjewi3jwj90093jkyu\"\nbase_url = \"{base}/baijiayun\"\n\
-             [accounts.wc]\nvendor = \"weclassroom\"\nid = \"sim-app\"\nsecret = \"32bf27979cf0dba95d80f500f553ed53\"\nbase_url = \"{base}/weclassroom\"\n"
+            "[redis]\nurl = \"{}\"\n\
+             [accounts.plaso]\nvendor = \"plaso\"\nid = \"demo_app\"\nsecret = \"test-secret-key\"\nbase_url = \"{base}/plaso\"\n{quota}\n\
+             [accounts.bjy]\nvendor = \"baijiayun\"\nid = \"12345\"\nsecret = \"8jewu3j93jjewi3jwj90093jkyu\"\nbase_url = \"{base}/baijiayun\"\n{quota}\n\
+             [accounts.wc]\nvendor = \"weclassroom\"\nid = \"sim-app\"\nsecret = \"32bf27979cf0dba95d80f500f553ed53\"\nbase_url = \"{base}/weclassroom\"\n{quota}\n",
+            redis.url()
         ),
     )
     .expect("config");
