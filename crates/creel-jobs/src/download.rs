@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::JobDeps;
+use crate::vendor_source::{SourceRef, resolve};
 
 /// The key used when a job names none.
 pub const DEFAULT_KEY: &str = "{kind}/{date}/{job_id}";
@@ -22,8 +23,13 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadSpec {
-    /// The source: an http(s) URL without credentials in it.
-    pub url: String,
+    /// The source: an http(s) URL without credentials in it. Give either this or `source`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The source as a vendor reference (the job's `account` names the vendor account),
+    /// resolved to a fresh URL right before each attempt and again if that URL is refused.
+    #[serde(default)]
+    pub source: Option<SourceRef>,
     /// The storage profile (from config) to write into.
     pub profile: String,
     /// The object key, a template over `{job_id}`, `{kind}`, `{date}` (UTC `YYYY-MM-DD`) and
@@ -40,21 +46,38 @@ pub struct DownloadSpec {
 
 impl DownloadSpec {
     /// Checks the payload against the configuration.
-    pub fn validate(&self, config: &Config) -> Result<(), JobRequestError> {
-        let url = url::Url::parse(&self.url)
-            .map_err(|e| JobRequestError::new("payload.url", format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(JobRequestError::new("payload.url", "must be http or https"));
+    pub fn validate(&self, config: &Config, account: Option<&str>) -> Result<(), JobRequestError> {
+        match (&self.url, &self.source) {
+            (Some(url), None) => validate_url(url)?,
+            (None, Some(source)) => {
+                let Some(name) = account else {
+                    return Err(JobRequestError::new(
+                        "account",
+                        "a vendor source needs the vendor account that serves it",
+                    ));
+                };
+                if config
+                    .accounts
+                    .get(name)
+                    .is_some_and(|a| a.vendor != source.vendor())
+                {
+                    return Err(JobRequestError::new(
+                        "payload.source",
+                        format!("account {name:?} is not a {} account", source.vendor()),
+                    ));
+                }
+            }
+            _ => {
+                return Err(JobRequestError::new(
+                    "payload.url",
+                    "give exactly one of payload.url and payload.source",
+                ));
+            }
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(JobRequestError::new(
-                "payload.url",
-                "must not carry credentials",
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(JobRequestError::new("payload.url", "must name a host"));
-        }
+        self.validate_target(config)
+    }
+
+    fn validate_target(&self, config: &Config) -> Result<(), JobRequestError> {
         if !config.storage.contains_key(&self.profile) {
             return Err(JobRequestError::new(
                 "payload.profile",
@@ -81,6 +104,25 @@ impl DownloadSpec {
     }
 }
 
+/// A source URL must be http(s), name a host and carry no credentials.
+fn validate_url(url: &str) -> Result<(), JobRequestError> {
+    let url = url::Url::parse(url)
+        .map_err(|e| JobRequestError::new("payload.url", format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(JobRequestError::new("payload.url", "must be http or https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(JobRequestError::new(
+            "payload.url",
+            "must not carry credentials",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(JobRequestError::new("payload.url", "must name a host"));
+    }
+    Ok(())
+}
+
 fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
     template
         .replace("{job_id}", job_id)
@@ -92,6 +134,7 @@ fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -
 /// What a download saves to resume: the source and key it was for, and where its upload stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct DownloadCheckpoint {
+    /// The source's identity: its URL, or its vendor reference as JSON.
     url: String,
     key: String,
     /// The source's strong ETag (or Last-Modified) when the transfer began: sent as `If-Range`
@@ -122,36 +165,68 @@ pub async fn run(
         ctx.account.as_deref(),
     );
     let key = ObjectKey::parse(&key_text).map_err(|e| e.classify())?;
-    let url = url::Url::parse(&spec.url)
-        .map_err(|e| JobError::permanent(format!("bad source URL: {e}")))?;
-    deps.sources
-        .check(&url)
-        .await
-        .map_err(|r| JobError::permanent(r.to_string()))?;
+    // What identifies the source across attempts: the URL, or the reference (whose URL
+    // changes every time it is resolved).
+    let source_id = match (&spec.url, &spec.source) {
+        (Some(url), _) => url.clone(),
+        (None, Some(source)) => serde_json::to_string(source).unwrap_or_default(),
+        (None, None) => return Err(JobError::permanent("the payload names no source")),
+    };
     let meta = ObjectMeta {
-        source: Some(spec.url.clone()),
+        source: Some(source_id.clone()),
     };
     let saved = ctx
         .checkpoint
         .as_ref()
         .and_then(|c| serde_json::from_value::<DownloadCheckpoint>(c.clone()).ok())
-        .filter(|c| c.url == spec.url && c.key == key_text);
+        .filter(|c| c.url == source_id && c.key == key_text);
 
-    let mut request = deps.http.get(url.clone());
-    if let Some(cp) = &saved {
-        request = request.header(
-            reqwest::header::RANGE,
-            format!("bytes={}-", cp.upload.offset),
-        );
-        if let Some(v) = &cp.validator {
-            request = request.header(reqwest::header::IF_RANGE, v);
+    let mut vendor_md5 = None;
+    let mut refreshed = false;
+    let response = loop {
+        let url_text = match (&spec.url, &spec.source) {
+            (Some(url), _) => url.clone(),
+            (None, Some(source)) => {
+                let account = ctx.account.as_deref().ok_or_else(|| {
+                    JobError::permanent("a vendor source needs the job's account")
+                })?;
+                let fresh = resolve(source, account, &deps.vendors).await?;
+                vendor_md5 = fresh.md5;
+                fresh.url
+            }
+            (None, None) => unreachable!("checked above"),
+        };
+        let url = url::Url::parse(&url_text)
+            .map_err(|e| JobError::permanent(format!("bad source URL: {e}")))?;
+        deps.sources
+            .check(&url)
+            .await
+            .map_err(|r| JobError::permanent(r.to_string()))?;
+        let mut request = deps.http.get(url);
+        if let Some(cp) = &saved {
+            request = request.header(
+                reqwest::header::RANGE,
+                format!("bytes={}-", cp.upload.offset),
+            );
+            if let Some(v) = &cp.validator {
+                request = request.header(reqwest::header::IF_RANGE, v);
+            }
         }
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| crate::source::classify(&e))?;
-    check_status(&response)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| crate::source::classify(&e))?;
+        let refused = matches!(response.status().as_u16(), 403 | 410);
+        if refused && spec.source.is_some() && !refreshed {
+            // The vendor's URL expired (or was revoked): ask for a fresh one, once.
+            tracing::info!(job = %ctx.id, status = %response.status(), "source URL refused; refreshing it");
+            refreshed = true;
+            continue;
+        }
+        check_status(&response)?;
+        break response;
+    };
+    let expected_md5 = spec.expected_md5.clone().or(vendor_md5);
     let resumed_total = saved
         .as_ref()
         .filter(|_| response.status() == reqwest::StatusCode::PARTIAL_CONTENT)
@@ -232,7 +307,7 @@ pub async fn run(
         if let Some(cp) = upload.checkpoint().filter(|c| c.parts.len() > saved_parts) {
             saved_parts = cp.parts.len();
             let saved = DownloadCheckpoint {
-                url: spec.url.clone(),
+                url: source_id.clone(),
                 key: key_text.clone(),
                 validator: validator.clone(),
                 upload: cp,
@@ -262,14 +337,13 @@ pub async fn run(
             "expected {} bytes, got {bytes}",
             spec.expected_length.unwrap_or_default()
         ))
-    } else if spec
-        .expected_md5
+    } else if expected_md5
         .as_ref()
         .is_some_and(|m| !m.eq_ignore_ascii_case(&digest))
     {
         Some(format!(
             "MD5 mismatch: expected {}, got {digest}",
-            spec.expected_md5.as_deref().unwrap_or_default()
+            expected_md5.as_deref().unwrap_or_default()
         ))
     } else {
         None

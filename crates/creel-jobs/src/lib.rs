@@ -5,6 +5,7 @@
 pub mod download;
 pub mod source;
 mod validate;
+pub mod vendor_source;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct JobDeps {
     pub http: reqwest::Client,
     /// The SSRF policy for sources.
     pub sources: source::SourcePolicy,
+    /// A client for every vendor account, taking permits from the cluster-wide limiter.
+    pub vendors: Arc<creel_vendors::VendorClients>,
     /// The configuration.
     pub config: Arc<Config>,
     /// The sink of every storage profile.

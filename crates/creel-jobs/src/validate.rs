@@ -61,7 +61,7 @@ impl RequestValidator for Validator {
         match r.kind.as_str() {
             "download" => {
                 let spec: download::DownloadSpec = decode_payload(&r.payload)?;
-                spec.validate(&self.config)
+                spec.validate(&self.config, r.account.as_deref())
             }
             _ => Ok(()),
         }

@@ -32,7 +32,8 @@ pub enum FaultKind {
 /// One armed fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    /// `plaso`, `baijiayun` or `weclassroom`.
+    /// `plaso`, `baijiayun`, `weclassroom`, or `files` for the video downloads (which honour
+    /// `status` faults only).
     pub vendor: String,
     /// The endpoint's path suffix (e.g. `/openapi/video/getUrl`), or `*` for every endpoint.
     pub endpoint: String,

@@ -41,9 +41,25 @@ async fn file(
     let (Some(t), Some(sign)) = (q.get("t"), q.get("sign")) else {
         return (StatusCode::FORBIDDEN, "unsigned URL").into_response();
     };
-    let file = sim.world().files.get(id).cloned();
+    let (file, fault) = {
+        let mut world = sim.world();
+        let fault = world.faults.take("files", &format!("/files/{name}"));
+        (world.files.get(id).cloned(), fault)
+    };
     let outcome;
     let response = match file {
+        _ if matches!(fault, Some(crate::FaultKind::Status { .. })) => {
+            let status = match fault {
+                Some(crate::FaultKind::Status { status }) => status,
+                _ => 500,
+            };
+            outcome = "fault";
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "simulated failure",
+            )
+                .into_response()
+        }
         _ if files::url_sign(id, t, sim.url_secret()) != *sign => {
             outcome = "bad_sign";
             (StatusCode::FORBIDDEN, "bad URL signature").into_response()

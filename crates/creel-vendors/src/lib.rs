@@ -78,3 +78,31 @@ pub fn validate_account(name: &str, account: &VendorAccount) -> Result<(), Vendo
     )
     .map(|_| ())
 }
+
+/// A client for every configured account, by account name.
+#[derive(Debug, Clone, Default)]
+pub struct VendorClients(std::collections::BTreeMap<String, VendorClient>);
+
+impl VendorClients {
+    /// Clients for `accounts` (name → account) sharing `http` and `limiter`.
+    pub fn new<'a>(
+        accounts: impl IntoIterator<Item = (&'a String, &'a VendorAccount)>,
+        http: &reqwest::Client,
+        limiter: &Arc<dyn CallLimiter>,
+    ) -> Result<Self, VendorError> {
+        accounts
+            .into_iter()
+            .map(|(name, a)| {
+                VendorClient::new(name, a, http.clone(), Arc::clone(limiter))
+                    .map(|c| (name.clone(), c))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// The client of account `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&VendorClient> {
+        self.0.get(name)
+    }
+}

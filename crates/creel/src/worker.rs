@@ -20,10 +20,22 @@ use tracing::Instrument;
 pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> anyhow::Result<()> {
     let interrupt_steps = CancellationToken::new();
     let sources = creel_jobs::source::SourcePolicy::new(&config.download);
+    let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(
+        creel_limiter::ClusterLimiter::connect(
+            &config.redis.url,
+            &config.redis.prefix,
+            &config.accounts,
+            config.limiter.clone(),
+        )
+        .await?,
+    );
+    let vendors =
+        creel_vendors::VendorClients::new(&config.accounts, &reqwest::Client::new(), &limiter)?;
     let deps = JobDeps {
         queue: queue.clone(),
         http: sources.client()?,
         sources,
+        vendors: Arc::new(vendors),
         sinks: creel_storage::Sinks::from_profiles(&config.storage).await,
         config: Arc::clone(&config),
         shutdown: interrupt_steps.clone(),
