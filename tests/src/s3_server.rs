@@ -22,6 +22,8 @@ pub struct LoggedRequest {
     pub method: String,
     /// Path and query.
     pub target: String,
+    /// The `x-amz-content-sha256` header (`UNSIGNED-PAYLOAD`, a hex digest, `STREAMING-…`).
+    pub content_sha256: Option<String>,
 }
 
 impl LoggedRequest {
@@ -103,6 +105,11 @@ impl S3Server {
                                     .path_and_query()
                                     .map(ToString::to_string)
                                     .unwrap_or_default(),
+                                content_sha256: req
+                                    .headers()
+                                    .get("x-amz-content-sha256")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned),
                             });
                         }
                         let refusal = domain.as_deref().and_then(|d| oss_refusal(&req, d));

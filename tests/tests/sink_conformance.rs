@@ -118,6 +118,15 @@ async fn every_sink_stores_objects_of_every_shape() {
                 .count();
             // one-part: 1, many-parts: 3, unknown-length: 2; the small and empty ones are single PUTs
             assert_eq!(parts, 6, "{name}: UploadPart calls");
+            // Bodies are protected by Content-MD5; SigV4 does not hash them a second time.
+            for r in server.requests().iter().filter(|r| r.method == "PUT") {
+                assert_eq!(
+                    r.content_sha256.as_deref(),
+                    Some("UNSIGNED-PAYLOAD"),
+                    "{name}: {}",
+                    r.target
+                );
+            }
         }
     }
 }

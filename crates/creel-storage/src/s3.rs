@@ -266,6 +266,10 @@ impl S3Upload {
                 .content_md5(content_md5(&data))
                 .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
                 .body(ByteStream::from(data))
+                .customize()
+                // Content-MD5 already protects the part; SigV4's SHA-256 of the payload would
+                // hash every byte a third time.
+                .disable_payload_signing()
                 .send()
                 .await
                 .map_err(|e| StorageError::remote("UploadPart", &e))?;
@@ -363,7 +367,9 @@ impl Upload for S3Upload {
             if let Some(src) = &self.meta.source {
                 req = req.metadata("creel-source", src);
             }
-            req.send()
+            req.customize()
+                .disable_payload_signing()
+                .send()
                 .await
                 .map_err(|e| StorageError::remote("PutObject", &e))?;
             return Ok(StoredObject {
