@@ -1,14 +1,16 @@
 //! `creel demo`: creel end to end on embedded defaults. It starts a private redis-server, a
-//! local HTTP server with generated sample lessons (and a webhook receiver), the API and a
-//! worker in this process; enqueues download jobs through the HTTP API; shows their progress;
-//! prints the completion events, the webhook deliveries and where the files landed.
+//! local HTTP server with generated sample lessons (and a webhook receiver), the vendor
+//! simulator, the API and a worker in this process; enqueues download jobs through the HTTP
+//! API (plain URLs, and vendor references resolved through the simulator under the cluster
+//! limiter); shows their progress; prints the completion events, the webhook deliveries and
+//! where the files landed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use axum::http::StatusCode;
-use creel_core::config::{ApiToken, QueueWorkerConfig, StorageProfile};
+use creel_core::config::{ApiToken, QueueWorkerConfig, QuotaConfig, StorageProfile, VendorAccount};
 use creel_core::{Config, JobState, Secret};
 use creel_queue::Queue;
 use creel_queue::embedded::RedisServer;
@@ -36,11 +38,30 @@ pub async fn run() -> anyhow::Result<()> {
     let hook_secret = format!("demo-{}", ulid::Ulid::new());
     let samples = SampleServer::start(SAMPLES, PAUSE, &hook_secret).await?;
     let sample_base = samples.base.clone();
-    let md5s = samples.md5.clone();
+    let mut md5s = samples.md5.clone();
     let stop = CancellationToken::new();
     say(&format!(
         "2. serving {} generated sample lessons at {sample_base}/samples/",
         SAMPLES.len()
+    ));
+
+    // The vendor simulator, with a Baijiayun quota of 20 calls per second on both sides, so the
+    // limiter's cold-start window (one window) is short.
+    let mut sim_config = creel_sim::demo_config();
+    for a in &mut sim_config.accounts {
+        a.quota = Some(QuotaConfig::new(20, 1_000));
+    }
+    let sim = creel_sim::Simulator::new(sim_config.clone())
+        .serve("127.0.0.1:0".parse()?)
+        .await
+        .context("starting the vendor simulator")?;
+    let vod = sim
+        .sim
+        .baijiayun_add_vod("12345", creel_sim::baijiayun::TaskOutcome::Success);
+    sim.sim.weclassroom_add_lesson(20_001, &[]);
+    say(&format!(
+        "   and the vendor simulator (Plaso, Baijiayun, WeClassroom at 1000x) at {}: Baijiayun VOD video {vod}, WeClassroom lesson 20001",
+        sim.base
     ));
 
     let out_dir = std::env::temp_dir().join("creel-demo");
@@ -64,6 +85,12 @@ pub async fn run() -> anyhow::Result<()> {
         .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
     config.worker.drain_ms = 5_000;
     config.download.allow_hosts.push("127.0.0.1".into());
+    for a in &sim_config.accounts {
+        let mut account = VendorAccount::new(a.vendor, &a.id, Secret::new(&a.secret));
+        account.base_url = Some(sim.vendor_base(a.vendor));
+        account.quota = Some(QuotaConfig::new(20, 1_000));
+        config.accounts.insert(format!("sim-{}", a.vendor), account);
+    }
     config
         .events
         .webhook
@@ -107,24 +134,35 @@ pub async fn run() -> anyhow::Result<()> {
         if i == 0 {
             body["webhook"] = serde_json::json!(samples.hook_url());
         }
-        let res = http
-            .post(format!("{api_base}/v1/jobs"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", format!("demo-{name}"))
-            .json(&body)
-            .send()
-            .await?;
-        ensure!(
-            res.status() == StatusCode::CREATED,
-            "enqueue answered {}",
-            res.status()
-        );
-        let rec: serde_json::Value = res.json().await?;
-        let id = rec["id"].as_str().context("no id")?.to_owned();
+        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{name}")).await?;
         say(&format!(
             "4. POST /v1/jobs  download {name} -> 201, job {id}"
         ));
         ids.push((name.to_string(), id));
+    }
+    let vendor_jobs = [
+        (
+            format!("baijiayun-vod-{vod}.mp4"),
+            "sim-baijiayun",
+            serde_json::json!({"type": "baijiayun_vod", "video_id": vod}),
+            sim.sim.baijiayun_video_md5(vod),
+        ),
+        (
+            "weclassroom-replay-20001.mp4".to_owned(),
+            "sim-weclassroom",
+            serde_json::json!({"type": "weclassroom_replay", "lesson_id": 20_001}),
+            sim.sim.weclassroom_replay_md5(20_001),
+        ),
+    ];
+    for (name, account, source, md5) in vendor_jobs {
+        let body = serde_json::json!({"kind": "download", "account": account, "payload": {
+            "source": source, "profile": "local", "key": format!("lessons/{{date}}/{name}")}});
+        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{name}")).await?;
+        say(&format!(
+            "4. POST /v1/jobs  download {source} via {account} -> 201, job {id}"
+        ));
+        md5s.insert(name.clone(), md5.context("the simulator knows its MD5")?);
+        ids.push((name, id));
     }
     let bad = http
         .post(format!("{api_base}/v1/jobs"))
@@ -185,10 +223,35 @@ pub async fn run() -> anyhow::Result<()> {
     stop.cancel();
     api.await??;
     worker.await??;
+    drop(sim);
     drop(redis);
     ensure!(all_good, "the demo did not end as expected");
     say("done: every job succeeded and every file matches its MD5.");
     Ok(())
+}
+
+/// Enqueues `body` through `POST /v1/jobs` with an idempotency key; the new job's id.
+async fn enqueue(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    body: &serde_json::Value,
+    idempotency_key: &str,
+) -> anyhow::Result<String> {
+    let res = http
+        .post(format!("{api}/v1/jobs"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", idempotency_key)
+        .json(body)
+        .send()
+        .await?;
+    ensure!(
+        res.status() == StatusCode::CREATED,
+        "enqueue answered {}",
+        res.status()
+    );
+    let rec: serde_json::Value = res.json().await?;
+    Ok(rec["id"].as_str().context("no id")?.to_owned())
 }
 
 /// Polls each job through the API, with a progress bar per job, until all have ended.

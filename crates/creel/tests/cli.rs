@@ -112,3 +112,20 @@ async fn operators_can_check_enqueue_watch_and_count() {
     let missing = creel(&config, &["jobs", "get", "01M80ZC26FKKSMB7FKWBE0W9J7"]);
     assert!(!missing.status.success());
 }
+
+/// README's first command: `creel demo` runs everything on embedded defaults and ends well.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let out = Command::new(env!("CARGO_BIN_EXE_creel"))
+        .arg("demo")
+        .env("CREEL_LOG", "warn")
+        .output()
+        .expect("run creel demo");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("baijiayun-vod-") && stdout.contains("(matches)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("done: every job succeeded"), "{stdout}");
+}
