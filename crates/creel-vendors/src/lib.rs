@@ -7,6 +7,7 @@
 pub mod baijiayun;
 pub mod endpoint;
 pub mod error;
+mod lenient;
 pub mod plaso;
 pub mod replay;
 mod transport;

@@ -242,3 +242,10 @@ fn describe(e: &reqwest::Error) -> String {
     }
     out
 }
+
+/// Seconds since the Unix epoch, for request timestamps.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use creel_core::config::VendorAccount;
 use creel_core::{CallLimiter, Secret};
@@ -90,9 +89,7 @@ impl BaijiayunClient {
         endpoint: &Endpoint,
         params: BTreeMap<String, String>,
     ) -> Result<Value, VendorError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::transport::unix_now();
         let signed = self.signed_params(params, now);
         let request = self
             .transport

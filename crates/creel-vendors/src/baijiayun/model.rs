@@ -7,26 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// An integer that may arrive as a number or a string holding one.
-pub(crate) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = Value::deserialize(d)?;
-    match &v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {v}")))
-}
-
-/// Like [`int`], for optional fields (absent, null or empty → `None`).
-pub(crate) fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(match v {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
+pub(crate) use crate::lenient::{int, opt_int};
 
 /// A playback's (or cropped version's) state: the `status` of API 1/10 and of the transcode
 /// callback.

@@ -33,17 +33,7 @@ impl LessonStatus {
     }
 }
 
-/// An integer that may arrive as a JSON number or a string holding one (the documents' own
-/// examples mix both for `lesson_id`).
-pub(crate) fn int_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = Value::deserialize(d)?;
-    match &v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {v}")))
-}
+use crate::lenient::int as int_from_any;
 
 fn status_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<LessonStatus, D::Error> {
     int_from_any(d).map(LessonStatus::from_code)
