@@ -194,3 +194,15 @@ async fn every_encoding_is_signed_and_a_wrong_secret_is_refused() {
     let outcomes: Vec<String> = sim.sim.requests().into_iter().map(|r| r.outcome).collect();
     assert_eq!(outcomes, ["1", "1", "1", "bad_sign"]);
 }
+
+#[test]
+fn plaso_codes_have_their_class() {
+    assert_eq!(plaso_api::classify_code(0), Classification::Success);
+    for code in [CODE_TASK_RUNNING, CODE_NO_CLASSROOM, 1, 403] {
+        assert_eq!(
+            plaso_api::classify_code(code),
+            Classification::Permanent,
+            "code {code}"
+        );
+    }
+}

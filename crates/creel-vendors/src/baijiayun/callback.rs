@@ -224,3 +224,77 @@ pub fn verify(
         timestamp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::MemoryReplayGuard;
+
+    const KEY: &str = "8jewu3j93jjewi3jwj90093jkyu";
+
+    fn signed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut f: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let s = sign::sign(&f, KEY);
+        f.insert("sign".into(), s);
+        f
+    }
+
+    #[test]
+    fn set_main_version_and_failed_transcode_callbacks_are_read() {
+        let guard = MemoryReplayGuard::new(Duration::from_secs(60));
+        let f = signed(&[
+            ("room_id", "12345678"),
+            ("session_id", "0"),
+            ("version", "2"),
+            ("video_id", "123"),
+            ("version_type", "0"),
+            ("status", "100"),
+            ("qid", "q-1"),
+            ("timestamp", "1700000000"),
+        ]);
+        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600), &guard).expect("ok");
+        assert!(matches!(
+            v.callback,
+            Callback::SetMainVersion {
+                version: 2,
+                version_type: 0,
+                ..
+            }
+        ));
+        // A failed transcode (30) carries no file_md5 and an empty preface_url: empty values
+        // are signed too.
+        let f = signed(&[
+            ("room_id", "12345678"),
+            ("video_id", "124"),
+            ("status", "30"),
+            ("preface_url", ""),
+            ("qid", "q-2"),
+            ("timestamp", "1700000000"),
+        ]);
+        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600), &guard).expect("ok");
+        assert!(matches!(
+            v.callback,
+            Callback::PlaybackTranscode {
+                status: PlaybackStatus::Failed,
+                file_md5: None,
+                ..
+            }
+        ));
+        let mut tampered = f.clone();
+        tampered.insert("preface_url".into(), "https://x".into());
+        assert_eq!(
+            verify(
+                &tampered,
+                KEY,
+                1_700_000_010,
+                Duration::from_secs(600),
+                &guard
+            ),
+            Err(CallbackError::BadSign),
+            "an empty field is signed too"
+        );
+    }
+}
