@@ -1,6 +1,7 @@
 //! The harness every creel integration test uses: a private `redis-server` on a free port in a
 //! temporary directory (never the developer's 6379), and helpers to run queue workers.
 
+pub mod checked_fs;
 pub mod limiter_fleet;
 pub mod probe;
 pub mod s3_server;

@@ -1,4 +1,5 @@
-//! A real S3 server for tests: s3s-fs (files on disk behind the S3 protocol, with SigV4 auth)
+//! A real S3 server for tests: s3s-fs (files on disk behind the S3 protocol, with SigV4 auth,
+//! plus the part checks and upload listing of [`crate::checked_fs`])
 //! on a free loopback port, path-style, with a log of every request so tests can count
 //! operations such as UploadPart.
 
@@ -24,6 +25,8 @@ pub struct LoggedRequest {
     pub target: String,
     /// The `x-amz-content-sha256` header (`UNSIGNED-PAYLOAD`, a hex digest, `STREAMING-…`).
     pub content_sha256: Option<String>,
+    /// Which body checks it carried: `content-md5`, `x-amz-checksum-crc32c`.
+    pub body_checks: Vec<&'static str>,
 }
 
 impl LoggedRequest {
@@ -70,7 +73,7 @@ impl S3Server {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let endpoint = format!("http://{addr}");
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
+        let fs = crate::checked_fs::CheckedFs::new(root.path().to_path_buf());
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
             b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
@@ -110,6 +113,10 @@ impl S3Server {
                                     .get("x-amz-content-sha256")
                                     .and_then(|v| v.to_str().ok())
                                     .map(str::to_owned),
+                                body_checks: ["content-md5", "x-amz-checksum-crc32c"]
+                                    .into_iter()
+                                    .filter(|h| req.headers().contains_key(*h))
+                                    .collect(),
                             });
                         }
                         let refusal = domain.as_deref().and_then(|d| oss_refusal(&req, d));
@@ -189,6 +196,7 @@ impl S3Server {
             secret_access_key: Some(creel_core::Secret::new(SECRET_KEY)),
             part_size_mib,
             parts_in_flight: 3,
+            part_checksum: creel_core::config::PartChecksum::default(),
         }
     }
 }

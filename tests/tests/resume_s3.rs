@@ -84,11 +84,17 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
         .as_str()
         .expect("upload id")
         .to_owned();
+    assert!(
+        checkpoint["upload"]["parts"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(|p| p["crc32c"].is_string())),
+        "each finished part keeps its CRC32C for CompleteMultipartUpload: {checkpoint}"
+    );
     let checkpointed: Vec<i64> = checkpoint["upload"]["parts"]
         .as_array()
         .expect("parts")
         .iter()
-        .map(|p| p[0].as_i64().expect("number"))
+        .map(|p| p["number"].as_i64().expect("number"))
         .collect();
 
     let stop = CancellationToken::new();

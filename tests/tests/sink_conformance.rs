@@ -1,8 +1,10 @@
 //! The same cases against every sink: small, empty, exactly one part, many parts, unknown
-//! length, abort leaves nothing. S3 runs against a real S3 server (s3s-fs) in-process.
+//! length, abort leaves nothing. S3 runs against a real S3 server (s3s-fs) in-process, once
+//! with each per-part check (CRC32C, the default, and Content-MD5, what OSS gets); the server
+//! verifies both on every part.
 
 use bytes::Bytes;
-use creel_core::config::StorageProfile;
+use creel_core::config::{PartChecksum, StorageProfile};
 use creel_storage::{AnySink, ObjectKey, ObjectMeta, Sink, Upload};
 use creel_tests::s3_server::S3Server;
 use md5::{Digest, Md5};
@@ -12,14 +14,14 @@ const PART: usize = 5 << 20;
 /// What a sink stored, read back by key.
 enum Store {
     Dir(tempfile::TempDir),
-    S3(S3Server, AnySink),
+    S3(S3Server, AnySink, PartChecksum),
 }
 
 impl Store {
     async fn read(&self, key: &str) -> Option<Vec<u8>> {
         match self {
             Store::Dir(d) => std::fs::read(d.path().join(key)).ok(),
-            Store::S3(_, AnySink::S3(s)) => {
+            Store::S3(_, AnySink::S3(s), _) => {
                 let out = s
                     .client()
                     .get_object()
@@ -37,7 +39,7 @@ impl Store {
     /// Uploaded parts not yet completed or aborted (0 for a directory).
     fn open_upload_parts(&self) -> usize {
         match self {
-            Store::S3(server, _) => server.open_upload_parts(),
+            Store::S3(server, ..) => server.open_upload_parts(),
             Store::Dir(_) => 0,
         }
     }
@@ -49,12 +51,15 @@ async fn stores() -> Vec<(&'static str, Store, AnySink)> {
         path: dir.path().to_path_buf(),
     })
     .await;
-    let s3 = S3Server::start("lessons").await;
-    let s3_sink = AnySink::from_profile(&StorageProfile::S3(s3.profile("lessons", Some(5)))).await;
-    vec![
-        ("dir", Store::Dir(dir), dir_sink.clone()),
-        ("s3", Store::S3(s3, s3_sink.clone()), s3_sink),
-    ]
+    let mut stores = vec![("dir", Store::Dir(dir), dir_sink)];
+    for (name, check) in [("s3", PartChecksum::Crc32c), ("s3-md5", PartChecksum::Md5)] {
+        let s3 = S3Server::start("lessons").await;
+        let mut profile = s3.profile("lessons", Some(5));
+        profile.part_checksum = check;
+        let sink = AnySink::from_profile(&StorageProfile::S3(profile)).await;
+        stores.push((name, Store::S3(s3, sink.clone(), check), sink));
+    }
+    stores
 }
 
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -110,7 +115,7 @@ async fn every_sink_stores_objects_of_every_shape() {
             );
         }
         assert_eq!(store.open_upload_parts(), 0, "{name}: no upload left open");
-        if let Store::S3(server, _) = &store {
+        if let Store::S3(server, _, check) = &store {
             let parts = server
                 .requests()
                 .iter()
@@ -118,7 +123,12 @@ async fn every_sink_stores_objects_of_every_shape() {
                 .count();
             // one-part: 1, many-parts: 3, unknown-length: 2; the small and empty ones are single PUTs
             assert_eq!(parts, 6, "{name}: UploadPart calls");
-            // Bodies are protected by Content-MD5; SigV4 does not hash them a second time.
+            // Each body carries the configured check (the server verified it); SigV4 does not
+            // hash it a second time.
+            let header = match check {
+                PartChecksum::Crc32c => "x-amz-checksum-crc32c",
+                PartChecksum::Md5 => "content-md5",
+            };
             for r in server.requests().iter().filter(|r| r.method == "PUT") {
                 assert_eq!(
                     r.content_sha256.as_deref(),
@@ -126,6 +136,7 @@ async fn every_sink_stores_objects_of_every_shape() {
                     "{name}: {}",
                     r.target
                 );
+                assert_eq!(r.body_checks, vec![header], "{name}: {}", r.target);
             }
         }
     }
@@ -142,7 +153,7 @@ async fn an_aborted_upload_leaves_nothing_behind() {
         up.write(Bytes::from(data(2 * PART + 5, 9)))
             .await
             .expect("write");
-        if let Store::S3(server, _) = &store {
+        if let Store::S3(server, ..) = &store {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while server.open_upload_parts() == 0 {
                 assert!(
@@ -162,7 +173,7 @@ async fn an_aborted_upload_leaves_nothing_behind() {
             0,
             "{name}: the multipart upload is aborted"
         );
-        if let Store::S3(server, _) = &store {
+        if let Store::S3(server, ..) = &store {
             assert!(
                 server
                     .requests()
@@ -177,4 +188,46 @@ async fn an_aborted_upload_leaves_nothing_behind() {
         };
         assert_eq!(leftovers, 0, "{name}: no temporary file is left");
     }
+}
+
+/// The checks above mean something only if the server refuses a part whose check is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_server_refuses_a_part_whose_check_is_wrong() {
+    let s3 = S3Server::start("lessons").await;
+    let AnySink::S3(sink) =
+        AnySink::from_profile(&StorageProfile::S3(s3.profile("lessons", Some(5)))).await
+    else {
+        panic!("an S3 profile makes an S3 sink");
+    };
+    let (client, bucket) = (sink.client(), sink.bucket());
+    let created = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("k")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+        .send()
+        .await
+        .expect("create");
+    let upload_id = created.upload_id().expect("upload id");
+    let part = |check: Option<&str>, md5: Option<&str>| {
+        client
+            .upload_part()
+            .bucket(bucket)
+            .key("k")
+            .upload_id(upload_id)
+            .part_number(1)
+            .set_checksum_crc32_c(check.map(str::to_owned))
+            .set_content_md5(md5.map(str::to_owned))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"123456789"))
+            .send()
+    };
+    let wrong_crc = part(Some("AAAAAA=="), None).await.expect_err("wrong CRC32C");
+    assert!(format!("{wrong_crc:?}").contains("BadDigest"), "{wrong_crc:?}");
+    let missing = part(None, None).await.expect_err("a CRC32C upload needs the CRC");
+    assert!(format!("{missing:?}").contains("InvalidRequest"), "{missing:?}");
+    let wrong_md5 = part(Some("4waSgw=="), Some("1B2M2Y8AsgTpgAmY7PhCfg=="))
+        .await
+        .expect_err("wrong Content-MD5");
+    assert!(format!("{wrong_md5:?}").contains("BadDigest"), "{wrong_md5:?}");
+    part(Some("4waSgw=="), None).await.expect("the right CRC32C");
 }

@@ -14,7 +14,9 @@ pub use dir::{DirSink, DirUpload};
 pub use error::{HttpStatus, RemoteClass, StorageError};
 pub use key::ObjectKey;
 pub use s3::{S3Sink, S3Upload};
-pub use sink::{AnySink, AnyUpload, ObjectMeta, Sink, Sinks, Upload, UploadCheckpoint};
+pub use sink::{
+    AnySink, AnyUpload, FinishedPart, ObjectMeta, Sink, Sinks, Upload, UploadCheckpoint,
+};
 
 /// Where a finished object landed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,19 +1,20 @@
 //! The `s3` sink on aws-sdk-s3: a single PUT below the part size; above it a multipart upload
 //! streamed in parts of `max(16 MiB, size / 9000)` (or the configured size) with a bounded
-//! number in flight, each part sent with its Content-MD5. Memory stays at about
-//! `part size × (parts in flight + 1)` whatever the object's size. Checksums are computed by the
-//! SDK only when an operation requires them, and bodies are plain (not `aws-chunked`), which is
-//! what S3-compatible stores such as Aliyun OSS accept.
+//! number in flight, each part checked in transit by its CRC32C (or Content-MD5, per profile).
+//! Memory stays at about `part size × (parts in flight + 1)` whatever the object's size.
+//! Checksums are computed by creel, not by the SDK (only when an operation requires them), and
+//! bodies are plain (not `aws-chunked`), which is what S3-compatible stores such as Aliyun OSS
+//! accept.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use creel_core::config::S3Profile;
+use creel_core::config::{PartChecksum, S3Profile};
 use md5::{Digest, Md5};
 use tokio::task::JoinSet;
 
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 use md5::digest::common::hazmat::SerializableState;
 
-use crate::sink::{ObjectMeta, Sink, Upload, UploadCheckpoint};
+use crate::sink::{FinishedPart, ObjectMeta, Sink, Upload, UploadCheckpoint};
 use crate::{ObjectKey, StorageError, StoredObject};
 
 const MIB: u64 = 1 << 20;
@@ -39,6 +40,7 @@ pub struct S3Sink {
     prefix: String,
     part_size: Option<u64>,
     parts_in_flight: usize,
+    part_checksum: PartChecksum,
     endpoint: String,
 }
 
@@ -92,6 +94,7 @@ impl S3Sink {
             prefix: p.prefix.clone(),
             part_size: p.part_size_mib.map(|m| m * MIB),
             parts_in_flight: p.parts_in_flight.max(1),
+            part_checksum: p.part_checksum,
             endpoint: p.endpoint.clone().unwrap_or_else(|| "s3".to_owned()),
         }
     }
@@ -122,7 +125,7 @@ impl S3Sink {
             .map_err(|_| StorageError::protocol("checkpoint MD5 state has the wrong size"))?;
         let md5 = Md5::deserialize(&state)
             .map_err(|_| StorageError::protocol("checkpoint MD5 state does not load"))?;
-        let last = cp.parts.last().map_or(0, |(n, _)| *n);
+        let last = cp.parts.last().map_or(0, |p| p.number);
         let part_size = usize::try_from(cp.part_size).unwrap_or(usize::MAX);
         Ok(S3Upload {
             sink: self.clone(),
@@ -134,7 +137,8 @@ impl S3Sink {
             upload_id: Some(cp.upload_id.clone()),
             next_part: last + 1,
             in_flight: JoinSet::new(),
-            completed: cp.parts.iter().cloned().collect(),
+            completed: cp.parts.iter().map(|p| (p.number, p.clone())).collect(),
+            part_checksum: cp.part_checksum,
             boundaries: BTreeMap::from([(last, (cp.offset, state.to_vec()))]),
             md5,
             bytes: cp.offset,
@@ -174,9 +178,11 @@ pub struct S3Upload {
     buffer: BytesMut,
     upload_id: Option<String>,
     next_part: i32,
-    in_flight: JoinSet<Result<(i32, String), StorageError>>,
-    /// Finished parts: number → ETag.
-    completed: BTreeMap<i32, String>,
+    in_flight: JoinSet<Result<FinishedPart, StorageError>>,
+    /// Finished parts by number.
+    completed: BTreeMap<i32, FinishedPart>,
+    /// The check every part of this upload carries.
+    part_checksum: PartChecksum,
     /// For each part sent: the object offset at its end and the MD5 state there.
     boundaries: BTreeMap<i32, (u64, Vec<u8>)>,
     md5: Md5,
@@ -204,6 +210,7 @@ impl Sink for S3Sink {
             next_part: 1,
             in_flight: JoinSet::new(),
             completed: BTreeMap::new(),
+            part_checksum: self.part_checksum,
             boundaries: BTreeMap::new(),
             md5: Md5::new(),
             bytes: 0,
@@ -211,8 +218,27 @@ impl Sink for S3Sink {
     }
 }
 
-fn content_md5(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
+/// The in-transit check of one body, as its header value (base64).
+enum BodyCheck {
+    Md5(String),
+    Crc32c(String),
+}
+
+impl BodyCheck {
+    fn of(kind: PartChecksum, data: &[u8]) -> Self {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        match kind {
+            PartChecksum::Md5 => Self::Md5(b64(&Md5::digest(data))),
+            PartChecksum::Crc32c => Self::Crc32c(b64(&crc32c::crc32c(data).to_be_bytes())),
+        }
+    }
+
+    fn crc32c(&self) -> Option<String> {
+        match self {
+            Self::Md5(_) => None,
+            Self::Crc32c(v) => Some(v.clone()),
+        }
+    }
 }
 
 impl S3Upload {
@@ -228,6 +254,9 @@ impl S3Upload {
             .key(&self.object);
         if let Some(src) = &self.meta.source {
             req = req.metadata("creel-source", src);
+        }
+        if self.part_checksum == PartChecksum::Crc32c {
+            req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
         }
         let out = req
             .send()
@@ -256,19 +285,26 @@ impl S3Upload {
             self.sink.bucket.clone(),
             self.object.clone(),
         );
+        let kind = self.part_checksum;
         self.in_flight.spawn(async move {
-            let out = client
+            let check = BodyCheck::of(kind, &data);
+            let crc32c = check.crc32c();
+            let req = client
                 .upload_part()
                 .bucket(bucket)
                 .key(object)
                 .upload_id(upload_id)
                 .part_number(number)
-                .content_md5(content_md5(&data))
                 .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
-                .body(ByteStream::from(data))
+                .body(ByteStream::from(data));
+            let req = match check {
+                BodyCheck::Md5(v) => req.content_md5(v),
+                BodyCheck::Crc32c(v) => req.checksum_crc32_c(v),
+            };
+            let out = req
                 .customize()
-                // Content-MD5 already protects the part; SigV4's SHA-256 of the payload would
-                // hash every byte a third time.
+                // The part's own check already protects it; SigV4's SHA-256 of the payload
+                // would hash every byte once more.
                 .disable_payload_signing()
                 .send()
                 .await
@@ -277,7 +313,11 @@ impl S3Upload {
                 .e_tag()
                 .map(str::to_owned)
                 .ok_or_else(|| StorageError::protocol("UploadPart returned no ETag"))?;
-            Ok((number, etag))
+            Ok(FinishedPart {
+                number,
+                etag,
+                crc32c,
+            })
         });
         // Record parts that already finished, so checkpoints move on while streaming.
         while let Some(joined) = self.in_flight.try_join_next() {
@@ -288,11 +328,11 @@ impl S3Upload {
 
     fn record(
         &mut self,
-        joined: Result<Result<(i32, String), StorageError>, tokio::task::JoinError>,
+        joined: Result<Result<FinishedPart, StorageError>, tokio::task::JoinError>,
     ) -> Result<(), StorageError> {
-        let (number, etag) = joined
+        let part = joined
             .map_err(|e| StorageError::protocol(format!("a part upload task failed: {e}")))??;
-        self.completed.insert(number, etag);
+        self.completed.insert(part.number, part);
         Ok(())
     }
 
@@ -337,8 +377,8 @@ impl Upload for S3Upload {
         let upload_id = self.upload_id.clone()?;
         let mut parts = Vec::new();
         let mut n = 1;
-        while let Some(etag) = self.completed.get(&n) {
-            parts.push((n, etag.clone()));
+        while let Some(part) = self.completed.get(&n) {
+            parts.push(part.clone());
             n += 1;
         }
         let (offset, state) = self.boundaries.get(&(n - 1))?;
@@ -348,6 +388,7 @@ impl Upload for S3Upload {
             parts,
             offset: *offset,
             md5_state: hex::encode(state),
+            part_checksum: self.part_checksum,
         })
     }
 
@@ -355,15 +396,19 @@ impl Upload for S3Upload {
         let location = format!("s3://{}/{}", self.sink.bucket, self.object);
         if self.upload_id.is_none() {
             let data = self.buffer.split().freeze();
+            let check = BodyCheck::of(self.part_checksum, &data);
             let mut req = self
                 .sink
                 .client
                 .put_object()
                 .bucket(&self.sink.bucket)
                 .key(&self.object)
-                .content_md5(content_md5(&data))
                 .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
                 .body(ByteStream::from(data));
+            req = match check {
+                BodyCheck::Md5(v) => req.content_md5(v),
+                BodyCheck::Crc32c(v) => req.checksum_crc32_c(v),
+            };
             if let Some(src) = &self.meta.source {
                 req = req.metadata("creel-source", src);
             }
@@ -393,8 +438,14 @@ impl Upload for S3Upload {
         }
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let parts: Vec<CompletedPart> = std::mem::take(&mut self.completed)
-            .into_iter()
-            .map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build())
+            .into_values()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(p.number)
+                    .e_tag(p.etag)
+                    .set_checksum_crc32_c(p.crc32c)
+                    .build()
+            })
             .collect();
         let completed = self
             .sink
@@ -442,5 +493,22 @@ impl Upload for S3Upload {
                 tracing::warn!(object = %self.object, upload_id = %id, error = %e, "could not abort a multipart upload; a sweep will");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_checks_are_the_headers_s3_expects() {
+        // CRC-32C check value of "123456789" is 0xE3069283; the header is its big-endian bytes
+        // in base64. Content-MD5 of "" is the RFC 1864 example's format.
+        let crc = BodyCheck::of(PartChecksum::Crc32c, b"123456789");
+        assert_eq!(crc.crc32c().as_deref(), Some("4waSgw=="));
+        let BodyCheck::Md5(md5) = BodyCheck::of(PartChecksum::Md5, b"") else {
+            panic!("md5 asked for");
+        };
+        assert_eq!(md5, "1B2M2Y8AsgTpgAmY7PhCfg==");
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use creel_core::config::StorageProfile;
+use creel_core::config::{PartChecksum, StorageProfile};
 
 use crate::{DirSink, DirUpload, ObjectKey, S3Sink, S3Upload, StorageError, StoredObject};
 
@@ -18,12 +18,33 @@ pub struct UploadCheckpoint {
     pub upload_id: String,
     /// Its part size.
     pub part_size: u64,
-    /// Finished parts 1..=n with their ETags.
-    pub parts: Vec<(i32, String)>,
+    /// Finished parts 1..=n.
+    pub parts: Vec<FinishedPart>,
     /// Bytes those parts hold.
     pub offset: u64,
     /// The whole-file MD5 state after `offset` bytes (hex of md-5's serialized state).
     pub md5_state: String,
+    /// The check the upload's parts carry; a resumed upload keeps it, whatever the profile now
+    /// says, because the store ties it to the upload.
+    #[serde(default = "md5_checked")]
+    pub part_checksum: PartChecksum,
+}
+
+fn md5_checked() -> PartChecksum {
+    PartChecksum::Md5
+}
+
+/// One part a multipart upload already holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FinishedPart {
+    /// Its number, from 1.
+    pub number: i32,
+    /// The ETag the store answered.
+    pub etag: String,
+    /// Its CRC32C (base64), when the upload is checked with CRC32C: CompleteMultipartUpload
+    /// must repeat it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
 }
 
 /// Facts recorded with a finished object.
