@@ -278,3 +278,25 @@ async fn an_invalid_request_in_a_batch_writes_nothing() {
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+/// Listing a state with no jobs is an empty page, not an error (an empty Redis pipeline is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_an_empty_state_gives_an_empty_page() {
+    let (_redis, q) = start_queue().await;
+    q.enqueue(JobRequest::new("noop", json!({})))
+        .await
+        .expect("enqueue");
+    let page = q
+        .list("default", JobState::Failed, None, 50)
+        .await
+        .expect("an empty state lists");
+    assert!(
+        page.jobs.is_empty() && page.next_cursor.is_none(),
+        "{page:?}"
+    );
+    let ready = q
+        .list("default", JobState::Ready, None, 50)
+        .await
+        .expect("list");
+    assert_eq!(ready.jobs.len(), 1);
+}

@@ -225,7 +225,12 @@ impl Queue {
         for id in &ids {
             pipe.hgetall(self.cfg.job_key(id));
         }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        // An empty pipeline is an error in redis-rs ("empty command"), and an empty page is not.
+        let hashes: Vec<HashMap<String, String>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn).await?
+        };
         let mut jobs = Vec::with_capacity(hashes.len());
         for h in hashes {
             if let Some(rec) = JobRecord::from_hash(h)? {
