@@ -60,13 +60,13 @@ impl CheckedFs {
 
     /// Open uploads of `bucket` whose key starts with `prefix`, as (key, upload id, initiated),
     /// sorted by key then upload id.
-    fn open_uploads(&self, bucket: &str, prefix: &str) -> Vec<(String, String, std::time::SystemTime)> {
+    fn open_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Vec<(String, String, std::time::SystemTime)> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let decode = |s: &str| {
-            b64.decode(s)
-                .ok()
-                .and_then(|v| String::from_utf8(v).ok())
-        };
+        let decode = |s: &str| b64.decode(s).ok().and_then(|v| String::from_utf8(v).ok());
         let mut found = Vec::new();
         let Ok(dir) = std::fs::read_dir(&self.root) else {
             return found;
@@ -112,7 +112,11 @@ impl S3 for CheckedFs {
         &self,
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let body = req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
+        let body = req
+            .input
+            .body
+            .take()
+            .ok_or_else(|| s3_error!(IncompleteBody))?;
         let bytes: Vec<Bytes> = body
             .try_collect()
             .await
@@ -127,7 +131,10 @@ impl S3 for CheckedFs {
         let upload = req.input.upload_id.clone();
         match &req.input.checksum_crc32c {
             Some(sent) if *sent != crc => {
-                return Err(s3_error!(BadDigest, "x-amz-checksum-crc32c does not match the part"));
+                return Err(s3_error!(
+                    BadDigest,
+                    "x-amz-checksum-crc32c does not match the part"
+                ));
             }
             None if self.crc_uploads.lock().expect("lock").contains(&upload) => {
                 return Err(s3_error!(
@@ -242,19 +249,31 @@ impl S3 for CheckedFs {
         self.inner.abort_multipart_upload(req).await
     }
 
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         self.inner.list_parts(req).await
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         self.inner.put_object(req).await
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         self.inner.get_object(req).await
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.inner.head_object(req).await
     }
 
@@ -279,7 +298,10 @@ impl S3 for CheckedFs {
         self.inner.create_bucket(req).await
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.inner.head_bucket(req).await
     }
 

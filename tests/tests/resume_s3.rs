@@ -1,6 +1,7 @@
 //! A worker killed with -9 in the middle of a multipart upload to S3, at a random part boundary:
 //! the next worker resumes the same upload with an HTTP Range request from the checkpoint,
-//! never uploads a checkpointed part again, and the object is whole.
+//! never uploads a checkpointed part again, and the object is whole. Between the kill and the
+//! restart, `creel storage sweep` aborts an old orphaned upload but keeps the killed job's.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -97,6 +98,8 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
         .map(|p| p["number"].as_i64().expect("number"))
         .collect();
 
+    sweep_keeps_the_killed_jobs_upload(&config, &queue, &s3, &upload_id).await;
+
     let stop = CancellationToken::new();
     let worker = tokio::spawn(creel::worker::run(
         Arc::clone(&config),
@@ -167,4 +170,87 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// With the killed job's upload open (and its job still live), plants an old and a young
+/// orphaned upload, ages every upload but the young one by two days, and sweeps: a dry run
+/// changes nothing, then only the old orphan is aborted.
+async fn sweep_keeps_the_killed_jobs_upload(
+    config: &creel_core::Config,
+    queue: &Queue,
+    s3: &S3Server,
+    owned: &str,
+) {
+    use creel::storage_cli::{SweepMode, Verdict, sweep};
+    let creel_storage::AnySink::S3(sink) =
+        creel_storage::AnySink::from_profile(&config.storage["bucket"]).await
+    else {
+        panic!("an S3 profile");
+    };
+    let mut orphans = Vec::new();
+    for key in ["orphan/old.mp4", "orphan/young.mp4"] {
+        let out = sink
+            .client()
+            .create_multipart_upload()
+            .bucket("archive")
+            .key(key)
+            .send()
+            .await
+            .expect("create an orphan");
+        orphans.push(out.upload_id().expect("id").to_owned());
+    }
+    let (old_orphan, young_orphan) = (orphans[0].clone(), orphans[1].clone());
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(48 * 3600);
+    for entry in std::fs::read_dir(s3.root.path()).expect("root").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".upload-")
+            && name.ends_with(".metadata.json")
+            && !name.contains(&young_orphan)
+        {
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .and_then(|f| f.set_modified(two_days_ago))
+                .expect("age the upload");
+        }
+    }
+    let verdicts = |swept: Vec<creel::storage_cli::SweptLeftover>| {
+        let mut v: Vec<(String, Verdict)> = swept
+            .into_iter()
+            .map(|s| (s.upload_id, s.verdict))
+            .collect();
+        v.sort();
+        v
+    };
+    let day = Duration::from_secs(24 * 3600);
+    let mut expected = vec![
+        (owned.to_owned(), Verdict::OwnedByLiveJob),
+        (old_orphan.clone(), Verdict::WouldRemove),
+        (young_orphan.clone(), Verdict::TooYoung),
+    ];
+    expected.sort();
+    let dry = sweep(config, queue, "bucket", day, SweepMode::DryRun)
+        .await
+        .expect("dry run");
+    assert_eq!(verdicts(dry), expected);
+    let real = sweep(config, queue, "bucket", day, SweepMode::Remove)
+        .await
+        .expect("sweep");
+    for e in &mut expected {
+        if e.1 == Verdict::WouldRemove {
+            e.1 = Verdict::Removed;
+        }
+    }
+    assert_eq!(verdicts(real), expected);
+    let mut open: Vec<String> = sink
+        .open_uploads()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| l.upload_id)
+        .collect();
+    open.sort();
+    let mut left = vec![owned.to_owned(), young_orphan];
+    left.sort();
+    assert_eq!(open, left, "only the old orphan was aborted");
 }

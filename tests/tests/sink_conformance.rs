@@ -218,16 +218,33 @@ async fn the_test_server_refuses_a_part_whose_check_is_wrong() {
             .part_number(1)
             .set_checksum_crc32_c(check.map(str::to_owned))
             .set_content_md5(md5.map(str::to_owned))
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"123456789"))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                b"123456789",
+            ))
             .send()
     };
-    let wrong_crc = part(Some("AAAAAA=="), None).await.expect_err("wrong CRC32C");
-    assert!(format!("{wrong_crc:?}").contains("BadDigest"), "{wrong_crc:?}");
-    let missing = part(None, None).await.expect_err("a CRC32C upload needs the CRC");
-    assert!(format!("{missing:?}").contains("InvalidRequest"), "{missing:?}");
+    let wrong_crc = part(Some("AAAAAA=="), None)
+        .await
+        .expect_err("wrong CRC32C");
+    assert!(
+        format!("{wrong_crc:?}").contains("BadDigest"),
+        "{wrong_crc:?}"
+    );
+    let missing = part(None, None)
+        .await
+        .expect_err("a CRC32C upload needs the CRC");
+    assert!(
+        format!("{missing:?}").contains("InvalidRequest"),
+        "{missing:?}"
+    );
     let wrong_md5 = part(Some("4waSgw=="), Some("1B2M2Y8AsgTpgAmY7PhCfg=="))
         .await
         .expect_err("wrong Content-MD5");
-    assert!(format!("{wrong_md5:?}").contains("BadDigest"), "{wrong_md5:?}");
-    part(Some("4waSgw=="), None).await.expect("the right CRC32C");
+    assert!(
+        format!("{wrong_md5:?}").contains("BadDigest"),
+        "{wrong_md5:?}"
+    );
+    part(Some("4waSgw=="), None)
+        .await
+        .expect("the right CRC32C");
 }

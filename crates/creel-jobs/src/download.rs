@@ -144,6 +144,15 @@ struct DownloadCheckpoint {
     upload: UploadCheckpoint,
 }
 
+/// The multipart upload a download's checkpoint names, if it names one: a sweep must leave
+/// that upload alone while the job is live.
+#[must_use]
+pub fn checkpoint_upload_id(checkpoint: &serde_json::Value) -> Option<String> {
+    serde_json::from_value::<DownloadCheckpoint>(checkpoint.clone())
+        .ok()
+        .map(|c| c.upload.upload_id)
+}
+
 /// Runs the download: one step from request to stored object. A run that follows an
 /// interrupted one resumes its multipart upload from the saved checkpoint with an HTTP `Range`
 /// request; if the source ignores the range (or no longer matches), it starts over cleanly.

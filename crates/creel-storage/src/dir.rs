@@ -38,6 +38,12 @@ impl DirSink {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
+
+    /// The directory objects are written under.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
 }
 
 impl Sink for DirSink {

@@ -6,6 +6,7 @@
 mod dir;
 mod error;
 mod key;
+mod leftovers;
 pub mod oss;
 mod s3;
 mod sink;
@@ -13,6 +14,7 @@ mod sink;
 pub use dir::{DirSink, DirUpload};
 pub use error::{HttpStatus, RemoteClass, StorageError};
 pub use key::ObjectKey;
+pub use leftovers::Leftover;
 pub use s3::{S3Sink, S3Upload};
 pub use sink::{
     AnySink, AnyUpload, FinishedPart, ObjectMeta, Sink, Sinks, Upload, UploadCheckpoint,

@@ -111,6 +111,12 @@ impl S3Sink {
         &self.bucket
     }
 
+    /// The prefix prepended to every object key.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Continues a multipart upload from a checkpoint: its finished parts are kept, the MD5
     /// state is restored, and the next byte written is the one at `checkpoint.offset`.
     pub fn resume(

@@ -10,6 +10,7 @@ pub mod samples;
 pub mod settings;
 pub mod shutdown;
 pub mod sim;
+pub mod storage_cli;
 pub mod vendor_cli;
 pub mod webhooks;
 pub mod worker;

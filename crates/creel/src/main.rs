@@ -48,6 +48,9 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Storage maintenance.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Run everything end to end on embedded defaults: a private redis-server, a local sample
     /// server, the API and a worker in one process; download jobs through the API; show
     /// progress, events and where the files landed.
@@ -92,6 +95,22 @@ enum VendorCommand {
         account: String,
         /// Parameters: key=value (text) or key:=json (numbers, arrays).
         params: Vec<creel::vendor_cli::Param>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Abort multipart uploads (or delete a directory's `.part` files) older than a cut-off
+    /// that no live job's checkpoint names. Exits 1 if removing any of them failed.
+    Sweep {
+        /// The storage profile.
+        profile: String,
+        /// Only leftovers at least this old.
+        #[arg(long, default_value_t = 24)]
+        older_than_hours: u64,
+        /// Report what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -269,6 +288,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Jobs(cmd) => return jobs(cmd, &queue, json).await,
+        Command::Storage(StorageCommand::Sweep {
+            profile,
+            older_than_hours,
+            dry_run,
+        }) => {
+            let mode = if dry_run {
+                creel::storage_cli::SweepMode::DryRun
+            } else {
+                creel::storage_cli::SweepMode::Remove
+            };
+            let older_than = Duration::from_secs(older_than_hours.saturating_mul(3600));
+            let swept =
+                creel::storage_cli::sweep(&config, &queue, &profile, older_than, mode).await?;
+            for s in &swept {
+                let line = format!(
+                    "{:?}\t{}\t{}\t{} h{}",
+                    s.verdict,
+                    s.key,
+                    s.upload_id,
+                    s.age_hours,
+                    s.error
+                        .as_deref()
+                        .map(|e| format!("\t{e}"))
+                        .unwrap_or_default()
+                );
+                print_value(json, &serde_json::to_value(s)?, &line);
+            }
+            if swept
+                .iter()
+                .any(|s| s.verdict == creel::storage_cli::Verdict::Failed)
+            {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Queue(QueueCommand::Pause { name }) => {
             queue.pause(&name).await?;
             print_value(

@@ -129,3 +129,82 @@ fn the_demo_runs_end_to_end() {
     );
     assert!(stdout.contains("done: every job succeeded"), "{stdout}");
 }
+
+/// `creel storage sweep` on a directory profile: an old `.part` file (a crashed write) goes, a
+/// fresh one stays, finished objects are never touched; `--dry-run` changes nothing; an
+/// unknown profile is a clear error.
+#[test]
+fn storage_sweep_removes_old_partial_files_only() {
+    let redis = RedisServer::start().expect("redis-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("a/b")).expect("dirs");
+    let old = out.join("a/b/.lesson.mp4.0000beef.part");
+    let young = out.join("a/.other.mp4.0000f00d.part");
+    let object = out.join("a/b/lesson.mp4");
+    for f in [&old, &young, &object] {
+        std::fs::write(f, b"bytes").expect("file");
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(30 * 3600)))
+        .expect("age it");
+    let config = dir.path().join("creel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nurl = \"{}\"\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            redis.url(),
+            out.display()
+        ),
+    )
+    .expect("config");
+
+    let dry = creel(
+        &config,
+        &["--json", "storage", "sweep", "local", "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let verdicts = |o: &Output| {
+        let mut v: Vec<(String, String)> = text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+            .map(|v| {
+                (
+                    v["key"].as_str().unwrap_or("").to_owned(),
+                    v["verdict"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        verdicts(&dry),
+        vec![
+            (
+                "a/.other.mp4.0000f00d.part".to_owned(),
+                "too_young".to_owned()
+            ),
+            (
+                "a/b/.lesson.mp4.0000beef.part".to_owned(),
+                "would_remove".to_owned()
+            ),
+        ]
+    );
+    assert!(old.exists());
+
+    let swept = creel(&config, &["--json", "storage", "sweep", "local"]);
+    assert!(swept.status.success(), "{}", text(&swept.stderr));
+    assert_eq!(verdicts(&swept)[1].1, "removed");
+    assert!(!old.exists() && young.exists() && object.exists());
+
+    let unknown = creel(&config, &["storage", "sweep", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("storage profile \"nope\" is not configured"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}
