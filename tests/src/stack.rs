@@ -52,6 +52,18 @@ impl Stack {
 
     /// Like [`Stack::start`], with the test's own changes to the configuration.
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_on(listener, edit).await
+    }
+
+    /// Like [`Stack::start_with`], serving the API on `listener`: bind it first when a vendor
+    /// simulator must know the callback URLs before creel starts.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
         let redis = RedisServer::start().expect("redis-server");
         let samples = SampleServer::start(SAMPLES, Duration::ZERO, "hook-secret")
             .await
@@ -89,9 +101,6 @@ impl Stack {
         let queue = Queue::connect(creel::settings::queue_config(&config))
             .await
             .expect("queue");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let api = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = CancellationToken::new();
         let tasks = vec![tokio::spawn(creel::api::serve(

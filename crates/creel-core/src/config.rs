@@ -64,6 +64,8 @@ pub struct Config {
     pub download: DownloadConfig,
     /// The cluster-wide vendor rate limiter.
     pub limiter: LimiterConfig,
+    /// The classroom job kinds: polling, deadlines, callbacks.
+    pub classroom: crate::classroom::ClassroomConfig,
 }
 
 /// Redis connection and key layout.
@@ -564,6 +566,7 @@ impl OssProfile {
 impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.classroom.validate()?;
         for (name, a) in &self.accounts {
             if let Some(q) = &a.quota {
                 q.validate().map_err(|e| format!("accounts.{name}.{e}"))?;

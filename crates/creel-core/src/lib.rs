@@ -2,6 +2,7 @@
 //! function, the error taxonomy every job step returns, retry policies and the completion-event
 //! schema. This crate does no I/O; every other creel crate depends on it.
 
+pub mod classroom;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -2,6 +2,7 @@
 //! steps; [`run`] dispatches a decoded [`Job`] to its kind. Steps return
 //! [`creel_queue::StepOutcome`] or a classified [`creel_core::JobError`], and never see apalis.
 
+pub mod classroom;
 pub mod download;
 pub mod source;
 mod validate;
@@ -23,10 +24,33 @@ pub enum Job {
     /// `download`: copy an http(s) URL into a storage profile.
     #[serde(rename = "download")]
     Download(download::DownloadSpec),
+    /// `plaso.export`: export a Plaso classroom to video or audio.
+    #[serde(rename = "plaso.export")]
+    PlasoExport(classroom::plaso_export::PlasoExportSpec),
+    /// `baijiayun.vod`: a VOD video once transcoded, with its MD5.
+    #[serde(rename = "baijiayun.vod")]
+    BaijiayunVod(classroom::baijiayun::VodSpec),
+    /// `baijiayun.pure_video`: the pure video of a playback, a room's playbacks, or a merged
+    /// playback.
+    #[serde(rename = "baijiayun.pure_video")]
+    BaijiayunPureVideo(classroom::baijiayun::PureVideoSpec),
+    /// `baijiayun.crop`: a playback cut into segments.
+    #[serde(rename = "baijiayun.crop")]
+    BaijiayunCrop(classroom::baijiayun::CropSpec),
+    /// `weclassroom.replay`: a WeClassroom lesson's replay.
+    #[serde(rename = "weclassroom.replay")]
+    WeclassroomReplay(classroom::weclassroom::ReplaySpec),
 }
 
 /// The job kinds this build knows, as requests name them.
-pub const KINDS: &[&str] = &["download"];
+pub const KINDS: &[&str] = &[
+    "download",
+    "plaso.export",
+    "baijiayun.vod",
+    "baijiayun.pure_video",
+    "baijiayun.crop",
+    "weclassroom.replay",
+];
 
 /// What job steps need from the process: the queue (progress), an HTTP client, the
 /// configuration (profiles, accounts), and the shutdown signal.
@@ -53,5 +77,14 @@ pub struct JobDeps {
 pub async fn run(job: Job, ctx: &JobContext, deps: &JobDeps) -> Result<StepOutcome, JobError> {
     match job {
         Job::Download(spec) => download::run(&spec, ctx, deps).await,
+        Job::PlasoExport(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
+        Job::BaijiayunVod(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
+        Job::BaijiayunPureVideo(spec) => {
+            classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await
+        }
+        Job::BaijiayunCrop(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
+        Job::WeclassroomReplay(spec) => {
+            classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await
+        }
     }
 }

@@ -5,6 +5,12 @@ use std::sync::Arc;
 
 use creel_core::{Config, JobRequest, JobRequestError, RequestValidator};
 
+use creel_core::config::Vendor;
+
+use crate::classroom::Deliver;
+use crate::classroom::baijiayun::{CropSpec, PureVideoSpec, VodSpec};
+use crate::classroom::plaso_export::PlasoExportSpec;
+use crate::classroom::weclassroom::ReplaySpec;
 use crate::{KINDS, download};
 
 /// Validates requests against the kinds of this build and a configuration.
@@ -63,8 +69,86 @@ impl RequestValidator for Validator {
                 let spec: download::DownloadSpec = decode_payload(&r.payload)?;
                 spec.validate(&self.config, r.account.as_deref())
             }
+            "plaso.export" => {
+                let spec: PlasoExportSpec = decode_payload(&r.payload)?;
+                self.vendor_account(r, Vendor::Plaso)?;
+                spec.export
+                    .validate()
+                    .map_err(|e| JobRequestError::new(format!("payload.{}", e.field), e.reason))?;
+                self.deliver(spec.deliver.as_ref())
+            }
+            "baijiayun.vod" => {
+                let spec: VodSpec = decode_payload(&r.payload)?;
+                self.vendor_account(r, Vendor::Baijiayun)?;
+                self.deliver(spec.deliver.as_ref())
+            }
+            "baijiayun.pure_video" => {
+                let spec: PureVideoSpec = decode_payload(&r.payload)?;
+                self.vendor_account(r, Vendor::Baijiayun)?;
+                spec.validate()?;
+                self.deliver(spec.deliver.as_ref())
+            }
+            "baijiayun.crop" => {
+                let spec: CropSpec = decode_payload(&r.payload)?;
+                self.vendor_account(r, Vendor::Baijiayun)?;
+                spec.validate()?;
+                self.deliver(spec.deliver.as_ref())
+            }
+            "weclassroom.replay" => {
+                let spec: ReplaySpec = decode_payload(&r.payload)?;
+                self.vendor_account(r, Vendor::Weclassroom)?;
+                self.deliver(spec.deliver.as_ref())
+            }
             _ => Ok(()),
         }
+    }
+}
+
+impl Validator {
+    /// A classroom kind needs an account of its vendor.
+    fn vendor_account(&self, r: &JobRequest, vendor: Vendor) -> Result<(), JobRequestError> {
+        let Some(name) = r.account.as_deref() else {
+            return Err(JobRequestError::new(
+                "account",
+                format!("a {} job needs the {vendor} account to act for", r.kind),
+            ));
+        };
+        match self.config.accounts.get(name) {
+            Some(a) if a.vendor == vendor => Ok(()),
+            Some(a) => Err(JobRequestError::new(
+                "account",
+                format!(
+                    "account {name:?} is a {} account; {} needs a {vendor} one",
+                    a.vendor, r.kind
+                ),
+            )),
+            None => Err(JobRequestError::new(
+                "account",
+                format!("no vendor account named {name:?} is configured"),
+            )),
+        }
+    }
+
+    /// A delivery names a configured profile and a key template that makes valid keys.
+    fn deliver(&self, d: Option<&Deliver>) -> Result<(), JobRequestError> {
+        let Some(d) = d else { return Ok(()) };
+        if !self.config.storage.contains_key(&d.profile) {
+            return Err(JobRequestError::new(
+                "payload.deliver.profile",
+                format!("no storage profile named {:?} is configured", d.profile),
+            ));
+        }
+        if let Some(key) = &d.key {
+            let sample = key
+                .replace("{parent}", "01M80ZC26FKKSMB7FKWBE0W9J7")
+                .replace("{index}", "1")
+                .replace("{kind}", "kind")
+                .replace("{date}", "2026-01-01")
+                .replace("{account}", "account");
+            creel_storage::ObjectKey::parse(&sample)
+                .map_err(|e| JobRequestError::new("payload.deliver.key", e.to_string()))?;
+        }
+        Ok(())
     }
 }
 

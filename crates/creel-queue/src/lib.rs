@@ -24,6 +24,7 @@ mod fetcher;
 mod maintenance;
 mod record;
 mod scripts;
+mod signals;
 mod streams;
 mod worker;
 

@@ -19,6 +19,8 @@ pub(crate) struct Scripts {
     pub(crate) trim: Script,
     pub(crate) list: Script,
     pub(crate) progress: Script,
+    pub(crate) signal: Script,
+    pub(crate) listen: Script,
 }
 
 fn with_prelude(body: &str) -> Script {
@@ -39,6 +41,8 @@ impl Scripts {
             trim: with_prelude(include_str!("lua/trim.lua")),
             list: with_prelude(include_str!("lua/list.lua")),
             progress: with_prelude(include_str!("lua/progress.lua")),
+            signal: with_prelude(include_str!("lua/signal.lua")),
+            listen: with_prelude(include_str!("lua/listen.lua")),
         }
     }
 }

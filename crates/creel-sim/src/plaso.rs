@@ -280,7 +280,9 @@ fn get_video_task(sim: &Simulator, fields: &Map<String, Value>) -> (String, Resp
         return ("1".into(), answer(1, Value::Null, "task not found"));
     };
     let mut obj = json!({"status": task.status});
-    if task.status == 99 {
+    // The video is uploaded before Plaso calls back: a task whose callback was never
+    // acknowledged (−3) has it too, which is why polling is the documented answer to −3.
+    if task.status == 99 || task.status == -3 {
         obj["videoUrl"] = json!(task.video_url);
     }
     ("ok".into(), answer(0, obj, ""))

@@ -146,6 +146,23 @@ impl VendorError {
         }
     }
 
+    /// Whether the vendor may have acted on the request although creel did not get its answer
+    /// (a transport error after sending, an unreadable 200, a 5xx): a billed submission that
+    /// ends so must be reconciled before it is sent again. Refusals by the limiter, by
+    /// validation, 4xx answers and vendor error codes mean the vendor did nothing.
+    #[must_use]
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Undecodable { .. } => true,
+            Self::Http { status, .. } => matches!(status, 408 | 425 | 500..=599),
+            Self::InvalidRequest { .. }
+            | Self::Config { .. }
+            | Self::Vendor { .. }
+            | Self::RateLimited { .. }
+            | Self::Limited { .. } => false,
+        }
+    }
+
     /// The vendor's code, when it answered with one.
     #[must_use]
     pub fn vendor_code(&self) -> Option<i64> {

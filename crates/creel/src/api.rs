@@ -25,6 +25,7 @@ pub async fn serve(
         Arc::clone(&validator),
         stop.clone(),
     ));
+    let callbacks = crate::callbacks::routes(Arc::clone(&config), queue.clone());
     let state = ApiState {
         queue,
         validator,
@@ -32,7 +33,7 @@ pub async fn serve(
         max_body_bytes: config.api.max_body_bytes,
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(state).merge(callbacks))
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .await?;
     let _ = intake.await;

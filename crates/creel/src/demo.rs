@@ -1,9 +1,9 @@
 //! `creel demo`: creel end to end on embedded defaults. It starts a private redis-server, a
 //! local HTTP server with generated sample lessons (and a webhook receiver), the vendor
-//! simulator, the API and a worker in this process; enqueues download jobs through the HTTP
-//! API (plain URLs, and vendor references resolved through the simulator under the cluster
-//! limiter); shows their progress; prints the completion events, the webhook deliveries and
-//! where the files landed.
+//! simulator (calling back into creel's API), the API and a worker in this process; enqueues
+//! through the HTTP API three plain downloads and one job of every classroom kind, each
+//! delivering into the `local` profile; shows their progress; prints the completion events, the
+//! webhook deliveries and where the files landed, with every MD5 checked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub async fn run() -> anyhow::Result<()> {
     let hook_secret = format!("demo-{}", ulid::Ulid::new());
     let samples = SampleServer::start(SAMPLES, PAUSE, &hook_secret).await?;
     let sample_base = samples.base.clone();
-    let mut md5s = samples.md5.clone();
+    let md5s = samples.md5.clone();
     let stop = CancellationToken::new();
     say(&format!(
         "2. serving {} generated sample lessons at {sample_base}/samples/",
@@ -47,9 +47,15 @@ pub async fn run() -> anyhow::Result<()> {
 
     // The vendor simulator, with a Baijiayun quota of 20 calls per second on both sides, so the
     // limiter's cold-start window (one window) is short.
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_base = format!("http://{}", api_listener.local_addr()?);
+    let plaso_token = format!("demo-{}", ulid::Ulid::new());
     let mut sim_config = creel_sim::demo_config();
     for a in &mut sim_config.accounts {
         a.quota = Some(QuotaConfig::new(20, 1_000));
+        if a.vendor == creel_core::config::Vendor::Plaso {
+            a.callback_url = Some(format!("{api_base}/callbacks/plaso/{plaso_token}"));
+        }
     }
     let sim = creel_sim::Simulator::new(sim_config.clone())
         .serve("127.0.0.1:0".parse()?)
@@ -59,8 +65,18 @@ pub async fn run() -> anyhow::Result<()> {
         .sim
         .baijiayun_add_vod("12345", creel_sim::baijiayun::TaskOutcome::Success);
     sim.sim.weclassroom_add_lesson(20_001, &[]);
+    sim.sim
+        .plaso_add_record("demo-record", creel_sim::plaso::PlasoOutcome::Success);
+    sim.sim.baijiayun_add_playback(
+        "12345",
+        30_001,
+        0,
+        creel_sim::baijiayun::ClassType::LargeClass,
+        None,
+    );
+    let merged = sim.sim.baijiayun_add_merged_playback("12345");
     say(&format!(
-        "   and the vendor simulator (Plaso, Baijiayun, WeClassroom at 1000x) at {}: Baijiayun VOD video {vod}, WeClassroom lesson 20001",
+        "   and the vendor simulator (Plaso, Baijiayun, WeClassroom at 1000x) at {}: Plaso record demo-record, Baijiayun room 30001, VOD video {vod}, merged playback {merged}, WeClassroom lesson 20001",
         sim.base
     ));
 
@@ -89,8 +105,16 @@ pub async fn run() -> anyhow::Result<()> {
         let mut account = VendorAccount::new(a.vendor, &a.id, Secret::new(&a.secret));
         account.base_url = Some(sim.vendor_base(a.vendor));
         account.quota = Some(QuotaConfig::new(20, 1_000));
+        if a.vendor == creel_core::config::Vendor::Plaso {
+            account.callback_token = Some(Secret::new(&plaso_token));
+        }
         config.accounts.insert(format!("sim-{}", a.vendor), account);
     }
+    // Vendor time runs 1000x here: poll often, and accept callbacks stamped in vendor time.
+    config.classroom.default_poll.first_ms = 200;
+    config.classroom.default_poll.max_ms = 2_000;
+    config.classroom.callback_max_age_secs = 365 * 24 * 3600;
+    config.worker.default_retry.base_delay = Duration::from_millis(300);
     config
         .events
         .webhook
@@ -100,8 +124,15 @@ pub async fn run() -> anyhow::Result<()> {
     let config = Arc::new(config);
     let queue = Queue::connect(crate::settings::queue_config(&config)).await?;
 
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_base = format!("http://{}", api_listener.local_addr()?);
+    let bjy_account = config
+        .accounts
+        .get("sim-baijiayun")
+        .context("the demo's Baijiayun account")?;
+    let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(creel_core::Unlimited);
+    creel_vendors::BaijiayunClient::new("sim-baijiayun", bjy_account, http_client(), limiter)?
+        .set_transcode_callback_url(&format!("{api_base}/callbacks/baijiayun/sim-baijiayun"))
+        .await
+        .context("setting Baijiayun's transcode callback URL")?;
     let api = tokio::spawn(crate::api::serve(
         Arc::clone(&config),
         queue.clone(),
@@ -140,29 +171,46 @@ pub async fn run() -> anyhow::Result<()> {
         ));
         ids.push((name.to_string(), id));
     }
-    let vendor_jobs = [
+    let deliver =
+        serde_json::json!({"profile": "local", "key": "{kind}/{date}/{parent}-{index}.mp4"});
+    let classroom_jobs = [
         (
-            format!("baijiayun-vod-{vod}.mp4"),
-            "sim-baijiayun",
-            serde_json::json!({"type": "baijiayun_vod", "video_id": vod}),
-            sim.sim.baijiayun_video_md5(vod),
+            "plaso.export",
+            "sim-plaso",
+            serde_json::json!({"record_id": "demo-record", "file_name": "第1课-回放", "convert_mode": "avatar_whiteboard", "resolution": "1080P"}),
         ),
         (
-            "weclassroom-replay-20001.mp4".to_owned(),
+            "baijiayun.crop",
+            "sim-baijiayun",
+            serde_json::json!({"room_id": 30_001, "segments": [
+            {"start_time": 0, "end_time": 300, "name": "part 1"}, {"start_time": 300, "end_time": 600, "name": "part 2"}]}),
+        ),
+        (
+            "baijiayun.pure_video",
+            "sim-baijiayun",
+            serde_json::json!({"mixed_playback_id": merged}),
+        ),
+        (
+            "baijiayun.vod",
+            "sim-baijiayun",
+            serde_json::json!({"video_id": vod}),
+        ),
+        (
+            "weclassroom.replay",
             "sim-weclassroom",
-            serde_json::json!({"type": "weclassroom_replay", "lesson_id": 20_001}),
-            sim.sim.weclassroom_replay_md5(20_001),
+            serde_json::json!({"lesson_id": 20_001}),
         ),
     ];
-    for (name, account, source, md5) in vendor_jobs {
-        let body = serde_json::json!({"kind": "download", "account": account, "payload": {
-            "source": source, "profile": "local", "key": format!("lessons/{{date}}/{name}")}});
-        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{name}")).await?;
+    let mut classroom_ids = Vec::new();
+    for (kind, account, mut payload) in classroom_jobs {
+        payload["deliver"] = deliver.clone();
+        let body = serde_json::json!({"kind": kind, "account": account, "payload": payload});
+        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{kind}")).await?;
         say(&format!(
-            "4. POST /v1/jobs  download {source} via {account} -> 201, job {id}"
+            "4. POST /v1/jobs  {kind} via {account} -> 201, job {id}"
         ));
-        md5s.insert(name.clone(), md5.context("the simulator knows its MD5")?);
-        ids.push((name, id));
+        ids.push((kind.to_owned(), id.clone()));
+        classroom_ids.push((kind, id));
     }
     let bad = http
         .post(format!("{api_base}/v1/jobs"))
@@ -202,7 +250,33 @@ pub async fn run() -> anyhow::Result<()> {
     ));
     say("8. where the files landed:");
     let mut all_good = verified(&samples) == 1;
-    for (name, id) in &ids {
+    for (kind, id) in &classroom_ids {
+        let rec = queue.get(&id.parse()?).await?.context("job vanished")?;
+        let stored = rec
+            .result
+            .as_ref()
+            .and_then(|r| r["stored"].as_array().cloned())
+            .unwrap_or_default();
+        all_good &= rec.state == JobState::Succeeded && !stored.is_empty();
+        for (i, object) in stored.iter().enumerate() {
+            let location = object["location"].as_str().unwrap_or("-");
+            let on_disk = std::fs::read(location)
+                .map(|b| hex::encode(Md5::digest(&b)))
+                .unwrap_or_default();
+            let vendor_md5 = vendor_file_md5(&http, &sim, &rec, i).await;
+            let ok = vendor_md5.as_deref() == Some(on_disk.as_str());
+            all_good &= ok;
+            say(&format!(
+                "   {location}  md5 {on_disk} {} ({kind})",
+                if ok {
+                    "(matches the vendor's file)"
+                } else {
+                    "(MISMATCH)"
+                }
+            ));
+        }
+    }
+    for (name, id) in ids.iter().filter(|(n, _)| md5s.contains_key(n)) {
         let rec = queue.get(&id.parse()?).await?.context("job vanished")?;
         let location = rec
             .result
@@ -228,6 +302,30 @@ pub async fn run() -> anyhow::Result<()> {
     ensure!(all_good, "the demo did not end as expected");
     say("done: every job succeeded and every file matches its MD5.");
     Ok(())
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// The MD5 of the vendor's own file behind output `i` of a classroom job: from the simulator
+/// where it names one, else by fetching the output's URL.
+async fn vendor_file_md5(
+    http: &reqwest::Client,
+    sim: &creel_sim::RunningSim,
+    rec: &creel_queue::JobRecord,
+    i: usize,
+) -> Option<String> {
+    let output = rec.result.as_ref()?["outputs"].get(i)?.clone();
+    if let Some(video) = output["video_id"].as_i64() {
+        return sim.sim.baijiayun_video_md5(video);
+    }
+    if let Some(lesson) = output["lesson_id"].as_i64() {
+        return sim.sim.weclassroom_replay_md5(lesson);
+    }
+    let url = output["video_url"].as_str().or(output["url"].as_str())?;
+    let bytes = http.get(url).send().await.ok()?.bytes().await.ok()?;
+    Some(hex::encode(Md5::digest(&bytes)))
 }
 
 /// Enqueues `body` through `POST /v1/jobs` with an idempotency key; the new job's id.

@@ -3,6 +3,7 @@
 //! binary runs.
 
 pub mod api;
+pub mod callbacks;
 pub mod consumer;
 pub mod demo;
 pub mod intake;

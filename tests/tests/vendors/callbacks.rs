@@ -138,7 +138,7 @@ async fn playback_pure_video_and_dual_teacher_callbacks() {
         matches!(
             pure.callback,
             Callback::PureVideo {
-                room_id: 5005,
+                room_id: Some(5005),
                 status: 100,
                 ..
             }

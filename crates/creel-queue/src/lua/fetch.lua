@@ -30,6 +30,8 @@ while leased < max and popped < max * 4 do
     local token = token_prefix .. ':' .. leased
     local attempts = redis.call('HINCRBY', jkey(id), 'attempts', 1)
     redis.call('HSET', jkey(id), 'lease_token', token, 'worker', worker, 'started_at', now)
+    -- A signal before this step started is seen by the step itself (it reads the payloads).
+    redis.call('HDEL', jkey(id), 'wake_requested')
     set_state(id, 'ready', 'running', now)
     redis.call('ZADD', qkey('leases'), now + lease_ms, id)
     local f = redis.call('HMGET', jkey(id), 'kind', 'account', 'payload', 'step', 'traceparent', 'runs', 'checkpoint')

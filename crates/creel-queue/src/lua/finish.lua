@@ -10,8 +10,13 @@ local max_len = ARGV[3]
 local now = now_ms()
 
 local function finish_one(id, token, outcome, delay, text, event_json, cancel_event_json, attempts_delta, step)
-  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested')
+  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested')
   if st[1] ~= 'running' or st[2] ~= token then return 0, (st[1] or 'missing') end
+  -- A signal came while the step ran: the next step is due now, not after its wait.
+  if st[4] == '1' then
+    redis.call('HDEL', jkey(id), 'wake_requested')
+    if outcome == 'continue' then delay = 0 end
+  end
   redis.call('ZREM', qkey('leases'), id)
   redis.call('HDEL', jkey(id), 'lease_token')
   if (outcome == 'retry' or outcome == 'continue') and st[3] == '1' then

@@ -38,8 +38,9 @@ pub enum Callback {
     },
     /// A playback's pure video is done (`is_from_playback`).
     PureVideo {
-        /// The room.
-        room_id: i64,
+        /// The room; absent for a merged playback's pure video (API 38), whose callback the
+        /// document does not describe.
+        room_id: Option<i64>,
         /// The session.
         session_id: Option<i64>,
         /// The version.
@@ -157,7 +158,7 @@ fn read(fields: &BTreeMap<String, String>) -> Result<Callback, CallbackError> {
     }
     if fields.contains_key("is_from_playback") {
         return Ok(Callback::PureVideo {
-            room_id: int(fields, "room_id")?,
+            room_id: opt_int(fields, "room_id"),
             session_id: opt_int(fields, "session_id"),
             version: opt_int(fields, "version"),
             video_id,

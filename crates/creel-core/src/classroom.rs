@@ -1,0 +1,158 @@
+//! Configuration of the classroom job kinds: how each follows its vendor task (adaptive polling
+//! with a deadline and a cap on status calls), what to do when Plaso reports an export creel did
+//! not start, and how old a vendor callback may be.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[classroom]`: the classroom job kinds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassroomConfig {
+    /// Polling for kinds not listed in `poll`.
+    pub default_poll: PollPolicy,
+    /// Polling per job kind, e.g. `[classroom.poll."plaso.export"]`.
+    pub poll: BTreeMap<String, PollPolicy>,
+    /// What `plaso.export` does when Plaso answers 22001 (an export of this record is running)
+    /// for a task creel did not start.
+    pub plaso_unknown_task: UnknownTaskPolicy,
+    /// How long `plaso.export` waits before asking again under `plaso_unknown_task = "wait"`.
+    pub unknown_task_wait_ms: u64,
+    /// Vendor callbacks older than this (by their own timestamp) are refused.
+    pub callback_max_age_secs: u64,
+}
+
+impl Default for ClassroomConfig {
+    fn default() -> Self {
+        Self {
+            default_poll: PollPolicy::default(),
+            poll: BTreeMap::new(),
+            plaso_unknown_task: UnknownTaskPolicy::Wait,
+            unknown_task_wait_ms: 300_000,
+            callback_max_age_secs: 600,
+        }
+    }
+}
+
+impl ClassroomConfig {
+    /// The polling policy of `kind`.
+    #[must_use]
+    pub fn poll_for(&self, kind: &str) -> &PollPolicy {
+        self.poll.get(kind).unwrap_or(&self.default_poll)
+    }
+
+    /// Checks what serde cannot; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let all = std::iter::once(("default_poll".to_owned(), &self.default_poll))
+            .chain(self.poll.iter().map(|(k, p)| (format!("poll.\"{k}\""), p)));
+        for (name, p) in all {
+            p.validate().map_err(|e| format!("classroom.{name}.{e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Adaptive polling of one vendor task: the first status call `first_ms` after the submission,
+/// then doubling (with ±`jitter` spread) up to `max_ms`; the job fails after `deadline_secs` or
+/// `max_status_calls`, whichever comes first. A verified callback makes the next poll due now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollPolicy {
+    /// Wait before the first status call.
+    pub first_ms: u64,
+    /// The longest wait between status calls.
+    pub max_ms: u64,
+    /// Spread of each wait, as a fraction (0.2 = ±20 %).
+    pub jitter: f64,
+    /// The job fails this long after its task was submitted.
+    pub deadline_secs: u64,
+    /// The job fails after this many status calls.
+    pub max_status_calls: u32,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            first_ms: 10_000,
+            max_ms: 300_000,
+            jitter: 0.2,
+            deadline_secs: 86_400,
+            max_status_calls: 400,
+        }
+    }
+}
+
+impl PollPolicy {
+    /// The wait before status call number `n` (0 = the first), before jitter.
+    #[must_use]
+    pub fn base_wait(&self, n: u32) -> Duration {
+        let factor = 1u64.checked_shl(n.min(32)).unwrap_or(u64::MAX);
+        Duration::from_millis(self.first_ms.saturating_mul(factor).min(self.max_ms))
+    }
+
+    /// The wait before status call `n`, spread by `jitter` using `unit` (a number in [0, 1)).
+    #[must_use]
+    pub fn wait(&self, n: u32, unit: f64) -> Duration {
+        let base = self.base_wait(n).as_secs_f64();
+        let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        Duration::from_secs_f64((base * spread).max(0.0))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.first_ms == 0 || self.max_ms < self.first_ms {
+            return Err("first_ms must be positive and max_ms at least first_ms".into());
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(format!("jitter must be in [0, 1), not {}", self.jitter));
+        }
+        if self.deadline_secs == 0 || self.max_status_calls == 0 {
+            return Err("deadline_secs and max_status_calls must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// What to do about a vendor task creel did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownTaskPolicy {
+    /// Ask again later (the other export will end); never submit while it runs.
+    Wait,
+    /// Fail the job with the vendor's code, for a person to decide.
+    Fail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_to_the_cap_and_jitter_stays_in_its_band() {
+        let p = PollPolicy::default();
+        assert_eq!(p.base_wait(0), Duration::from_secs(10));
+        assert_eq!(p.base_wait(1), Duration::from_secs(20));
+        assert_eq!(p.base_wait(5), Duration::from_secs(300));
+        assert_eq!(p.base_wait(60), Duration::from_secs(300));
+        assert_eq!(p.wait(0, 0.0), Duration::from_secs(8));
+        assert_eq!(p.wait(0, 1.0), Duration::from_secs(12));
+    }
+
+    #[test]
+    fn a_bad_policy_names_its_field() {
+        let mut c = ClassroomConfig::default();
+        c.poll.insert(
+            "plaso.export".into(),
+            PollPolicy {
+                jitter: 1.5,
+                ..PollPolicy::default()
+            },
+        );
+        let err = c.validate().expect_err("jitter 1.5");
+        assert!(
+            err.contains("classroom.poll.\"plaso.export\".jitter"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! The Baijiayun kinds.
+//! - `baijiayun.vod`: a VOD video, followed with `getStatus` until transcoded, then `getInfo`
+//!   for its `file_md5`.
+//! - `baijiayun.pure_video`: the pure video of one playback (API 16, `record_template`), of
+//!   every playback of a room (API 19), or of a merged playback (API 38 → 39), followed until
+//!   its URL is served (API 20 / 39).
+//! - `baijiayun.crop`: one playback cut into named segments (API 35) or fixed-length ones
+//!   (API 17); the new versions are persisted at once and followed with API 10 (one call for
+//!   all of them) until each is transcoded.
+//!
+//! Baijiayun's callbacks are signed and verified before they are signalled, so a callback that
+//! says a video is transcoded (100) or failed (30) is trusted without a status call.
+
+use creel_core::JobError;
+use creel_queue::JobContext;
+use creel_vendors::baijiayun::model::{CropSegment, PlaybackStatus, VodStatus};
+use creel_vendors::baijiayun::{BaijiayunClient, Playback};
+use creel_vendors::{VendorClient, VendorError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    Deliver, Output, Polled, SubmitFailed, Uncertain, VendorTask, account, keys, task_failed,
+};
+use crate::JobDeps;
+use crate::vendor_source::SourceRef;
+
+fn client<'a>(deps: &'a JobDeps, account: &str) -> Result<&'a BaijiayunClient, JobError> {
+    match deps.vendors.get(account) {
+        Some(VendorClient::Baijiayun(c)) => Ok(c),
+        _ => Err(JobError::permanent(format!(
+            "account {account:?} is not a configured Baijiayun account"
+        ))),
+    }
+}
+
+/// A verified callback's status and fields, from a signal payload.
+struct Signalled<'a>(&'a Value);
+
+impl Signalled<'_> {
+    fn field(&self, k: &str) -> Option<&str> {
+        self.0["fields"][k].as_str().filter(|s| !s.is_empty())
+    }
+    fn status(&self) -> Option<i64> {
+        self.field("status").and_then(|s| s.parse().ok())
+    }
+}
+
+/// Code 1 "still generating" from the pure-video URL APIs means "not yet".
+fn not_ready(e: &VendorError) -> bool {
+    matches!(e, VendorError::Vendor { code: 1, .. })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The payload of `baijiayun.vod`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VodSpec {
+    /// The VOD video.
+    pub video_id: i64,
+    /// Copy the video into a storage profile.
+    #[serde(default)]
+    pub deliver: Option<Deliver>,
+}
+
+/// A VOD video being followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VodTask {
+    /// The video.
+    pub video_id: i64,
+}
+
+impl VodSpec {
+    fn done(&self, md5: Option<String>, size: Option<i64>) -> Polled {
+        Polled::Done {
+            facts: json!({"vendor": "baijiayun", "video_id": self.video_id}),
+            outputs: vec![Output {
+                facts: json!({"video_id": self.video_id, "file_md5": md5, "total_size": size}),
+                source: SourceRef::BaijiayunVod {
+                    video_id: self.video_id,
+                },
+                md5: md5.map(|m| m.to_ascii_lowercase()),
+            }],
+        }
+    }
+}
+
+impl VendorTask for VodSpec {
+    type Task = VodTask;
+
+    async fn submit(
+        &self,
+        _: &JobContext,
+        _: &JobDeps,
+        _: Uncertain,
+    ) -> Result<VodTask, SubmitFailed> {
+        // The video exists already: nothing is submitted, nothing billed.
+        Ok(VodTask {
+            video_id: self.video_id,
+        })
+    }
+
+    fn keys(&self, account: &str, task: &VodTask) -> Vec<String> {
+        vec![keys::baijiayun_video(account, task.video_id)]
+    }
+
+    async fn poll(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        _: &VodTask,
+        signals: &[Option<Value>],
+        status_calls: &mut u32,
+    ) -> Result<Polled, JobError> {
+        if let Some(s) = signals.first().and_then(Option::as_ref).map(Signalled) {
+            match s.status().map(VodStatus::from_code) {
+                Some(VodStatus::Ready) => {
+                    let size = s.field("total_size").and_then(|v| v.parse().ok());
+                    return Ok(self.done(s.field("file_md5").map(str::to_owned), size));
+                }
+                Some(st) if st.is_failure() => {
+                    return Err(task_failed(
+                        "Baijiayun VOD",
+                        s.status().unwrap_or(0),
+                        "transcoding failed (callback)",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let c = client(deps, account(ctx)?)?;
+        *status_calls += 1;
+        let state = c.vod_status(self.video_id).await?;
+        if state.status.is_failure() {
+            return Err(task_failed(
+                "Baijiayun VOD",
+                vod_code(state.status),
+                state.info.as_deref().unwrap_or("transcoding failed"),
+            ));
+        }
+        if state.status != VodStatus::Ready {
+            return Ok(Polled::Pending(json!({"status": vod_code(state.status)})));
+        }
+        *status_calls += 1;
+        let info = c.vod_info(self.video_id).await?;
+        Ok(self.done(info.file_md5, info.total_size))
+    }
+}
+
+fn vod_code(s: VodStatus) -> i64 {
+    match s {
+        VodStatus::Uploading => 10,
+        VodStatus::Transcoding => 20,
+        VodStatus::Failed => 30,
+        VodStatus::TranscodeTimeout => 31,
+        VodStatus::UploadTimeout => 32,
+        VodStatus::Ready => 100,
+        VodStatus::Unknown(c) => c,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The payload of `baijiayun.pure_video`: give `room_id` (with `session_id` for one session of
+/// a long-term room, or `every_session` for all of the room's playbacks), or
+/// `mixed_playback_id` for a merged playback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PureVideoSpec {
+    /// The room.
+    #[serde(default)]
+    pub room_id: Option<i64>,
+    /// One session of a long-term room.
+    #[serde(default)]
+    pub session_id: Option<i64>,
+    /// Every playback of the room (API 19) instead of one (API 16).
+    #[serde(default)]
+    pub every_session: bool,
+    /// API 16's `record_template`.
+    #[serde(default)]
+    pub record_template: Option<u32>,
+    /// A merged playback (API 38 → 39) instead of a room.
+    #[serde(default)]
+    pub mixed_playback_id: Option<i64>,
+    /// Copy the videos into a storage profile.
+    #[serde(default)]
+    pub deliver: Option<Deliver>,
+}
+
+/// The pure videos being followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum PureVideoTask {
+    /// Playbacks of a room: (room, session) each.
+    Playbacks {
+        /// The room.
+        room_id: i64,
+        /// The sessions (`None`: the room has none).
+        sessions: Vec<Option<i64>>,
+    },
+    /// A merged playback.
+    Merged {
+        /// The merged playback.
+        mixed_playback_id: i64,
+    },
+}
+
+impl PureVideoSpec {
+    /// Checks the combination of fields; the error names the field.
+    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+        use creel_core::JobRequestError as E;
+        match (self.room_id, self.mixed_playback_id) {
+            (Some(_), None) => {
+                if self.every_session && self.session_id.is_some() {
+                    return Err(E::new(
+                        "payload.session_id",
+                        "give session_id or every_session, not both",
+                    ));
+                }
+                Ok(())
+            }
+            (None, Some(_)) => {
+                if self.session_id.is_some() || self.every_session || self.record_template.is_some()
+                {
+                    return Err(E::new(
+                        "payload.mixed_playback_id",
+                        "a merged playback takes no session_id, every_session or record_template",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(E::new(
+                "payload.room_id",
+                "give exactly one of room_id and mixed_playback_id",
+            )),
+        }
+    }
+}
+
+impl VendorTask for PureVideoSpec {
+    type Task = PureVideoTask;
+
+    async fn submit(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        uncertain: Uncertain,
+    ) -> Result<PureVideoTask, SubmitFailed> {
+        let c = client(deps, account(ctx)?)?;
+        if let Some(mixed) = self.mixed_playback_id {
+            // API 39 cannot tell "never started" from "generating": after an unrecorded
+            // submission, adopt rather than pay again; the deadline catches a task that never was.
+            if uncertain == Uncertain::No {
+                c.merge_pure_video(mixed).await?;
+            }
+            return Ok(PureVideoTask::Merged {
+                mixed_playback_id: mixed,
+            });
+        }
+        let room_id = self
+            .room_id
+            .ok_or_else(|| SubmitFailed::from(JobError::permanent("payload.room_id is missing")))?;
+        if self.every_session {
+            // API 19 starts the sessions without a pure video and names them; it never starts one
+            // twice, so a repeat after a lost answer costs nothing and names none.
+            let started = c.room_pure_video(room_id).await?;
+            let sessions = started
+                .success_fids
+                .iter()
+                .map(|f| f.parse::<i64>().ok())
+                .collect();
+            return Ok(PureVideoTask::Playbacks { room_id, sessions });
+        }
+        let playback = Playback {
+            room_id,
+            session_id: self.session_id,
+        };
+        // API 16 bills every call: after an unrecorded submission, ask API 20 first.
+        let exists = match uncertain {
+            Uncertain::No => false,
+            Uncertain::Yes => match c.pure_video_url(playback, None).await {
+                Ok(_) => true,
+                Err(VendorError::Vendor {
+                    code: 1, message, ..
+                }) => !message.contains("不存在"),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if !exists {
+            c.pure_video(playback, self.record_template).await?;
+        }
+        Ok(PureVideoTask::Playbacks {
+            room_id,
+            sessions: vec![self.session_id],
+        })
+    }
+
+    fn keys(&self, account: &str, task: &PureVideoTask) -> Vec<String> {
+        match task {
+            PureVideoTask::Playbacks { room_id, sessions } => sessions
+                .iter()
+                .map(|s| keys::baijiayun_pure_video(account, *room_id, *s))
+                .collect(),
+            PureVideoTask::Merged { .. } => Vec::new(),
+        }
+    }
+
+    async fn poll(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        task: &PureVideoTask,
+        signals: &[Option<Value>],
+        status_calls: &mut u32,
+    ) -> Result<Polled, JobError> {
+        let c = client(deps, account(ctx)?)?;
+        match task {
+            PureVideoTask::Merged { mixed_playback_id } => {
+                *status_calls += 1;
+                match c.merge_pure_video_info(*mixed_playback_id).await {
+                    Ok(info) => {
+                        let (_, r) = info.best().ok_or_else(|| {
+                            JobError::retryable("the merged pure video lists no rendition yet")
+                        })?;
+                        Ok(Polled::Done {
+                            facts: json!({"vendor": "baijiayun", "mixed_playback_id": mixed_playback_id}),
+                            outputs: vec![Output {
+                                facts: json!({"mixed_playback_id": mixed_playback_id, "url": r.url, "size": r.size, "duration": r.duration}),
+                                source: SourceRef::BaijiayunMergedPureVideo {
+                                    mixed_playback_id: *mixed_playback_id,
+                                },
+                                md5: None,
+                            }],
+                        })
+                    }
+                    Err(e) if not_ready(&e) => Ok(Polled::Pending(json!({"merged": "generating"}))),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            PureVideoTask::Playbacks { room_id, sessions } => {
+                let mut outputs = Vec::with_capacity(sessions.len());
+                for (i, session) in sessions.iter().enumerate() {
+                    let signalled = signals.get(i).and_then(Option::as_ref).map(Signalled);
+                    let status = signalled.as_ref().and_then(Signalled::status);
+                    if status.is_some_and(|s| s != 100 && s != 1 && s != 20 && s != 10) {
+                        return Err(task_failed(
+                            "Baijiayun pure video",
+                            status.unwrap_or(0),
+                            "generation failed (callback)",
+                        ));
+                    }
+                    let playback = Playback {
+                        room_id: *room_id,
+                        session_id: *session,
+                    };
+                    *status_calls += 1;
+                    let url = match c.pure_video_url(playback, None).await {
+                        Ok(u) => u.url,
+                        Err(e) if not_ready(&e) => {
+                            return Ok(Polled::Pending(
+                                json!({"session": session, "pure_video": "generating"}),
+                            ));
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let md5 = signalled
+                        .as_ref()
+                        .and_then(|s| s.field("file_md5"))
+                        .map(str::to_owned);
+                    outputs.push(Output {
+                        facts: json!({"room_id": room_id, "session_id": session, "url": url, "file_md5": md5}),
+                        source: SourceRef::BaijiayunPureVideo { room_id: *room_id, session_id: *session, version: None },
+                        md5: md5.map(|m| m.to_ascii_lowercase()),
+                    });
+                }
+                Ok(Polled::Done {
+                    facts: json!({"vendor": "baijiayun", "room_id": room_id, "sessions": sessions}),
+                    outputs,
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The payload of `baijiayun.crop`: named `segments` (API 35) or `length_per_segment` seconds
+/// (API 17, WebRTC large classes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CropSpec {
+    /// The room.
+    pub room_id: i64,
+    /// The session of a long-term room.
+    #[serde(default)]
+    pub session_id: Option<i64>,
+    /// Named segments `{start_time, end_time, name}` in seconds.
+    #[serde(default)]
+    pub segments: Option<Vec<CropSegment>>,
+    /// Or: cut into segments of this many seconds.
+    #[serde(default)]
+    pub length_per_segment: Option<u32>,
+    /// Copy the segments into a storage profile.
+    #[serde(default)]
+    pub deliver: Option<Deliver>,
+}
+
+/// The crop versions being followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CropTask {
+    /// (video id, version) per segment, in order.
+    pub videos: Vec<(i64, i64)>,
+}
+
+impl CropSpec {
+    /// Checks the combination of fields; the error names the field.
+    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+        use creel_core::JobRequestError as E;
+        match (&self.segments, self.length_per_segment) {
+            (Some(s), None) if s.is_empty() => {
+                Err(E::new("payload.segments", "needs at least one segment"))
+            }
+            (Some(s), None) => {
+                for (i, seg) in s.iter().enumerate() {
+                    if seg.end_time <= seg.start_time {
+                        return Err(E::new(
+                            format!("payload.segments[{i}].end_time"),
+                            "must be after start_time",
+                        ));
+                    }
+                    if seg.name.trim().is_empty() {
+                        return Err(E::new(
+                            format!("payload.segments[{i}].name"),
+                            "must not be empty",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (None, Some(0)) => Err(E::new("payload.length_per_segment", "must be positive")),
+            (None, Some(_)) => Ok(()),
+            _ => Err(E::new(
+                "payload.segments",
+                "give exactly one of segments and length_per_segment",
+            )),
+        }
+    }
+
+    fn playback(&self) -> Playback {
+        Playback {
+            room_id: self.room_id,
+            session_id: self.session_id,
+        }
+    }
+}
+
+impl VendorTask for CropSpec {
+    type Task = CropTask;
+
+    async fn submit(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        uncertain: Uncertain,
+    ) -> Result<CropTask, SubmitFailed> {
+        let c = client(deps, account(ctx)?)?;
+        // Each crop call bills and makes new versions. After an unrecorded submission, the
+        // versions it made are the newest ones of this playback: adopt them if they are there.
+        let wanted = self.segments.as_ref().map(Vec::len);
+        if uncertain == Uncertain::Yes {
+            let list = c.crop_list(self.playback(), 1, 1000).await?;
+            let mut versions: Vec<(i64, i64)> = list
+                .list
+                .iter()
+                .filter(|v| v.version.unwrap_or(0) > 0)
+                .map(|v| (v.video_id, v.version.unwrap_or(0)))
+                .collect();
+            versions.sort_by_key(|v| v.1);
+            if let Some(n) = wanted
+                && versions.len() >= n
+                && n > 0
+            {
+                return Ok(CropTask {
+                    videos: versions.split_off(versions.len() - n),
+                });
+            }
+        }
+        let result = match (&self.segments, self.length_per_segment) {
+            (Some(segments), _) => c.batch_crop(self.playback(), segments).await?,
+            (None, Some(len)) => c.segment_crop(self.playback(), len).await?,
+            (None, None) => {
+                return Err(JobError::permanent("payload.segments is missing").into());
+            }
+        };
+        Ok(CropTask {
+            videos: result
+                .list
+                .iter()
+                .map(|v| (v.video_id, v.version))
+                .collect(),
+        })
+    }
+
+    fn keys(&self, account: &str, task: &CropTask) -> Vec<String> {
+        task.videos
+            .iter()
+            .map(|(id, _)| keys::baijiayun_video(account, *id))
+            .collect()
+    }
+
+    async fn poll(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        task: &CropTask,
+        signals: &[Option<Value>],
+        status_calls: &mut u32,
+    ) -> Result<Polled, JobError> {
+        let mut ready: Vec<Option<Option<String>>> = vec![None; task.videos.len()];
+        for (i, s) in signals.iter().enumerate() {
+            if let Some(s) = s.as_ref().map(Signalled) {
+                match s.status() {
+                    Some(100) => ready[i] = Some(s.field("file_md5").map(str::to_owned)),
+                    Some(30) => {
+                        return Err(task_failed(
+                            "Baijiayun crop",
+                            30,
+                            &format!("segment {} failed to transcode (callback)", i + 1),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if ready.iter().any(Option::is_none) {
+            let c = client(deps, account(ctx)?)?;
+            *status_calls += 1;
+            let list = c.crop_list(self.playback(), 1, 1000).await?;
+            for (i, (id, _)) in task.videos.iter().enumerate() {
+                if ready[i].is_some() {
+                    continue;
+                }
+                match list
+                    .list
+                    .iter()
+                    .find(|v| v.video_id == *id)
+                    .map(|v| v.status)
+                {
+                    Some(PlaybackStatus::Ready) => ready[i] = Some(None),
+                    Some(PlaybackStatus::Failed) => {
+                        return Err(task_failed(
+                            "Baijiayun crop",
+                            30,
+                            &format!("segment {} (video {id}) failed to transcode", i + 1),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let waiting = ready.iter().filter(|r| r.is_none()).count();
+        if waiting > 0 {
+            return Ok(Polled::Pending(
+                json!({"segments": ready.len(), "transcoding": waiting}),
+            ));
+        }
+        let names = self.segments.as_ref();
+        let outputs = task
+            .videos
+            .iter()
+            .zip(ready)
+            .enumerate()
+            .map(|(i, ((id, version), md5))| {
+                let md5 = md5.flatten();
+                Output {
+                    facts: json!({
+                        "video_id": id, "version": version, "file_md5": md5,
+                        "name": names.and_then(|n| n.get(i)).map(|s| s.name.clone()),
+                    }),
+                    source: SourceRef::BaijiayunVod { video_id: *id },
+                    md5: md5.map(|m| m.to_ascii_lowercase()),
+                }
+            })
+            .collect();
+        Ok(Polled::Done {
+            facts: json!({"vendor": "baijiayun", "room_id": self.room_id, "session_id": self.session_id}),
+            outputs,
+        })
+    }
+}

@@ -1,0 +1,440 @@
+//! The classroom job kinds as durable state machines. Each kind implements [`VendorTask`]:
+//! submit (or find) a vendor task, name the signal keys a callback about it arrives on, and
+//! poll it. [`drive`] runs the shared steps:
+//!
+//! `submit` → `poll` (repeated, adaptive backoff, deadline, status-call cap) → `deliver`
+//! (optional: one child `download` job per output, each resolving a fresh vendor URL) → done.
+//!
+//! Every step saves what it learned in the job's checkpoint before acting on it: an intent
+//! marker before a billed submission (so a re-run after a crash reconciles instead of paying
+//! twice), the task as soon as the vendor names it, the child job ids before waiting on them.
+//! Waiting is always a step scheduled for later; a verified callback (a signal on one of the
+//! task's keys) makes the next poll due at once.
+
+pub mod baijiayun;
+pub mod keys;
+pub mod plaso_export;
+pub mod weclassroom;
+
+use std::time::Duration;
+
+use creel_core::{JobError, JobRequest, JobState};
+use creel_queue::{JobContext, StepOutcome};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::JobDeps;
+use crate::vendor_source::SourceRef;
+
+/// How long a delivered signal is kept for a listener that comes later, and how long a job's
+/// listening lasts between polls.
+const SIGNAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The first and the longest wait between checks of child deliveries (Redis reads, not vendor
+/// calls).
+const CHILD_WAIT_FIRST: Duration = Duration::from_millis(200);
+const CHILD_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// `deliver`: copy the job's outputs into a storage profile through child `download` jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deliver {
+    /// The storage profile.
+    pub profile: String,
+    /// The object key template, over `{parent}` (this job's id), `{index}` (the output's
+    /// number, from 1), `{date}` and `{account}`. Default `{account}/{kind}/{date}/{parent}-{index}.mp4`
+    /// with the parent's kind.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// One output of a finished vendor task: what it is (for the result) and where to fetch it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// Facts for the result and the event: vendor ids, URL, size, MD5, duration.
+    pub facts: Value,
+    /// The vendor reference a delivery resolves to a fresh URL.
+    pub source: SourceRef,
+    /// The vendor's MD5 of the file, when it reports one.
+    #[serde(default)]
+    pub md5: Option<String>,
+}
+
+/// What one poll found.
+#[derive(Debug)]
+pub enum Polled {
+    /// Not finished yet; what the vendor said (shown as the job's progress).
+    Pending(Value),
+    /// Finished: the result facts and the outputs.
+    Done {
+        /// Facts about the whole task (vendor ids).
+        facts: Value,
+        /// Its outputs (one video, or one per segment or session).
+        outputs: Vec<Output>,
+    },
+}
+
+/// One classroom job kind.
+pub trait VendorTask: Sync {
+    /// What the vendor's task is, as persisted (ids).
+    type Task: Serialize + DeserializeOwned + Send + Sync + Clone;
+
+    /// Submits the task, or finds the one an interrupted earlier submission created
+    /// (`uncertain` is true then: the vendor may have accepted it without creel recording the
+    /// answer). Never submits twice for one job where the vendor would bill twice.
+    fn submit(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        uncertain: Uncertain,
+    ) -> impl std::future::Future<Output = Result<Self::Task, SubmitFailed>> + Send;
+
+    /// The signal keys callbacks about `task` arrive on.
+    fn keys(&self, account: &str, task: &Self::Task) -> Vec<String>;
+
+    /// Polls `task`. `signals` holds, per key of [`VendorTask::keys`], a delivered callback
+    /// payload; a kind may trust a signed one instead of calling the vendor. Every vendor status
+    /// call is counted in `status_calls`.
+    fn poll(
+        &self,
+        ctx: &JobContext,
+        deps: &JobDeps,
+        task: &Self::Task,
+        signals: &[Option<Value>],
+        status_calls: &mut u32,
+    ) -> impl std::future::Future<Output = Result<Polled, JobError>> + Send;
+}
+
+/// A submission that failed, and whether the vendor may have created the task anyway.
+#[derive(Debug)]
+pub struct SubmitFailed {
+    /// The job's error.
+    pub error: JobError,
+    /// The vendor may have acted (creel did not get its answer): the next attempt reconciles.
+    pub may_have_acted: bool,
+}
+
+impl From<creel_vendors::VendorError> for SubmitFailed {
+    fn from(e: creel_vendors::VendorError) -> Self {
+        Self {
+            may_have_acted: e.may_have_acted(),
+            error: e.into(),
+        }
+    }
+}
+
+impl From<JobError> for SubmitFailed {
+    /// An error of creel's own before any vendor call.
+    fn from(error: JobError) -> Self {
+        Self {
+            error,
+            may_have_acted: false,
+        }
+    }
+}
+
+/// Whether an earlier submission of this job may have reached the vendor unrecorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uncertain {
+    /// No earlier attempt began a submission.
+    No,
+    /// An earlier attempt began one and did not record the vendor's answer.
+    Yes,
+}
+
+/// What a classroom job keeps in its checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "T: Serialize + DeserializeOwned")]
+struct Progress<T> {
+    /// Set (ms) right before a submission call, cleared once its answer is recorded.
+    #[serde(default)]
+    submitting_since: Option<i64>,
+    #[serde(default)]
+    task: Option<T>,
+    #[serde(default)]
+    submitted_at: Option<i64>,
+    #[serde(default)]
+    status_calls: u32,
+    #[serde(default)]
+    polls: u32,
+    /// The finished task's facts and outputs.
+    #[serde(default)]
+    done: Option<(Value, Vec<Output>)>,
+    /// Child deliveries: (job id, output index).
+    #[serde(default)]
+    children: Vec<String>,
+    #[serde(default)]
+    child_checks: u32,
+}
+
+impl<T> Default for Progress<T> {
+    fn default() -> Self {
+        Self {
+            submitting_since: None,
+            task: None,
+            submitted_at: None,
+            status_calls: 0,
+            polls: 0,
+            done: None,
+            children: Vec::new(),
+            child_checks: 0,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The account a classroom job acts for (validated at enqueue).
+pub(crate) fn account(ctx: &JobContext) -> Result<&str, JobError> {
+    ctx.account
+        .as_deref()
+        .ok_or_else(|| JobError::permanent("the job names no vendor account"))
+}
+
+async fn save<T: Serialize + DeserializeOwned>(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    p: &Progress<T>,
+) -> Result<(), JobError> {
+    let value = serde_json::to_value(p)
+        .map_err(|e| JobError::permanent(format!("checkpoint does not serialize: {e}")))?;
+    match deps.queue.save_checkpoint(ctx, &value).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(JobError::retryable(
+            "the job's lease was lost; another worker has it",
+        )),
+        Err(e) => Err(JobError::retryable(format!("saving the checkpoint: {e}"))),
+    }
+}
+
+/// Runs the current step of a classroom job of kind `kind`.
+pub async fn drive<K: VendorTask>(
+    kind: &K,
+    deliver: Option<&Deliver>,
+    ctx: &JobContext,
+    deps: &JobDeps,
+) -> Result<StepOutcome, JobError> {
+    let mut p: Progress<K::Task> = match &ctx.checkpoint {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| JobError::permanent(format!("checkpoint does not load: {e}")))?,
+        None => Progress::default(),
+    };
+    let account = account(ctx)?.to_owned();
+    if !p.children.is_empty() {
+        return children(ctx, deps, &mut p).await;
+    }
+    if let Some((facts, outputs)) = p.done.clone() {
+        return finish(ctx, deps, deliver, &mut p, facts, outputs).await;
+    }
+    let policy = deps.config.classroom.poll_for(&ctx.kind).clone();
+    let Some(task) = p.task.clone() else {
+        let uncertain = if p.submitting_since.is_some() {
+            Uncertain::Yes
+        } else {
+            Uncertain::No
+        };
+        p.submitting_since = Some(now_ms());
+        save(ctx, deps, &p).await?;
+        let task = match kind.submit(ctx, deps, uncertain).await {
+            Ok(t) => t,
+            Err(f) => {
+                if !f.may_have_acted {
+                    // Nothing reached the vendor: the next attempt need not reconcile.
+                    p.submitting_since = None;
+                    save(ctx, deps, &p).await?;
+                }
+                return Err(f.error);
+            }
+        };
+        p.task = Some(task.clone());
+        p.submitting_since = None;
+        p.submitted_at = Some(now_ms());
+        save(ctx, deps, &p).await?;
+        let keys = kind.keys(&account, &task);
+        let early = listen(ctx, deps, &keys).await?;
+        let after = if early.iter().any(Option::is_some) {
+            Duration::ZERO
+        } else {
+            policy.wait(0, fastrand::f64())
+        };
+        return Ok(StepOutcome::Continue {
+            step: "poll".into(),
+            after,
+        });
+    };
+    let elapsed = Duration::from_millis(
+        u64::try_from(now_ms() - p.submitted_at.unwrap_or_else(now_ms)).unwrap_or(0),
+    );
+    if elapsed > Duration::from_secs(policy.deadline_secs) {
+        return Err(JobError::permanent(format!(
+            "the vendor task did not finish within the {} s deadline of {}",
+            policy.deadline_secs, ctx.kind
+        )));
+    }
+    if p.status_calls >= policy.max_status_calls {
+        return Err(JobError::permanent(format!(
+            "the vendor task did not finish within {} status calls",
+            policy.max_status_calls
+        )));
+    }
+    let keys = kind.keys(&account, &task);
+    let signals = listen(ctx, deps, &keys).await?;
+    let before = p.status_calls;
+    let polled = kind
+        .poll(ctx, deps, &task, &signals, &mut p.status_calls)
+        .await;
+    if p.status_calls != before {
+        // Status calls count even when the poll failed: the cap is about vendor load.
+        save(ctx, deps, &p).await?;
+    }
+    match polled? {
+        Polled::Pending(said) => {
+            p.polls += 1;
+            save(ctx, deps, &p).await?;
+            let progress =
+                json!({"vendor": said, "status_calls": p.status_calls, "polls": p.polls});
+            if let Err(e) = deps.queue.report_progress(ctx, &progress).await {
+                tracing::debug!(error = %e, "could not report progress");
+            }
+            Ok(StepOutcome::Continue {
+                step: "poll".into(),
+                after: policy.wait(p.polls, fastrand::f64()),
+            })
+        }
+        Polled::Done { facts, outputs } => {
+            p.done = Some((facts.clone(), outputs.clone()));
+            save(ctx, deps, &p).await?;
+            finish(ctx, deps, deliver, &mut p, facts, outputs).await
+        }
+    }
+}
+
+async fn listen(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    keys: &[String],
+) -> Result<Vec<Option<Value>>, JobError> {
+    deps.queue
+        .listen(ctx, keys, SIGNAL_TTL)
+        .await
+        .map_err(|e| JobError::retryable(format!("listening for callbacks: {e}")))
+}
+
+/// The task is done: without `deliver` the job ends with the vendor's result; with it, one
+/// child `download` per output is enqueued (idempotently, keyed by this job and the output) and
+/// their ids saved before waiting on them.
+async fn finish<T: Serialize + DeserializeOwned>(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    deliver: Option<&Deliver>,
+    p: &mut Progress<T>,
+    facts: Value,
+    outputs: Vec<Output>,
+) -> Result<StepOutcome, JobError> {
+    let Some(deliver) = deliver else {
+        return Ok(StepOutcome::Done(result(&facts, &outputs, None)));
+    };
+    let account = account(ctx)?;
+    let template = deliver
+        .key
+        .clone()
+        .unwrap_or_else(|| "{account}/{kind}/{date}/{parent}-{index}.mp4".to_owned());
+    let mut children = Vec::with_capacity(outputs.len());
+    for (i, o) in outputs.iter().enumerate() {
+        let key = template
+            .replace("{parent}", ctx.id.as_str())
+            .replace("{index}", &(i + 1).to_string())
+            .replace("{kind}", &ctx.kind.replace('.', "-"));
+        let payload = json!({
+            "source": o.source, "profile": deliver.profile, "key": key, "expected_md5": o.md5,
+        });
+        let request = JobRequest {
+            queue: ctx.queue.clone(),
+            account: Some(account.to_owned()),
+            idempotency_key: Some(format!("{}:deliver:{}", ctx.id, i + 1)),
+            traceparent: ctx.traceparent.clone(),
+            created_by: Some(format!("job:{}", ctx.id)),
+            ..JobRequest::new("download", payload)
+        };
+        let enqueued = deps
+            .queue
+            .enqueue(request)
+            .await
+            .map_err(|e| JobError::retryable(format!("enqueueing a delivery: {e}")))?;
+        children.push(enqueued.id.to_string());
+    }
+    p.children = children;
+    save(ctx, deps, p).await?;
+    Ok(StepOutcome::Continue {
+        step: "deliver".into(),
+        after: CHILD_WAIT_FIRST,
+    })
+}
+
+/// Waits for the child deliveries: done when all succeeded, failed when one failed for good.
+async fn children<T: Serialize + DeserializeOwned>(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    p: &mut Progress<T>,
+) -> Result<StepOutcome, JobError> {
+    let mut stored = Vec::with_capacity(p.children.len());
+    for id in &p.children {
+        let job_id = id
+            .parse()
+            .map_err(|_| JobError::permanent(format!("bad child job id {id:?}")))?;
+        let rec = deps
+            .queue
+            .get(&job_id)
+            .await
+            .map_err(|e| JobError::retryable(format!("reading child {id}: {e}")))?
+            .ok_or_else(|| JobError::permanent(format!("delivery job {id} is gone")))?;
+        match rec.state {
+            JobState::Succeeded => {
+                let mut r = rec.result.unwrap_or(Value::Null);
+                r["job_id"] = json!(id);
+                stored.push(r);
+            }
+            JobState::Failed | JobState::Cancelled => {
+                return Err(JobError::permanent(format!(
+                    "delivery job {id} ended {}: {}",
+                    rec.state.as_str(),
+                    rec.last_error.unwrap_or_default()
+                )));
+            }
+            _ => {
+                p.child_checks += 1;
+                save(ctx, deps, p).await?;
+                let wait = CHILD_WAIT_FIRST
+                    .saturating_mul(1u32 << p.child_checks.min(8))
+                    .min(CHILD_WAIT_MAX);
+                return Ok(StepOutcome::Continue {
+                    step: "deliver".into(),
+                    after: wait,
+                });
+            }
+        }
+    }
+    let (facts, outputs) = p.done.clone().unwrap_or((Value::Null, Vec::new()));
+    Ok(StepOutcome::Done(result(&facts, &outputs, Some(stored))))
+}
+
+fn result(facts: &Value, outputs: &[Output], stored: Option<Vec<Value>>) -> Value {
+    let mut r = json!({
+        "task": facts,
+        "outputs": outputs.iter().map(|o| o.facts.clone()).collect::<Vec<_>>(),
+    });
+    if let Some(stored) = stored {
+        r["stored"] = json!(stored);
+    }
+    r
+}
+
+/// A vendor error as a job error; `status` names the vendor's task status when the task itself
+/// failed.
+pub(crate) fn task_failed(vendor: &str, status: i64, detail: &str) -> JobError {
+    JobError::permanent(format!(
+        "{vendor} task failed with status {status}: {detail}"
+    ))
+}

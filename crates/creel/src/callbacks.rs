@@ -1,0 +1,208 @@
+//! Vendor callback routes, served beside the API but outside its bearer auth: each vendor's own
+//! proof is checked instead.
+//! - `POST /callbacks/baijiayun/{account}`: a signed form (playback transcode, pure video,
+//!   set-main-version, VOD transcode, dual-teacher auto-match). The sign, timestamp age and
+//!   fields are verified; the `qid` is claimed once in Redis for the whole fleet.
+//! - `POST /callbacks/plaso/{token}`: Plaso's unsigned `{taskId, status}`; the URL token
+//!   (constant-time compared) picks the account, and the body is only a hint the job confirms
+//!   with `getVideoTask`. Deduplicated by (taskId, status).
+//!
+//! A verified callback becomes a *signal* on the keys of [`creel_jobs::classroom::keys`]: the
+//! jobs listening there poll at once, and a job that starts listening later still finds it.
+//! Each vendor is answered as its document says (`{"code":0}`, `{"code":0,"message":""}`);
+//! a failure to record the callback answers 500 and releases the claim, so the vendor's retry
+//! is accepted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use creel_core::Config;
+use creel_core::config::Vendor;
+use creel_jobs::classroom::keys;
+use creel_queue::Queue;
+use creel_vendors::ReplayGuard;
+use creel_vendors::baijiayun::callback::{self as bjy, Callback};
+use creel_vendors::plaso::callback as plaso;
+use serde_json::json;
+
+/// How long a callback's id is remembered (vendors retry for minutes to hours).
+const CLAIM_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a callback's payload waits for a job that has not listened yet.
+const SIGNAL_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Clone)]
+struct Callbacks {
+    config: Arc<Config>,
+    queue: Queue,
+}
+
+/// The callback routes.
+pub fn routes(config: Arc<Config>, queue: Queue) -> Router {
+    Router::new()
+        .route("/callbacks/baijiayun/{account}", post(baijiayun))
+        .route("/callbacks/plaso/{token}", post(plaso_callback))
+        .with_state(Callbacks { config, queue })
+}
+
+/// The replay check is done after verification, in Redis (shared by every API process), so
+/// `verify` is given a guard that lets every qid through.
+struct CheckedAfterwards;
+
+impl ReplayGuard for CheckedAfterwards {
+    fn claim(&self, _: &str) -> bool {
+        true
+    }
+    fn release(&self, _: &str) {}
+}
+
+fn answer(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn baijiayun(
+    State(cb): State<Callbacks>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(acct) = cb
+        .config
+        .accounts
+        .get(&account)
+        .filter(|a| a.vendor == Vendor::Baijiayun)
+    else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"code": 404, "msg": "no such Baijiayun account"}).to_string(),
+        );
+    };
+    let fields: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let max_age = Duration::from_secs(cb.config.classroom.callback_max_age_secs);
+    let verified = match bjy::verify(
+        &fields,
+        acct.secret.expose(),
+        now,
+        max_age,
+        &CheckedAfterwards,
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(%account, error = %e, "refused a Baijiayun callback");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"code": 1, "msg": e.to_string()}).to_string(),
+            );
+        }
+    };
+    let claim = format!("bjy:{account}:qid:{}", verified.qid);
+    match cb.queue.claim_once(&claim, CLAIM_TTL).await {
+        Ok(true) => {}
+        Ok(false) => return answer(StatusCode::OK, bjy::ACK.to_owned()),
+        Err(e) => return unavailable(&e),
+    }
+    let kind = serde_json::to_value(&verified.callback)
+        .ok()
+        .and_then(|v| v["kind"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let payload =
+        json!({"vendor": "baijiayun", "kind": kind, "qid": verified.qid, "fields": fields});
+    let mut signal_keys = Vec::new();
+    match &verified.callback {
+        Callback::PureVideo {
+            room_id,
+            session_id,
+            video_id,
+            ..
+        } => {
+            if let Some(room_id) = room_id {
+                signal_keys.push(keys::baijiayun_pure_video(&account, *room_id, *session_id));
+            }
+            signal_keys.push(keys::baijiayun_video(&account, *video_id));
+        }
+        Callback::PlaybackTranscode { video_id, .. }
+        | Callback::SetMainVersion { video_id, .. }
+        | Callback::VodTranscode { video_id, .. }
+        | Callback::AutoMatch { video_id, .. } => {
+            signal_keys.push(keys::baijiayun_video(&account, *video_id));
+        }
+    }
+    for key in &signal_keys {
+        if let Err(e) = cb.queue.signal(key, &payload, SIGNAL_KEEP).await {
+            let _ = cb.queue.release_claim(&claim).await;
+            return unavailable(&e);
+        }
+    }
+    tracing::info!(%account, %kind, qid = %verified.qid, "Baijiayun callback");
+    answer(StatusCode::OK, bjy::ACK.to_owned())
+}
+
+async fn plaso_callback(
+    State(cb): State<Callbacks>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let account = cb.config.accounts.iter().find(|(_, a)| {
+        a.vendor == Vendor::Plaso
+            && a.callback_token
+                .as_ref()
+                .is_some_and(|t| plaso::token_matches(t.expose(), &token))
+    });
+    let Some((account, _)) = account else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"code": 404, "message": "unknown callback token"}).to_string(),
+        );
+    };
+    let hint = match plaso::parse(&body) {
+        Ok(h) => h,
+        Err(e) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"code": 1, "message": e.to_string()}).to_string(),
+            );
+        }
+    };
+    let claim = format!("plaso:{account}:cb:{}:{}", hint.task_id, hint.status.code());
+    match cb.queue.claim_once(&claim, CLAIM_TTL).await {
+        Ok(true) => {}
+        Ok(false) => return answer(StatusCode::OK, plaso::ACK.to_owned()),
+        Err(e) => return unavailable(&e),
+    }
+    let payload = json!({"vendor": "plaso", "task_id": hint.task_id, "status": hint.status.code()});
+    if let Err(e) = cb
+        .queue
+        .signal(
+            &keys::plaso_task(account, &hint.task_id),
+            &payload,
+            SIGNAL_KEEP,
+        )
+        .await
+    {
+        let _ = cb.queue.release_claim(&claim).await;
+        return unavailable(&e);
+    }
+    tracing::info!(%account, task_id = %hint.task_id, status = hint.status.code(), "Plaso callback");
+    answer(StatusCode::OK, plaso::ACK.to_owned())
+}
+
+fn unavailable(e: &creel_queue::QueueError) -> Response {
+    tracing::error!(error = %e, "could not record a vendor callback; the vendor will retry");
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"code": 1, "msg": "try again"}).to_string(),
+    )
+}

@@ -1,0 +1,453 @@
+//! The classroom job kinds end to end against the vendor simulator (real HTTP, real
+//! signatures, accelerated clock), a real Redis and the API's callback routes: each kind's
+//! success path with callbacks and with every callback dropped, each documented failure
+//! status, delivery into the `local` profile with the stored bytes checked, and never a vendor
+//! task billed twice.
+
+use std::time::Duration;
+
+use creel_core::classroom::PollPolicy;
+use creel_core::config::Vendor;
+use creel_core::{JobId, JobState, Secret};
+use creel_queue::JobRecord;
+use creel_sim::RunningSim;
+use creel_sim::baijiayun::{ClassType, TaskOutcome};
+use creel_sim::plaso::PlasoOutcome;
+use creel_tests::probe::wait_for_state;
+use creel_tests::stack::Stack;
+use creel_tests::vendor_sim::{self, BJY_PARTNER};
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
+
+const PLASO_TOKEN: &str = "plaso-callback-token-0123456789";
+
+struct Classroom {
+    sim: RunningSim,
+    stack: Stack,
+}
+
+/// The simulator at 600× (a 60 s vendor step is 100 ms), with Plaso's callback URL and
+/// Baijiayun's transcode callback URL pointing at creel's API; a worker polling every
+/// 100 ms to 1 s.
+async fn start() -> Classroom {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut sim_config = vendor_sim::config(600.0, None);
+    for a in &mut sim_config.accounts {
+        if a.vendor == Vendor::Plaso {
+            a.callback_url = Some(format!("{api}/callbacks/plaso/{PLASO_TOKEN}"));
+        }
+    }
+    let sim = vendor_sim::start(sim_config).await;
+    let mut plaso = vendor_sim::account(&sim, Vendor::Plaso);
+    plaso.callback_token = Some(Secret::new(PLASO_TOKEN));
+    let bjy = vendor_sim::account(&sim, Vendor::Baijiayun);
+    vendor_sim::baijiayun(&bjy)
+        .set_transcode_callback_url(&format!("{api}/callbacks/baijiayun/bjy"))
+        .await
+        .expect("set the transcode callback URL");
+    let wc = vendor_sim::account(&sim, Vendor::Weclassroom);
+    let mut stack = Stack::start_on(listener, |cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.accounts.insert("plaso".into(), plaso);
+        cfg.accounts.insert("bjy".into(), bjy);
+        cfg.accounts.insert("wc".into(), wc);
+        cfg.classroom.default_poll = PollPolicy {
+            first_ms: 100,
+            max_ms: 1_000,
+            ..PollPolicy::default()
+        };
+        // Vendor time runs 600x: a callback's own timestamp is ahead of the wall clock.
+        cfg.classroom.callback_max_age_secs = 30 * 24 * 3600;
+        cfg.worker.default_retry.base_delay = Duration::from_millis(200);
+        cfg.worker.default_retry.max_delay = Duration::from_secs(1);
+        cfg.worker.default_retry.max_attempts = 20;
+        cfg.classroom.unknown_task_wait_ms = 500;
+    })
+    .await;
+    stack.start_worker();
+    Classroom { sim, stack }
+}
+
+impl Classroom {
+    async fn post(&self, kind: &str, account: &str, payload: Value) -> JobId {
+        let res = self
+            .stack
+            .post_job(&json!({"kind": kind, "account": account, "payload": payload}))
+            .await;
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").parse().expect("job id")
+    }
+
+    async fn ends(&self, id: &JobId, state: JobState) -> JobRecord {
+        wait_for_state(&self.stack.queue, id, state, Duration::from_secs(60)).await
+    }
+
+    fn stored_md5(&self, rec: &JobRecord, i: usize) -> String {
+        let key = rec.result.as_ref().expect("result")["stored"][i]["key"]
+            .as_str()
+            .expect("stored key")
+            .to_owned();
+        hex::encode(Md5::digest(
+            std::fs::read(self.stack.out.path().join(key)).expect("stored file"),
+        ))
+    }
+}
+
+fn deliver() -> Value {
+    json!({"profile": "local", "key": "{kind}/{parent}-{index}.mp4"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaso_export_follows_callbacks_delivers_and_never_bills_twice() {
+    let c = start().await;
+    c.sim.sim.plaso_add_record("rec-ok", PlasoOutcome::Success);
+    let id = c
+        .post("plaso.export", "plaso", json!({"record_id": "rec-ok", "file_name": "第1课", "convert_mode": "avatar_whiteboard", "deliver": deliver()}))
+        .await;
+    // A second job asking for the same export adopts the first's task, running or finished
+    // (Plaso would answer 22001 while it runs, and bill again after).
+    let twin = c
+        .post("plaso.export", "plaso", json!({"record_id": "rec-ok", "file_name": "第1课", "convert_mode": "avatar_whiteboard"}))
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let twin = c.ends(&twin, JobState::Succeeded).await;
+    let result = rec.result.clone().expect("result");
+    let task = result["task"]["task_id"].as_str().expect("task id");
+    assert_eq!(twin.result.expect("twin result")["task"]["task_id"], task);
+    assert_eq!(c.sim.sim.plaso_submissions().get("rec-ok"), Some(&1));
+    let url = result["outputs"][0]["video_url"]
+        .as_str()
+        .expect("video url");
+    let (status, md5) = vendor_sim::fetch_md5(url).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        c.stored_md5(&rec, 0),
+        md5,
+        "the delivered file is the export"
+    );
+    let acked = c
+        .sim
+        .sim
+        .deliveries()
+        .iter()
+        .filter(|d| d.vendor == "plaso" && d.acknowledged)
+        .count();
+    assert!(acked >= 1, "creel acknowledged Plaso's callback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaso_export_without_callbacks_polls_to_the_end() {
+    let c = start().await;
+    c.sim.sim.drop_callbacks(1_000);
+    c.sim
+        .sim
+        .plaso_add_record("rec-quiet", PlasoOutcome::Success);
+    let id = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-quiet", "file_name": "quiet"}),
+        )
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let result = rec.result.expect("result");
+    assert!(result["outputs"][0]["video_url"].is_string());
+    // Every callback was lost, so Plaso gave up (−3): not a failure, the video is there.
+    assert_eq!(result["task"]["status"], -3, "{result}");
+    assert_eq!(c.sim.sim.plaso_submissions().get("rec-quiet"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaso_export_failures_are_permanent_with_the_vendors_reason() {
+    let c = start().await;
+    c.sim
+        .sim
+        .plaso_add_record("rec-transcode", PlasoOutcome::TranscodeFailed);
+    c.sim
+        .sim
+        .plaso_add_record("rec-upload", PlasoOutcome::UploadFailed);
+    c.sim
+        .sim
+        .plaso_add_record("rec-nocallback", PlasoOutcome::CallbackFailed);
+    let transcode = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-transcode", "file_name": "a"}),
+        )
+        .await;
+    let upload = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-upload", "file_name": "b"}),
+        )
+        .await;
+    let missing = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "no-such-record", "file_name": "c"}),
+        )
+        .await;
+    let no_callback = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-nocallback", "file_name": "d"}),
+        )
+        .await;
+    for (id, reason) in [
+        (&transcode, "status -1"),
+        (&upload, "status -2"),
+        (&missing, "22003"),
+    ] {
+        let rec = c.ends(id, JobState::Failed).await;
+        let err = rec.last_error.unwrap_or_default();
+        assert!(err.contains(reason), "{reason}: {err}");
+        assert_eq!(rec.attempts, 1, "a permanent failure is not retried: {err}");
+    }
+    // A lost first callback: Plaso calls again a minute later (vendor time) and creel
+    // acknowledges that one.
+    c.ends(&no_callback, JobState::Succeeded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_vod_trusts_the_signed_callback_and_delivers_with_the_vendors_md5() {
+    let c = start().await;
+    let ok = c
+        .sim
+        .sim
+        .baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let bad = c
+        .sim
+        .sim
+        .baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Failure);
+    let id = c
+        .post(
+            "baijiayun.vod",
+            "bjy",
+            json!({"video_id": ok, "deliver": deliver()}),
+        )
+        .await;
+    let failed = c
+        .post("baijiayun.vod", "bjy", json!({"video_id": bad}))
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let md5 = c.sim.sim.baijiayun_video_md5(ok).expect("md5");
+    assert_eq!(
+        rec.result.as_ref().expect("result")["outputs"][0]["file_md5"],
+        md5.as_str()
+    );
+    assert_eq!(c.stored_md5(&rec, 0), md5);
+    let rec = c.ends(&failed, JobState::Failed).await;
+    assert!(rec.last_error.unwrap_or_default().contains("status 30"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_vod_without_callbacks_polls_status_then_info() {
+    let c = start().await;
+    c.sim.sim.drop_callbacks(1_000);
+    let video = c
+        .sim
+        .sim
+        .baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let id = c
+        .post("baijiayun.vod", "bjy", json!({"video_id": video}))
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let md5 = c.sim.sim.baijiayun_video_md5(video).expect("md5");
+    assert_eq!(
+        rec.result.expect("result")["outputs"][0]["file_md5"],
+        md5.as_str()
+    );
+}
+
+async fn ready_playback(c: &Classroom, room: i64, class: ClassType) {
+    c.sim
+        .sim
+        .baijiayun_add_playback(BJY_PARTNER, room, 0, class, None);
+    vendor_sim::eventually(
+        "the playback transcodes",
+        Duration::from_secs(10),
+        || async {
+            c.sim
+                .sim
+                .baijiayun_tasks()
+                .iter()
+                .any(|v| v.room_id == Some(room) && v.kind == "playback" && v.status == 100)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_crop_persists_every_segment_and_delivers_them_all() {
+    let c = start().await;
+    ready_playback(&c, 7001, ClassType::WebrtcLargeClass).await;
+    let named = c
+        .post(
+            "baijiayun.crop",
+            "bjy",
+            json!({"room_id": 7001, "segments": [
+            {"start_time": 0, "end_time": 120, "name": "intro"},
+            {"start_time": 120, "end_time": 400, "name": "lesson"}], "deliver": deliver()}),
+        )
+        .await;
+    let rec = c.ends(&named, JobState::Succeeded).await;
+    let result = rec.result.clone().expect("result");
+    let outputs = result["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), 2);
+    assert_eq!(outputs[1]["name"], "lesson");
+    for (i, o) in outputs.iter().enumerate() {
+        let video = o["video_id"].as_i64().expect("video id");
+        assert_eq!(
+            c.stored_md5(&rec, i),
+            c.sim.sim.baijiayun_video_md5(video).expect("md5")
+        );
+    }
+    let fixed = c
+        .post(
+            "baijiayun.crop",
+            "bjy",
+            json!({"room_id": 7001, "length_per_segment": 300}),
+        )
+        .await;
+    let rec = c.ends(&fixed, JobState::Succeeded).await;
+    assert_eq!(
+        rec.result.expect("result")["outputs"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let bills = c.sim.sim.baijiayun_submissions();
+    assert_eq!(bills.get("batch_crop:7001:0"), Some(&1), "{bills:?}");
+    assert_eq!(bills.get("segment_crop:7001:0"), Some(&1), "{bills:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_pure_video_of_a_playback_and_of_a_merged_playback() {
+    let c = start().await;
+    ready_playback(&c, 7002, ClassType::LargeClass).await;
+    let one = c
+        .post(
+            "baijiayun.pure_video",
+            "bjy",
+            json!({"room_id": 7002, "deliver": deliver()}),
+        )
+        .await;
+    let merged_id = c.sim.sim.baijiayun_add_merged_playback(BJY_PARTNER);
+    let merged = c
+        .post(
+            "baijiayun.pure_video",
+            "bjy",
+            json!({"mixed_playback_id": merged_id}),
+        )
+        .await;
+    let rec = c.ends(&one, JobState::Succeeded).await;
+    let url = rec.result.as_ref().expect("result")["outputs"][0]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let (_, md5) = vendor_sim::fetch_md5(&url).await;
+    assert_eq!(c.stored_md5(&rec, 0), md5);
+    let rec = c.ends(&merged, JobState::Succeeded).await;
+    assert!(rec.result.expect("result")["outputs"][0]["url"].is_string());
+    let bills = c.sim.sim.baijiayun_submissions();
+    assert_eq!(bills.get("pure_video:7002:0"), Some(&1), "{bills:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weclassroom_replay_is_delivered() {
+    let c = start().await;
+    c.sim.sim.weclassroom_add_lesson(5001, &[]);
+    let id = c
+        .post(
+            "weclassroom.replay",
+            "wc",
+            json!({"lesson_id": 5001, "deliver": deliver()}),
+        )
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    assert_eq!(
+        c.stored_md5(&rec, 0),
+        c.sim.sim.weclassroom_replay_md5(5001).expect("md5")
+    );
+    let missing = c
+        .post("weclassroom.replay", "wc", json!({"lesson_id": 404}))
+        .await;
+    let rec = c.ends(&missing, JobState::Failed).await;
+    assert!(rec.last_error.unwrap_or_default().contains("40003"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_forged_callbacks_are_refused() {
+    let c = start().await;
+    for (kind, account, payload, field) in [
+        (
+            "plaso.export",
+            "bjy",
+            json!({"record_id": "r", "file_name": "f"}),
+            "account",
+        ),
+        (
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "r", "file_name": "f", "frame_rate": 5}),
+            "payload.frame_rate",
+        ),
+        (
+            "baijiayun.crop",
+            "bjy",
+            json!({"room_id": 1, "segments": []}),
+            "payload.segments",
+        ),
+        (
+            "baijiayun.pure_video",
+            "bjy",
+            json!({"room_id": 1, "mixed_playback_id": 2}),
+            "payload.room_id",
+        ),
+        (
+            "baijiayun.vod",
+            "bjy",
+            json!({"video_id": 1, "deliver": {"profile": "nope"}}),
+            "payload.deliver.profile",
+        ),
+    ] {
+        let res = c
+            .stack
+            .post_job(&json!({"kind": kind, "account": account, "payload": payload}))
+            .await;
+        assert_eq!(res.status(), 422, "{kind} {payload}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["field"], field, "{body}");
+    }
+    let http = reqwest::Client::new();
+    let forged = http
+        .post(format!("{}/callbacks/baijiayun/bjy", c.stack.api))
+        .form(&[
+            ("video_id", "1"),
+            ("status", "100"),
+            ("qid", "1"),
+            ("timestamp", "1"),
+            ("sign", "0000"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 400);
+    let wrong_token = http
+        .post(format!("{}/callbacks/plaso/not-the-token", c.stack.api))
+        .json(&json!({"taskId": "t", "status": 99}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong_token.status(), 404);
+}
