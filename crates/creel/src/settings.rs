@@ -22,7 +22,13 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         );
         fig = fig.merge(Toml::file(path));
     }
-    fig = fig.merge(Env::prefixed("CREEL_").split("__"));
+    // CREEL_LOG (the log filter) and CREEL_CONFIG (the file) are the binary's own variables,
+    // not config fields; without the ignore, setting CREEL_LOG made every load fail.
+    fig = fig.merge(
+        Env::prefixed("CREEL_")
+            .ignore(&["LOG", "CONFIG"])
+            .split("__"),
+    );
     let config = fig
         .extract::<Config>()
         .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))
@@ -67,6 +73,9 @@ mod tests {
         .expect("write");
         figment::Jail::expect_with(|jail| {
             jail.set_env("CREEL_WORKER__DRAIN_MS", "1234");
+            // The binary's own variables are not config fields.
+            jail.set_env("CREEL_LOG", "debug");
+            jail.set_env("CREEL_CONFIG", "/elsewhere.toml");
             let cfg = load(Some(&file)).expect("loads");
             assert_eq!(cfg.redis.url, "redis://10.0.0.1:6379/");
             assert_eq!(cfg.worker.drain_ms, 1234);
