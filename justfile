@@ -18,7 +18,7 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # All benchmarks (not part of the tests).
-bench: bench-queue bench-download bench-transfer bench-limiter
+bench: bench-queue bench-download bench-transfer bench-limiter bench-jobs
 
 # creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain.
 bench-queue jobs="50000" concurrency="50":
@@ -40,3 +40,9 @@ bench-transfer mib="1024,4096":
 bench-limiter seconds="40":
     cargo build --release --locked -p creel-tests --bin limiter-probe --bin limiter-bench
     target/release/limiter-bench {{seconds}}
+
+# 500 mixed classroom jobs against the simulator (600x clock) with callbacks: status calls per
+# job and callback-to-event latency.
+bench-jobs:
+    cargo build --release --locked -p creel-tests --bin jobs-bench
+    target/release/jobs-bench

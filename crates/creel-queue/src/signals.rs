@@ -72,6 +72,19 @@ impl Queue {
             .collect())
     }
 
+    /// The payload last delivered on `key`, if it is still kept.
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn signal_payload(&self, key: &str) -> Result<Option<serde_json::Value>, QueueError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(format!("{}:signal:{key}", self.cfg.prefix))
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
     /// Claims `key` once for `ttl` (SET NX): `true` the first time, `false` while the claim
     /// lasts. For replay guards and deduplication shared by every process.
     ///

@@ -118,8 +118,8 @@ async fn baijiayun(
         .ok()
         .and_then(|v| v["kind"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    let payload =
-        json!({"vendor": "baijiayun", "kind": kind, "qid": verified.qid, "fields": fields});
+    let payload = json!({"vendor": "baijiayun", "kind": kind, "qid": verified.qid, "fields": fields,
+        "received_at_ms": chrono::Utc::now().timestamp_millis()});
     let mut signal_keys = Vec::new();
     match &verified.callback {
         Callback::PureVideo {
@@ -182,7 +182,8 @@ async fn plaso_callback(
         Ok(false) => return answer(StatusCode::OK, plaso::ACK.to_owned()),
         Err(e) => return unavailable(&e),
     }
-    let payload = json!({"vendor": "plaso", "task_id": hint.task_id, "status": hint.status.code()});
+    let payload = json!({"vendor": "plaso", "task_id": hint.task_id, "status": hint.status.code(),
+        "received_at_ms": chrono::Utc::now().timestamp_millis()});
     if let Err(e) = cb
         .queue
         .signal(
