@@ -30,14 +30,24 @@ struct Classroom {
 /// Baijiayun's transcode callback URL pointing at creel's API; a worker polling every
 /// 100 ms to 1 s.
 async fn start() -> Classroom {
+    start_with(|_| {}).await
+}
+
+/// Like [`start`], with the test's own changes to the configuration.
+async fn start_with(edit: impl FnOnce(&mut creel_core::Config)) -> Classroom {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     let mut sim_config = vendor_sim::config(600.0, None);
     for a in &mut sim_config.accounts {
-        if a.vendor == Vendor::Plaso {
-            a.callback_url = Some(format!("{api}/callbacks/plaso/{PLASO_TOKEN}"));
+        match a.vendor {
+            Vendor::Plaso => {
+                a.callback_url = Some(format!("{api}/callbacks/plaso/{PLASO_TOKEN}"));
+            }
+            // Dual-teacher auto-match callbacks go to the account's own callback URL.
+            Vendor::Baijiayun => a.callback_url = Some(format!("{api}/callbacks/baijiayun/bjy")),
+            Vendor::Weclassroom => {}
         }
     }
     let sim = vendor_sim::start(sim_config).await;
@@ -65,6 +75,7 @@ async fn start() -> Classroom {
         cfg.worker.default_retry.max_delay = Duration::from_secs(1);
         cfg.worker.default_retry.max_attempts = 20;
         cfg.classroom.unknown_task_wait_ms = 500;
+        edit(cfg);
     })
     .await;
     stack.start_worker();
@@ -450,4 +461,110 @@ async fn bad_requests_and_forged_callbacks_are_refused() {
         .await
         .expect("post");
     assert_eq!(wrong_token.status(), 404);
+}
+
+/// Auto-archive: a transcode callback for a listed room archives the video itself; a
+/// dual-teacher auto-match archives the playback's pure video; an unlisted room gets nothing;
+/// and each lesson is archived once however many callbacks arrive about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_archive_rules_turn_callbacks_into_delivered_archives() {
+    use creel_core::classroom::{ArchiveProduct, ArchiveTrigger, AutoArchiveRule};
+    let c = start_with(|cfg| {
+        cfg.classroom.auto_archive = vec![
+            AutoArchiveRule {
+                account: "bjy".into(),
+                on: ArchiveTrigger::Transcode,
+                room_ids: vec![7100],
+                produce: ArchiveProduct::Vod,
+                profile: "local".into(),
+                key: Some("auto/{parent}.mp4".into()),
+            },
+            AutoArchiveRule {
+                account: "bjy".into(),
+                on: ArchiveTrigger::AutoMatch,
+                room_ids: Vec::new(),
+                produce: ArchiveProduct::PureVideo,
+                profile: "local".into(),
+                key: Some("dual/{parent}.mp4".into()),
+            },
+        ];
+    })
+    .await;
+    c.sim
+        .sim
+        .baijiayun_add_playback(BJY_PARTNER, 7100, 0, ClassType::LargeClass, None);
+    c.sim
+        .sim
+        .baijiayun_add_playback(BJY_PARTNER, 7300, 0, ClassType::LargeClass, None);
+    c.sim
+        .sim
+        .baijiayun_add_playback(BJY_PARTNER, 7200, 0, ClassType::LargeClass, Some("dual-1"));
+    let archived = vendor_sim::eventually(
+        "two archive jobs succeed",
+        Duration::from_secs(60),
+        || async {
+            let page = c
+                .stack
+                .queue
+                .list("default", JobState::Succeeded, None, 100)
+                .await
+                .expect("list");
+            let parents: Vec<JobRecord> = page
+                .jobs
+                .into_iter()
+                .filter(|j| j.created_by.as_deref() == Some("auto-archive"))
+                .collect();
+            (parents.len() == 2).then_some(parents)
+        },
+    )
+    .await;
+    let vod = archived
+        .iter()
+        .find(|j| j.kind == "baijiayun.vod")
+        .expect("the vod archive");
+    assert_eq!(vod.payload["video_id"].as_i64().is_some(), true);
+    let video = vod.payload["video_id"].as_i64().expect("video id");
+    assert_eq!(
+        c.stored_md5(vod, 0),
+        c.sim.sim.baijiayun_video_md5(video).expect("md5")
+    );
+    let pure = archived
+        .iter()
+        .find(|j| j.kind == "baijiayun.pure_video")
+        .expect("the pure-video archive");
+    assert_eq!(pure.payload["room_id"], 7200);
+    let stored = &pure.result.as_ref().expect("result")["stored"][0]["key"];
+    assert!(
+        stored.as_str().is_some_and(|k| k.starts_with("dual/")),
+        "{stored}"
+    );
+    // Nothing for room 7300, and nothing twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut all = Vec::new();
+    for state in [
+        JobState::Scheduled,
+        JobState::Ready,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+    ] {
+        all.extend(
+            c.stack
+                .queue
+                .list("default", state, None, 100)
+                .await
+                .expect("list")
+                .jobs
+                .into_iter()
+                .filter(|j| j.created_by.as_deref() == Some("auto-archive")),
+        );
+    }
+    assert_eq!(
+        all.len(),
+        2,
+        "{:?}",
+        all.iter()
+            .map(|j| (&j.kind, &j.payload))
+            .collect::<Vec<_>>()
+    );
 }

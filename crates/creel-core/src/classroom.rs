@@ -22,6 +22,52 @@ pub struct ClassroomConfig {
     pub unknown_task_wait_ms: u64,
     /// Vendor callbacks older than this (by their own timestamp) are refused.
     pub callback_max_age_secs: u64,
+    /// Rules that turn verified Baijiayun callbacks into archive jobs,
+    /// `[[classroom.auto_archive]]`.
+    pub auto_archive: Vec<AutoArchiveRule>,
+}
+
+/// Set up once, every new lesson lands in the bucket: when a verified Baijiayun callback of
+/// `on` arrives for account `account` (and one of `room_ids`, if given) with status 100, creel
+/// enqueues a `produce` job that delivers into `profile`, at most once per (room, session,
+/// version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoArchiveRule {
+    /// The Baijiayun account whose callbacks count.
+    pub account: String,
+    /// Which callback triggers the rule.
+    pub on: ArchiveTrigger,
+    /// Only these rooms (all rooms when empty).
+    #[serde(default)]
+    pub room_ids: Vec<i64>,
+    /// What to archive.
+    pub produce: ArchiveProduct,
+    /// The storage profile to deliver into.
+    pub profile: String,
+    /// The object key template (see `deliver.key`).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// The callback an auto-archive rule listens for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveTrigger {
+    /// A playback (or a crop version) finished transcoding.
+    Transcode,
+    /// A dual-teacher class was matched to its room automatically.
+    AutoMatch,
+}
+
+/// What an auto-archive rule archives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveProduct {
+    /// The transcoded video itself (`baijiayun.vod` on the callback's `video_id`).
+    Vod,
+    /// The playback's pure video (`baijiayun.pure_video` on its room and session).
+    PureVideo,
 }
 
 impl Default for ClassroomConfig {
@@ -32,6 +78,7 @@ impl Default for ClassroomConfig {
             plaso_unknown_task: UnknownTaskPolicy::Wait,
             unknown_task_wait_ms: 300_000,
             callback_max_age_secs: 600,
+            auto_archive: Vec::new(),
         }
     }
 }

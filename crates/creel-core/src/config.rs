@@ -567,6 +567,24 @@ impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.classroom.validate()?;
+        for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
+            let field = format!("classroom.auto_archive[{i}]");
+            match self.accounts.get(&rule.account) {
+                Some(a) if a.vendor == Vendor::Baijiayun => {}
+                _ => {
+                    return Err(format!(
+                        "{field}.account: {:?} is not a configured Baijiayun account",
+                        rule.account
+                    ));
+                }
+            }
+            if !self.storage.contains_key(&rule.profile) {
+                return Err(format!(
+                    "{field}.profile: no storage profile named {:?} is configured",
+                    rule.profile
+                ));
+            }
+        }
         for (name, a) in &self.accounts {
             if let Some(q) = &a.quota {
                 q.validate().map_err(|e| format!("accounts.{name}.{e}"))?;
@@ -707,6 +725,26 @@ mod validate_tests {
         let err = cfg.validate().expect_err("1 MiB parts");
         assert!(
             err.contains("storage.archive") && err.contains("part_size_mib"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_auto_archive_rule_names_its_bad_field() {
+        let mut cfg = Config::default();
+        cfg.classroom
+            .auto_archive
+            .push(crate::classroom::AutoArchiveRule {
+                account: "nobody".into(),
+                on: crate::classroom::ArchiveTrigger::Transcode,
+                room_ids: Vec::new(),
+                produce: crate::classroom::ArchiveProduct::Vod,
+                profile: "local".into(),
+                key: None,
+            });
+        let err = cfg.validate().expect_err("unknown account");
+        assert!(
+            err.starts_with("classroom.auto_archive[0].account"),
             "{err}"
         );
     }

@@ -146,6 +146,10 @@ async fn baijiayun(
             return unavailable(&e);
         }
     }
+    if let Err(e) = auto_archive(&cb, &account, &verified.callback).await {
+        let _ = cb.queue.release_claim(&claim).await;
+        return unavailable(&e);
+    }
     tracing::info!(%account, %kind, qid = %verified.qid, "Baijiayun callback");
     answer(StatusCode::OK, bjy::ACK.to_owned())
 }
@@ -198,6 +202,85 @@ async fn plaso_callback(
     }
     tracing::info!(%account, task_id = %hint.task_id, status = hint.status.code(), "Plaso callback");
     answer(StatusCode::OK, plaso::ACK.to_owned())
+}
+
+/// Enqueues the archive job of every auto-archive rule the callback matches. The idempotency
+/// key is (account, room, session, version, product), so a second callback about the same
+/// lesson (a vendor retry with a new qid, a dual-teacher match after the transcode) adds
+/// nothing.
+async fn auto_archive(
+    cb: &Callbacks,
+    account: &str,
+    callback: &Callback,
+) -> Result<(), creel_queue::QueueError> {
+    use creel_core::classroom::{ArchiveProduct, ArchiveTrigger};
+    use creel_vendors::baijiayun::model::PlaybackStatus;
+    let (trigger, room_id, session_id, version, video_id) = match callback {
+        Callback::PlaybackTranscode {
+            room_id,
+            session_id,
+            version,
+            video_id,
+            status: PlaybackStatus::Ready,
+            ..
+        } => (
+            ArchiveTrigger::Transcode,
+            *room_id,
+            *session_id,
+            *version,
+            *video_id,
+        ),
+        Callback::AutoMatch {
+            room_id,
+            session_id,
+            video_id,
+            status: PlaybackStatus::Ready,
+            ..
+        } => (
+            ArchiveTrigger::AutoMatch,
+            *room_id,
+            *session_id,
+            None,
+            *video_id,
+        ),
+        _ => return Ok(()),
+    };
+    for rule in &cb.config.classroom.auto_archive {
+        if rule.account != account
+            || rule.on != trigger
+            || !(rule.room_ids.is_empty() || rule.room_ids.contains(&room_id))
+        {
+            continue;
+        }
+        let deliver = json!({"profile": rule.profile, "key": rule.key});
+        let (kind, payload, product) = match rule.produce {
+            ArchiveProduct::Vod => (
+                "baijiayun.vod",
+                json!({"video_id": video_id, "deliver": deliver}),
+                "vod",
+            ),
+            ArchiveProduct::PureVideo => (
+                "baijiayun.pure_video",
+                json!({"room_id": room_id, "session_id": session_id, "deliver": deliver}),
+                "pure_video",
+            ),
+        };
+        let request = creel_core::JobRequest {
+            account: Some(account.to_owned()),
+            idempotency_key: Some(format!(
+                "auto-archive:{account}:{room_id}:{}:{}:{product}",
+                session_id.unwrap_or(0),
+                version.unwrap_or(0)
+            )),
+            created_by: Some("auto-archive".into()),
+            ..creel_core::JobRequest::new(kind, payload)
+        };
+        let enqueued = cb.queue.enqueue(request).await?;
+        if enqueued.created {
+            tracing::info!(%account, room_id, job = %enqueued.id, kind, "auto-archive rule enqueued a job");
+        }
+    }
+    Ok(())
 }
 
 fn unavailable(e: &creel_queue::QueueError) -> Response {
