@@ -46,10 +46,9 @@ async fn main() -> anyhow::Result<()> {
         cfg.accounts.insert("plaso".into(), plaso);
         cfg.accounts.insert("bjy".into(), bjy);
         cfg.accounts.insert("wc".into(), wc);
-        cfg.worker
-            .queues
-            .get_mut("default")
-            .map(|q| q.concurrency = 64);
+        if let Some(q) = cfg.worker.queues.get_mut("default") {
+            q.concurrency = 64;
+        }
         cfg.classroom.callback_max_age_secs = 365 * 24 * 3600;
     })
     .await;
@@ -194,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
             l[l.len() - 1]
         );
     }
+    #[allow(clippy::print_stdout)]
     println!(
         "RESULT status_calls_per_job={:.2} callback_to_event_p99_ms={} jobs_completed={completed} jobs_failed={failed}",
         total_calls as f64 / records.len() as f64,
