@@ -194,11 +194,13 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     #[allow(clippy::print_stdout)]
-    println!(
-        "RESULT status_calls_per_job={:.2} callback_to_event_p99_ms={} jobs_completed={completed} jobs_failed={failed}",
-        total_calls as f64 / records.len() as f64,
-        p(0.99)
-    );
+    {
+        println!(
+            "RESULT status_calls_per_job={:.2} callback_to_event_p99_ms={} jobs_completed={completed} jobs_failed={failed}",
+            total_calls as f64 / records.len() as f64,
+            p(0.99)
+        );
+    }
     stack.stop().await;
     Ok(())
 }
