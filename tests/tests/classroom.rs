@@ -567,3 +567,83 @@ async fn auto_archive_rules_turn_callbacks_into_delivered_archives() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Cancelling a job that waits on its deliveries cancels the deliveries too (the children are
+/// linked to their parent), and the parent ends cancelled, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_parent_cancels_its_deliveries() {
+    let c = start().await;
+    // Every file download answers 503 for a while, so the delivery keeps waiting to retry.
+    c.sim.sim.inject(creel_sim::Fault {
+        vendor: "files".into(),
+        endpoint: "*".into(),
+        kind: creel_sim::FaultKind::Status { status: 503 },
+        count: 1_000,
+    });
+    let video = c
+        .sim
+        .sim
+        .baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let id = c
+        .post(
+            "baijiayun.vod",
+            "bjy",
+            json!({"video_id": video, "deliver": deliver()}),
+        )
+        .await;
+    let waiting = vendor_sim::eventually(
+        "the job waits on its delivery",
+        Duration::from_secs(30),
+        || async {
+            let rec = c.stack.queue.get(&id).await.expect("get").expect("job");
+            (rec.step.as_deref() == Some("deliver")).then_some(rec)
+        },
+    )
+    .await;
+    let children = c.stack.queue.children(&id).await.expect("children");
+    assert_eq!(children.len(), 1, "{waiting:?}");
+    let res = c
+        .stack
+        .http
+        .post(format!("{}/v1/jobs/{id}/cancel", c.stack.api))
+        .bearer_auth(&c.stack.token)
+        .send()
+        .await
+        .expect("cancel");
+    assert!(res.status().is_success(), "{}", res.status());
+    c.ends(&id, JobState::Cancelled).await;
+    c.ends(&children[0], JobState::Cancelled).await;
+}
+
+/// With every callback lost, crops and pure videos finish by polling alone (API 10, API 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_crop_and_pure_video_without_callbacks_poll_to_the_end() {
+    let c = start().await;
+    ready_playback(&c, 7401, ClassType::WebrtcLargeClass).await;
+    ready_playback(&c, 7402, ClassType::LargeClass).await;
+    let before = c.sim.sim.deliveries().len();
+    c.sim.sim.drop_callbacks(1_000);
+    let crop = c
+        .post(
+            "baijiayun.crop",
+            "bjy",
+            json!({"room_id": 7401, "length_per_segment": 200}),
+        )
+        .await;
+    let pure = c
+        .post("baijiayun.pure_video", "bjy", json!({"room_id": 7402}))
+        .await;
+    let rec = c.ends(&crop, JobState::Succeeded).await;
+    assert_eq!(
+        rec.result.expect("result")["outputs"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let rec = c.ends(&pure, JobState::Succeeded).await;
+    assert!(rec.result.expect("result")["outputs"][0]["url"].is_string());
+    assert!(
+        c.sim.sim.deliveries()[before..].iter().all(|d| d.dropped),
+        "no callback got through"
+    );
+}

@@ -330,6 +330,12 @@ pub async fn run(
         if last_report.elapsed() >= PROGRESS_EVERY {
             last_report = Instant::now();
             report(deps, ctx, upload.bytes(), total).await;
+            if deps.queue.cancel_requested(&ctx.id).await.unwrap_or(false) {
+                // Cancelled mid-transfer: nothing stays behind (the multipart upload is
+                // aborted), and the queue ends the job as cancelled.
+                upload.abort().await;
+                return Err(JobError::retryable("cancelled during the transfer"));
+            }
         }
     }
 

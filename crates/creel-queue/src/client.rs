@@ -289,8 +289,70 @@ impl Queue {
         })
     }
 
-    /// Cancels a job: at once if it is not running, at its next step boundary if it is.
+    /// Cancels a job: at once if it is not running, at its next step boundary if it is. Its
+    /// child jobs ([`Queue::link_child`]) are cancelled too, and theirs.
     pub async fn cancel(&self, id: &JobId) -> Result<CancelOutcome, QueueError> {
+        let outcome = self.cancel_one(id).await?;
+        let mut pending = self.children(id).await?;
+        while let Some(child) = pending.pop() {
+            match self.cancel_one(&child).await {
+                Ok(_) | Err(QueueError::WrongState { .. } | QueueError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            pending.extend(self.children(&child).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Records `child` as a child of `parent`: cancelling the parent cancels the child.
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn link_child(&self, parent: &JobId, child: &JobId) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .sadd(self.children_key(parent), child.as_str())
+            .ignore()
+            .hset(self.cfg.job_key(child.as_str()), "parent", parent.as_str())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The children linked to `parent`.
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn children(&self, parent: &JobId) -> Result<Vec<JobId>, QueueError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.children_key(parent))
+            .query_async(&mut conn)
+            .await?;
+        Ok(ids.into_iter().filter_map(|i| i.parse().ok()).collect())
+    }
+
+    /// Whether a cancellation of the job is pending (a running step may stop early for it).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn cancel_requested(&self, id: &JobId) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let flag: Option<String> = redis::cmd("HGET")
+            .arg(self.cfg.job_key(id.as_str()))
+            .arg("cancel_requested")
+            .query_async(&mut conn)
+            .await?;
+        Ok(flag.as_deref() == Some("1"))
+    }
+
+    fn children_key(&self, parent: &JobId) -> String {
+        format!("{}:children:{}", self.cfg.prefix, parent.as_str())
+    }
+
+    async fn cancel_one(&self, id: &JobId) -> Result<CancelOutcome, QueueError> {
         let rec = self.require(id).await?;
         let subject = EventSubject::of_record(&rec);
         let event = subject.event_json(

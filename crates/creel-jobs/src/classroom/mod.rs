@@ -363,6 +363,10 @@ async fn finish<T: Serialize + DeserializeOwned>(
             .enqueue(request)
             .await
             .map_err(|e| JobError::retryable(format!("enqueueing a delivery: {e}")))?;
+        deps.queue
+            .link_child(&ctx.id, &enqueued.id)
+            .await
+            .map_err(|e| JobError::retryable(format!("linking a delivery: {e}")))?;
         children.push(enqueued.id.to_string());
     }
     p.children = children;
@@ -397,6 +401,14 @@ async fn children<T: Serialize + DeserializeOwned>(
                 stored.push(r);
             }
             JobState::Failed | JobState::Cancelled => {
+                if deps.queue.cancel_requested(&ctx.id).await.unwrap_or(false) {
+                    // This job is being cancelled (and its children with it): hand over, and
+                    // the queue ends it as cancelled at this boundary.
+                    return Ok(StepOutcome::Continue {
+                        step: "deliver".into(),
+                        after: Duration::ZERO,
+                    });
+                }
                 return Err(JobError::permanent(format!(
                     "delivery job {id} ended {}: {}",
                     rec.state.as_str(),

@@ -1,5 +1,5 @@
 -- Retention: delete up to `chunk` jobs of a terminal state that finished before cutoff_ms,
--- with their idempotency keys. ARGV: prefix, queue, state, cutoff_ms, chunk. Returns the count.
+-- with their idempotency keys and child links. ARGV: prefix, queue, state, cutoff_ms, chunk. Returns the count.
 local state, cutoff, chunk = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
   return redis.error_reply('trim takes a terminal state, not ' .. state)
@@ -11,6 +11,7 @@ for _, id in ipairs(ids) do
     redis.call('DEL', P .. ':idem:' .. idem)
   end
   redis.call('DEL', jkey(id))
+  redis.call('DEL', P .. ':children:' .. id)
   redis.call('ZREM', qkey('state:' .. state), id)
 end
 return #ids
