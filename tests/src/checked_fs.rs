@@ -1,7 +1,8 @@
 //! s3s-fs with what the test server needs and s3s-fs 0.14 leaves out, so tests hold creel to
 //! what S3 enforces: UploadPart checks the part's `Content-MD5` and `x-amz-checksum-crc32c`
 //! (s3s-fs checks them only on PutObject), an upload created with CRC32C refuses parts without
-//! it and a CompleteMultipartUpload whose parts do not repeat it, and ListMultipartUploads is
+//! it and a CompleteMultipartUpload whose parts do not repeat it, ListParts gives each part's
+//! ETag in part order after the marker (s3s-fs gives sizes only), and ListMultipartUploads is
 //! answered from s3s-fs's own files (`.bucket-<b64>.object-<b64>.upload-<id>.metadata.json`,
 //! initiated = that file's modification time).
 
@@ -253,7 +254,26 @@ impl S3 for CheckedFs {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.inner.list_parts(req).await
+        // s3s-fs lists sizes only, unsorted, and ignores the marker; S3 gives each part's ETag
+        // (its MD5) in part order after `part-number-marker`.
+        let upload = req.input.upload_id.clone();
+        let after = req.input.part_number_marker.unwrap_or(0);
+        let mut out = self.inner.list_parts(req).await?;
+        let mut parts = out.output.parts.take().unwrap_or_default();
+        parts.retain(|p| p.part_number.unwrap_or(0) > after);
+        parts.sort_by_key(|p| p.part_number);
+        for p in &mut parts {
+            let file = self.root.join(format!(
+                ".upload_id-{upload}.part-{}",
+                p.part_number.unwrap_or(0)
+            ));
+            if let Ok(bytes) = std::fs::read(&file) {
+                p.e_tag = Some(s3s::dto::ETag::Strong(hex::encode(Md5::digest(&bytes))));
+            }
+        }
+        out.output.parts = Some(parts);
+        out.output.is_truncated = Some(false);
+        Ok(out)
     }
 
     async fn put_object(

@@ -248,3 +248,61 @@ async fn the_test_server_refuses_a_part_whose_check_is_wrong() {
         .await
         .expect("the right CRC32C");
 }
+
+/// A crash can come after parts finished at the store but before the checkpoint recorded
+/// them. Resuming from the older checkpoint lists the upload's parts and does not send those
+/// again; the object is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_upload_skips_parts_the_store_already_holds() {
+    let s3 = S3Server::start("lessons").await;
+    let profile = StorageProfile::S3(s3.profile("lessons", Some(5)));
+    let AnySink::S3(sink) = AnySink::from_profile(&profile).await else {
+        panic!("an S3 profile makes an S3 sink");
+    };
+    let body = data(4 * PART + 1000, 9);
+    let key = ObjectKey::parse("resumed.bin").expect("key");
+    let meta = ObjectMeta::default();
+    let mut first = sink
+        .begin(&key, Some(body.len() as u64), &meta)
+        .await
+        .expect("begin");
+    let mut early = None;
+    for c in body[..3 * PART + 10].chunks(256 * 1024) {
+        first.write(Bytes::copy_from_slice(c)).await.expect("write");
+        if early.is_none() {
+            early = first.checkpoint().filter(|cp| cp.parts.len() == 1);
+        }
+    }
+    let early = early.expect("a checkpoint with exactly part 1");
+    // Let the parts in flight land, then "crash": the upload is dropped, not aborted.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(first);
+    let sent_before: usize = s3.requests().iter().filter(|r| r.is_upload_part()).count();
+    assert!(sent_before >= 3, "parts 1 to 3 reached the store");
+
+    let mut resumed = sink.resume(&key, &meta, &early).await.expect("resume");
+    for c in body[early.offset as usize..].chunks(256 * 1024) {
+        resumed
+            .write(Bytes::copy_from_slice(c))
+            .await
+            .expect("write");
+    }
+    resumed.finish().await.expect("finish");
+    let mut per_part: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in s3.requests().iter().filter(|r| r.is_upload_part()) {
+        let n = r
+            .target
+            .split("partNumber=")
+            .nth(1)
+            .and_then(|v| v.split('&').next())
+            .unwrap_or("");
+        *per_part.entry(n.to_owned()).or_default() += 1;
+    }
+    assert!(
+        per_part.values().all(|n| *n == 1),
+        "a part was sent twice: {per_part:?}"
+    );
+    assert_eq!(per_part.len(), 5, "{per_part:?}");
+    let stored = std::fs::read(s3.root.path().join("lessons/resumed.bin")).expect("object");
+    assert_eq!(Md5::digest(&stored), Md5::digest(&body));
+}

@@ -118,8 +118,10 @@ impl S3Sink {
     }
 
     /// Continues a multipart upload from a checkpoint: its finished parts are kept, the MD5
-    /// state is restored, and the next byte written is the one at `checkpoint.offset`.
-    pub fn resume(
+    /// state is restored, and the next byte written is the one at `checkpoint.offset`. Parts the
+    /// store already holds beyond the checkpoint (finished after it was saved, before a crash)
+    /// are listed (ListParts) and not sent again when the same bytes come round.
+    pub async fn resume(
         &self,
         key: &ObjectKey,
         meta: &ObjectMeta,
@@ -133,6 +135,7 @@ impl S3Sink {
             .map_err(|_| StorageError::protocol("checkpoint MD5 state does not load"))?;
         let last = cp.parts.last().map_or(0, |p| p.number);
         let part_size = usize::try_from(cp.part_size).unwrap_or(usize::MAX);
+        let stored = self.stored_parts(key, &cp.upload_id, last).await;
         Ok(S3Upload {
             sink: self.clone(),
             key: key.clone(),
@@ -145,10 +148,53 @@ impl S3Sink {
             in_flight: JoinSet::new(),
             completed: cp.parts.iter().map(|p| (p.number, p.clone())).collect(),
             part_checksum: cp.part_checksum,
+            stored,
             boundaries: BTreeMap::from([(last, (cp.offset, state.to_vec()))]),
             md5,
             bytes: cp.offset,
         })
+    }
+
+    /// Parts after `after` that the store holds for the upload: number → (ETag, size). A listing
+    /// that fails only means those parts are sent again.
+    async fn stored_parts(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        after: i32,
+    ) -> BTreeMap<i32, (String, i64)> {
+        let object = format!("{}{}", self.prefix, key.as_str());
+        let mut found = BTreeMap::new();
+        let mut marker = Some(after.to_string());
+        while let Some(m) = marker.take() {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(&object)
+                .upload_id(upload_id)
+                .part_number_marker(m)
+                .send()
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(%object, error = %e, "ListParts failed; parts after the checkpoint will be sent again");
+                    return found;
+                }
+            };
+            for p in page.parts() {
+                if let (Some(n), Some(etag), Some(size)) = (p.part_number(), p.e_tag(), p.size())
+                    && n > after
+                {
+                    found.insert(n, (etag.to_owned(), size));
+                }
+            }
+            if page.is_truncated() == Some(true) {
+                marker = page.next_part_number_marker().map(str::to_owned);
+            }
+        }
+        found
     }
 
     /// Aborts a multipart upload of `key` (one a checkpoint names that will not be resumed).
@@ -189,6 +235,8 @@ pub struct S3Upload {
     completed: BTreeMap<i32, FinishedPart>,
     /// The check every part of this upload carries.
     part_checksum: PartChecksum,
+    /// Parts the store held beyond the checkpoint when the upload was resumed.
+    stored: BTreeMap<i32, (String, i64)>,
     /// For each part sent: the object offset at its end and the MD5 state there.
     boundaries: BTreeMap<i32, (u64, Vec<u8>)>,
     md5: Md5,
@@ -217,6 +265,7 @@ impl Sink for S3Sink {
             in_flight: JoinSet::new(),
             completed: BTreeMap::new(),
             part_checksum: self.part_checksum,
+            stored: BTreeMap::new(),
             boundaries: BTreeMap::new(),
             md5: Md5::new(),
             bytes: 0,
@@ -276,9 +325,33 @@ impl S3Upload {
         Ok(id)
     }
 
+    /// A part the store already holds with exactly these bytes (same size, ETag = their MD5).
+    fn already_stored(&mut self, number: i32, data: &[u8]) -> Option<FinishedPart> {
+        let (etag, size) = self.stored.remove(&number)?;
+        let md5 = hex::encode(Md5::digest(data));
+        if usize::try_from(size).ok() != Some(data.len())
+            || !etag.trim_matches('"').eq_ignore_ascii_case(&md5)
+        {
+            return None;
+        }
+        Some(FinishedPart {
+            number,
+            etag,
+            crc32c: BodyCheck::of(self.part_checksum, data).crc32c(),
+        })
+    }
+
     /// Sends one part, waiting first if the most parts allowed are in flight.
     async fn send_part(&mut self, data: Bytes) -> Result<(), StorageError> {
         let upload_id = self.start_multipart().await?;
+        if let Some(part) = self.already_stored(self.next_part, &data) {
+            let number = part.number;
+            self.next_part += 1;
+            self.boundaries
+                .insert(number, (self.bytes, self.md5.serialize().to_vec()));
+            self.completed.insert(number, part);
+            return Ok(());
+        }
         while self.in_flight.len() >= self.sink.parts_in_flight {
             self.collect_one().await?;
         }

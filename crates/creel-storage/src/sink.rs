@@ -129,7 +129,7 @@ impl AnySink {
     ) -> Option<Result<AnyUpload, StorageError>> {
         match self {
             Self::Dir(_) => None,
-            Self::S3(s) => Some(s.resume(key, meta, checkpoint).map(AnyUpload::S3)),
+            Self::S3(s) => Some(s.resume(key, meta, checkpoint).await.map(AnyUpload::S3)),
         }
     }
 
