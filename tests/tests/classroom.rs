@@ -647,3 +647,50 @@ async fn baijiayun_crop_and_pure_video_without_callbacks_poll_to_the_end() {
         "no callback got through"
     );
 }
+
+/// A crop segment or a pure video that fails to transcode (status 30 in the signed callback,
+/// or in API 10 for a crop) fails its job for good, naming the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_crop_and_pure_video_failures_are_permanent() {
+    let c = start().await;
+    ready_playback(&c, 7501, ClassType::LargeClass).await;
+    c.sim.sim.baijiayun_fail_derived_videos_of(7501);
+    let crop = c
+        .post(
+            "baijiayun.crop",
+            "bjy",
+            json!({"room_id": 7501, "segments": [{"start_time": 0, "end_time": 60, "name": "x"}]}),
+        )
+        .await;
+    let pure = c
+        .post("baijiayun.pure_video", "bjy", json!({"room_id": 7501}))
+        .await;
+    for id in [&crop, &pure] {
+        let rec = c.ends(id, JobState::Failed).await;
+        let err = rec.last_error.unwrap_or_default();
+        assert!(err.contains("status 30"), "{}: {err}", rec.kind);
+        assert_eq!(rec.attempts, 1, "{err}");
+    }
+}
+
+/// WeClassroom server recordings (API 21) of named users are delivered from their URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weclassroom_server_recordings_are_delivered() {
+    let c = start().await;
+    c.sim.sim.weclassroom_add_lesson(5101, &[11, 12]);
+    let id = c
+        .post(
+            "weclassroom.replay",
+            "wc",
+            json!({"lesson_id": 5101, "server_recordings_of": [11, 12], "deliver": deliver()}),
+        )
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let result = rec.result.clone().expect("result");
+    let outputs = result["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), 2, "{result}");
+    for (i, o) in outputs.iter().enumerate() {
+        let (_, md5) = vendor_sim::fetch_md5(o["url"].as_str().expect("url")).await;
+        assert_eq!(c.stored_md5(&rec, i), md5);
+    }
+}

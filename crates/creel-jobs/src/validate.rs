@@ -97,6 +97,7 @@ impl RequestValidator for Validator {
             "weclassroom.replay" => {
                 let spec: ReplaySpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Weclassroom)?;
+                spec.validate()?;
                 self.deliver(spec.deliver.as_ref())
             }
             _ => Ok(()),

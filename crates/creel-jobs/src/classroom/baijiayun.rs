@@ -79,7 +79,8 @@ impl VodSpec {
                 facts: json!({"video_id": self.video_id, "file_md5": md5, "total_size": size}),
                 source: SourceRef::BaijiayunVod {
                     video_id: self.video_id,
-                },
+                }
+                .into(),
                 md5: md5.map(|m| m.to_ascii_lowercase()),
             }],
         }
@@ -329,7 +330,8 @@ impl VendorTask for PureVideoSpec {
                                 facts: json!({"mixed_playback_id": mixed_playback_id, "url": r.url, "size": r.size, "duration": r.duration}),
                                 source: SourceRef::BaijiayunMergedPureVideo {
                                     mixed_playback_id: *mixed_playback_id,
-                                },
+                                }
+                                .into(),
                                 md5: None,
                             }],
                         })
@@ -370,7 +372,7 @@ impl VendorTask for PureVideoSpec {
                         .map(str::to_owned);
                     outputs.push(Output {
                         facts: json!({"room_id": room_id, "session_id": session, "url": url, "file_md5": md5}),
-                        source: SourceRef::BaijiayunPureVideo { room_id: *room_id, session_id: *session, version: None },
+                        source: SourceRef::BaijiayunPureVideo { room_id: *room_id, session_id: *session, version: None }.into(),
                         md5: md5.map(|m| m.to_ascii_lowercase()),
                     });
                 }
@@ -578,7 +580,7 @@ impl VendorTask for CropSpec {
                         "video_id": id, "version": version, "file_md5": md5,
                         "name": names.and_then(|n| n.get(i)).map(|s| s.name.clone()),
                     }),
-                    source: SourceRef::BaijiayunVod { video_id: *id },
+                    source: SourceRef::BaijiayunVod { video_id: *id }.into(),
                     md5: md5.map(|m| m.to_ascii_lowercase()),
                 }
             })

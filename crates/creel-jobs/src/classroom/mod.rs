@@ -53,11 +53,28 @@ pub struct Deliver {
 pub struct Output {
     /// Facts for the result and the event: vendor ids, URL, size, MD5, duration.
     pub facts: Value,
-    /// The vendor reference a delivery resolves to a fresh URL.
-    pub source: SourceRef,
+    /// Where a delivery fetches it: a vendor reference (resolved to a fresh URL on every
+    /// attempt) or, for files the vendor serves under a lasting URL, that URL.
+    pub source: DeliverySource,
     /// The vendor's MD5 of the file, when it reports one.
     #[serde(default)]
     pub md5: Option<String>,
+}
+
+/// Where a delivery fetches an output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverySource {
+    /// A vendor reference.
+    Reference(SourceRef),
+    /// A URL.
+    Url(String),
+}
+
+impl From<SourceRef> for DeliverySource {
+    fn from(r: SourceRef) -> Self {
+        Self::Reference(r)
+    }
 }
 
 /// What one poll found.
@@ -347,9 +364,11 @@ async fn finish<T: Serialize + DeserializeOwned>(
             .replace("{parent}", ctx.id.as_str())
             .replace("{index}", &(i + 1).to_string())
             .replace("{kind}", &ctx.kind.replace('.', "-"));
-        let payload = json!({
-            "source": o.source, "profile": deliver.profile, "key": key, "expected_md5": o.md5,
-        });
+        let mut payload = json!({"profile": deliver.profile, "key": key, "expected_md5": o.md5});
+        match &o.source {
+            DeliverySource::Reference(r) => payload["source"] = json!(r),
+            DeliverySource::Url(u) => payload["url"] = json!(u),
+        }
         let request = JobRequest {
             queue: ctx.queue.clone(),
             account: Some(account.to_owned()),

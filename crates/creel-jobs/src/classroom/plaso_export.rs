@@ -206,7 +206,8 @@ impl VendorTask for PlasoExportSpec {
                         facts: json!({"video_url": url, "task_id": task.task_id}),
                         source: SourceRef::PlasoExport {
                             task_id: task.task_id.clone(),
-                        },
+                        }
+                        .into(),
                         md5: None,
                     }],
                 })

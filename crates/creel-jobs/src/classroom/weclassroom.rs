@@ -1,6 +1,7 @@
 //! `weclassroom.replay`: a WeClassroom lesson's replay (API 24), asked for until the lesson's
-//! replay is generated (code 40004 until then). WeClassroom sends no callback for it, so this
-//! kind only polls.
+//! replay is generated (code 40004 until then); or, with `server_recordings_of`, the server
+//! recordings of those users in the lesson (API 21), asked for until every user has one.
+//! WeClassroom sends no callback for either, so this kind only polls.
 
 use creel_core::JobError;
 use creel_queue::JobContext;
@@ -9,7 +10,9 @@ use creel_vendors::{VendorClient, VendorError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Deliver, Output, Polled, SubmitFailed, Uncertain, VendorTask, account};
+use super::{
+    Deliver, DeliverySource, Output, Polled, SubmitFailed, Uncertain, VendorTask, account,
+};
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
 
@@ -19,9 +22,58 @@ use crate::vendor_source::SourceRef;
 pub struct ReplaySpec {
     /// The lesson.
     pub lesson_id: i64,
-    /// Copy the replay into a storage profile.
+    /// Instead of the replay: the server recordings of these users (API 21).
+    #[serde(default)]
+    pub server_recordings_of: Option<Vec<i64>>,
+    /// Copy the replay (or the recordings) into a storage profile.
     #[serde(default)]
     pub deliver: Option<Deliver>,
+}
+
+impl ReplaySpec {
+    /// Checks the fields; the error names the field.
+    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+        if self
+            .server_recordings_of
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            return Err(creel_core::JobRequestError::new(
+                "payload.server_recordings_of",
+                "name at least one user, or leave it out for the replay",
+            ));
+        }
+        Ok(())
+    }
+
+    /// API 21 for every user: done when each has at least one recording.
+    async fn recordings(
+        &self,
+        c: &WeclassroomClient,
+        users: &[i64],
+        status_calls: &mut u32,
+    ) -> Result<Polled, JobError> {
+        let mut outputs = Vec::new();
+        for user in users {
+            *status_calls += 1;
+            let found = c.server_recordings(self.lesson_id, *user).await?;
+            if found.is_empty() {
+                return Ok(Polled::Pending(json!({"user_id": user, "recordings": 0})));
+            }
+            for r in found {
+                let url = creel_vendors::weclassroom::model::normalize_url(&r.url);
+                outputs.push(Output {
+                    facts: json!({"lesson_id": self.lesson_id, "user_id": user, "day": r.day, "url": url}),
+                    source: DeliverySource::Url(url),
+                    md5: None,
+                });
+            }
+        }
+        Ok(Polled::Done {
+            facts: json!({"vendor": "weclassroom", "lesson_id": self.lesson_id, "server_recordings_of": users}),
+            outputs,
+        })
+    }
 }
 
 /// The lesson being followed.
@@ -67,6 +119,9 @@ impl VendorTask for ReplaySpec {
         status_calls: &mut u32,
     ) -> Result<Polled, JobError> {
         let c = client(deps, account(ctx)?)?;
+        if let Some(users) = &self.server_recordings_of {
+            return self.recordings(c, users, status_calls).await;
+        }
         *status_calls += 1;
         match c.replay_url(task.lesson_id).await {
             Ok(r) => {
@@ -77,7 +132,8 @@ impl VendorTask for ReplaySpec {
                         facts: json!({"lesson_id": task.lesson_id, "mp4url": url}),
                         source: SourceRef::WeclassroomReplay {
                             lesson_id: task.lesson_id,
-                        },
+                        }
+                        .into(),
                         md5: None,
                     }],
                 })

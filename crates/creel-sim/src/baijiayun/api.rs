@@ -250,13 +250,14 @@ fn start_pure(
     if world.baijiayun.pure.contains_key(&(room, session)) {
         return false;
     }
+    let outcome = world.baijiayun.derived_outcome(room);
     let id = sim.bjy_new_video(
         world,
         partner,
         "pure_video",
         Some((room, session, 0)),
         3,
-        TaskOutcome::Success,
+        outcome,
     );
     world.baijiayun.pure.insert((room, session), id);
     world.baijiayun.bill(format!("{api}:{room}:{session}"));
@@ -354,6 +355,7 @@ fn crop(
         .unwrap_or(0)
         + 1;
     let mut list = Vec::new();
+    let outcome = world.baijiayun.derived_outcome(room);
     for version in first..first + segments as i64 {
         let id = sim.bjy_new_video(
             world,
@@ -361,7 +363,7 @@ fn crop(
             "crop",
             Some((room, session, version)),
             2,
-            TaskOutcome::Success,
+            outcome,
         );
         list.push(json!({"video_id": id, "room_id": room.to_string(), "session_id": session, "version": version}));
     }

@@ -92,9 +92,20 @@ pub struct BaijiayunWorld {
     callback_urls: HashMap<String, String>,
     submissions: BTreeMap<String, u32>,
     next_video_id: i64,
+    /// Rooms whose crops and pure videos fail to transcode (status 30).
+    failing_rooms: std::collections::HashSet<i64>,
 }
 
 impl BaijiayunWorld {
+    /// The outcome of a crop or pure video of `room`.
+    pub(crate) fn derived_outcome(&self, room: i64) -> TaskOutcome {
+        if self.failing_rooms.contains(&room) {
+            TaskOutcome::Failure
+        } else {
+            TaskOutcome::Success
+        }
+    }
+
     fn next_video_id(&mut self) -> i64 {
         self.next_video_id = self.next_video_id.max(600_000) + 1;
         self.next_video_id
@@ -208,6 +219,11 @@ impl Simulator {
     #[must_use]
     pub fn baijiayun_tasks(&self) -> Vec<SimVideo> {
         self.world().baijiayun.videos.values().cloned().collect()
+    }
+
+    /// From now on, crops and pure videos of `room_id` fail to transcode (status 30).
+    pub fn baijiayun_fail_derived_videos_of(&self, room_id: i64) {
+        self.world().baijiayun.failing_rooms.insert(room_id);
     }
 
     /// Billed submissions by `<api>:<key>`.
