@@ -123,10 +123,19 @@ fn the_demo_runs_end_to_end() {
         .expect("run creel demo");
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(
-        stdout.contains("baijiayun-vod-") && stdout.contains("(matches)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("(matches)"), "{stdout}");
+    for kind in [
+        "plaso.export",
+        "baijiayun.crop",
+        "baijiayun.pure_video",
+        "baijiayun.vod",
+        "weclassroom.replay",
+    ] {
+        assert!(
+            stdout.contains(&format!("(matches the vendor's file) ({kind})")),
+            "{kind}: {stdout}"
+        );
+    }
     assert!(stdout.contains("done: every job succeeded"), "{stdout}");
 }
 
