@@ -621,7 +621,16 @@ async fn baijiayun_crop_and_pure_video_without_callbacks_poll_to_the_end() {
     let c = start().await;
     ready_playback(&c, 7401, ClassType::WebrtcLargeClass).await;
     ready_playback(&c, 7402, ClassType::LargeClass).await;
-    let before = c.sim.sim.deliveries().len();
+    // The two playbacks' own callbacks are logged once answered; wait for them first.
+    let before = vendor_sim::eventually(
+        "the playback callbacks are logged",
+        Duration::from_secs(10),
+        || async {
+            let d = c.sim.sim.deliveries();
+            (d.iter().filter(|d| d.acknowledged).count() >= 2).then_some(d.len())
+        },
+    )
+    .await;
     c.sim.sim.drop_callbacks(1_000);
     let crop = c
         .post(

@@ -106,4 +106,35 @@ impl VendorClients {
     pub fn get(&self, name: &str) -> Option<&VendorClient> {
         self.0.get(name)
     }
+
+    /// The Plaso client of account `name`; a config error (permanent) if it is not one.
+    pub fn plaso(&self, name: &str) -> Result<&PlasoClient, VendorError> {
+        match self.get(name) {
+            Some(VendorClient::Plaso(c)) => Ok(c),
+            _ => Err(not_configured(name, Vendor::Plaso)),
+        }
+    }
+
+    /// The Baijiayun client of account `name`; a config error (permanent) if it is not one.
+    pub fn baijiayun(&self, name: &str) -> Result<&BaijiayunClient, VendorError> {
+        match self.get(name) {
+            Some(VendorClient::Baijiayun(c)) => Ok(c),
+            _ => Err(not_configured(name, Vendor::Baijiayun)),
+        }
+    }
+
+    /// The WeClassroom client of account `name`; a config error (permanent) if it is not one.
+    pub fn weclassroom(&self, name: &str) -> Result<&WeclassroomClient, VendorError> {
+        match self.get(name) {
+            Some(VendorClient::Weclassroom(c)) => Ok(c),
+            _ => Err(not_configured(name, Vendor::Weclassroom)),
+        }
+    }
+}
+
+fn not_configured(name: &str, vendor: Vendor) -> VendorError {
+    VendorError::Config {
+        vendor,
+        reason: format!("account {name:?} is not a configured {vendor} account"),
+    }
 }

@@ -163,12 +163,19 @@ async fn a_failed_delivery_is_retried_and_a_dropped_one_never_arrives() {
         got[0].body, got[1].body,
         "a retry resends the same callback (same qid)"
     );
-    let attempts: Vec<(u32, bool)> = sim
-        .sim
-        .deliveries()
-        .iter()
-        .map(|d| (d.attempt, d.acknowledged))
-        .collect();
+    // The simulator logs a delivery once it has read the answer, which can be a moment after
+    // the receiver saw the request.
+    let attempts: Vec<(u32, bool)> =
+        vendor_sim::eventually("both deliveries logged", Duration::from_secs(5), || async {
+            let d: Vec<(u32, bool)> = sim
+                .sim
+                .deliveries()
+                .iter()
+                .map(|d| (d.attempt, d.acknowledged))
+                .collect();
+            (d.len() >= 2).then_some(d)
+        })
+        .await;
     assert_eq!(attempts, [(1, false), (2, true)]);
 
     sim.sim.drop_callbacks(1);

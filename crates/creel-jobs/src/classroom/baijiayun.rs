@@ -13,9 +13,9 @@
 
 use creel_core::JobError;
 use creel_queue::JobContext;
+use creel_vendors::VendorError;
+use creel_vendors::baijiayun::Playback;
 use creel_vendors::baijiayun::model::{CropSegment, PlaybackStatus, VodStatus};
-use creel_vendors::baijiayun::{BaijiayunClient, Playback};
-use creel_vendors::{VendorClient, VendorError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -24,15 +24,6 @@ use super::{
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
-
-fn client<'a>(deps: &'a JobDeps, account: &str) -> Result<&'a BaijiayunClient, JobError> {
-    match deps.vendors.get(account) {
-        Some(VendorClient::Baijiayun(c)) => Ok(c),
-        _ => Err(JobError::permanent(format!(
-            "account {account:?} is not a configured Baijiayun account"
-        ))),
-    }
-}
 
 /// A verified callback's status and fields, from a signal payload.
 struct Signalled<'a>(&'a Value);
@@ -130,7 +121,7 @@ impl VendorTask for VodSpec {
                 _ => {}
             }
         }
-        let c = client(deps, account(ctx)?)?;
+        let c = deps.vendors.baijiayun(account(ctx)?)?;
         *status_calls += 1;
         let state = c.vod_status(self.video_id).await?;
         if state.status.is_failure() {
@@ -248,7 +239,7 @@ impl VendorTask for PureVideoSpec {
         deps: &JobDeps,
         uncertain: Uncertain,
     ) -> Result<PureVideoTask, SubmitFailed> {
-        let c = client(deps, account(ctx)?)?;
+        let c = deps.vendors.baijiayun(account(ctx)?)?;
         if let Some(mixed) = self.mixed_playback_id {
             // API 39 cannot tell "never started" from "generating": after an unrecorded
             // submission, adopt rather than pay again; the deadline catches a task that never was.
@@ -315,7 +306,7 @@ impl VendorTask for PureVideoSpec {
         signals: &[Option<Value>],
         status_calls: &mut u32,
     ) -> Result<Polled, JobError> {
-        let c = client(deps, account(ctx)?)?;
+        let c = deps.vendors.baijiayun(account(ctx)?)?;
         match task {
             PureVideoTask::Merged { mixed_playback_id } => {
                 *status_calls += 1;
@@ -466,7 +457,7 @@ impl VendorTask for CropSpec {
         deps: &JobDeps,
         uncertain: Uncertain,
     ) -> Result<CropTask, SubmitFailed> {
-        let c = client(deps, account(ctx)?)?;
+        let c = deps.vendors.baijiayun(account(ctx)?)?;
         // Each crop call bills and makes new versions. After an unrecorded submission, the
         // versions it made are the newest ones of this playback: adopt them if they are there.
         let wanted = self.segments.as_ref().map(Vec::len);
@@ -536,7 +527,7 @@ impl VendorTask for CropSpec {
             }
         }
         if ready.iter().any(Option::is_none) {
-            let c = client(deps, account(ctx)?)?;
+            let c = deps.vendors.baijiayun(account(ctx)?)?;
             *status_calls += 1;
             let list = c.crop_list(self.playback(), 1, 1000).await?;
             for (i, (id, _)) in task.videos.iter().enumerate() {

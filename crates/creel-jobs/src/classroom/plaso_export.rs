@@ -16,9 +16,7 @@ use std::time::Duration;
 use creel_core::JobError;
 use creel_core::classroom::UnknownTaskPolicy;
 use creel_queue::JobContext;
-use creel_vendors::VendorClient;
 use creel_vendors::VendorError;
-use creel_vendors::plaso::PlasoClient;
 use creel_vendors::plaso::model::{TaskStatus, TransferVideo};
 use md5::Digest;
 use serde::{Deserialize, Serialize};
@@ -56,15 +54,6 @@ pub struct PlasoTask {
     pub task_id: String,
 }
 
-fn client<'a>(deps: &'a JobDeps, account: &str) -> Result<&'a PlasoClient, JobError> {
-    match deps.vendors.get(account) {
-        Some(VendorClient::Plaso(c)) => Ok(c),
-        _ => Err(JobError::permanent(format!(
-            "account {account:?} is not a configured Plaso account"
-        ))),
-    }
-}
-
 /// Where the task of an export is recorded: by record and by the exact options, so an
 /// identical request adopts it (running or finished) and a different one is a new export.
 fn owned_key(account: &str, export: &TransferVideo) -> String {
@@ -92,7 +81,7 @@ impl VendorTask for PlasoExportSpec {
         _uncertain: Uncertain,
     ) -> Result<PlasoTask, SubmitFailed> {
         let account = account(ctx)?;
-        let c = client(deps, account)?;
+        let c = deps.vendors.plaso(account)?;
         let owned = owned_key(account, &self.export);
         let running = running_key(account, &self.export.record_id);
         // Plaso answers 22001 for a record with a running export, so a re-run after a lost
@@ -184,7 +173,7 @@ impl VendorTask for PlasoExportSpec {
     ) -> Result<Polled, JobError> {
         // The callback is unsigned: it only pulled this poll forward. Confirm with Plaso.
         let account = account(ctx)?;
-        let c = client(deps, account)?;
+        let c = deps.vendors.plaso(account)?;
         *status_calls += 1;
         let t = c.get_video_task(&task.task_id).await?;
         let release = || async {

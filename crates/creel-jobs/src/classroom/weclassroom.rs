@@ -5,8 +5,8 @@
 
 use creel_core::JobError;
 use creel_queue::JobContext;
+use creel_vendors::VendorError;
 use creel_vendors::weclassroom::WeclassroomClient;
-use creel_vendors::{VendorClient, VendorError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -83,15 +83,6 @@ pub struct ReplayTask {
     pub lesson_id: i64,
 }
 
-fn client<'a>(deps: &'a JobDeps, account: &str) -> Result<&'a WeclassroomClient, JobError> {
-    match deps.vendors.get(account) {
-        Some(VendorClient::Weclassroom(c)) => Ok(c),
-        _ => Err(JobError::permanent(format!(
-            "account {account:?} is not a configured WeClassroom account"
-        ))),
-    }
-}
-
 impl VendorTask for ReplaySpec {
     type Task = ReplayTask;
 
@@ -118,7 +109,7 @@ impl VendorTask for ReplaySpec {
         _: &[Option<Value>],
         status_calls: &mut u32,
     ) -> Result<Polled, JobError> {
-        let c = client(deps, account(ctx)?)?;
+        let c = deps.vendors.weclassroom(account(ctx)?)?;
         if let Some(users) = &self.server_recordings_of {
             return self.recordings(c, users, status_calls).await;
         }
