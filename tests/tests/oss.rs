@@ -30,6 +30,7 @@ async fn put(sink: &S3Sink, key: &str, body: &[u8]) -> Result<(), creel_storage:
     let key = ObjectKey::parse(key).expect("key");
     let meta = ObjectMeta {
         source: Some("https://cdn.example.com/x.mp4".into()),
+        ..ObjectMeta::default()
     };
     let mut up = sink.begin(&key, Some(body.len() as u64), &meta).await?;
     for c in body.chunks(100_003) {

@@ -18,6 +18,24 @@ enum Store {
 }
 
 impl Store {
+    /// The user metadata S3 keeps with `key` (none for a directory).
+    async fn metadata(&self, key: &str) -> std::collections::HashMap<String, String> {
+        match self {
+            Store::S3(_, AnySink::S3(s), _) => s
+                .client()
+                .head_object()
+                .bucket(s.bucket())
+                .key(key)
+                .send()
+                .await
+                .expect("HeadObject")
+                .metadata()
+                .cloned()
+                .unwrap_or_default(),
+            _ => std::collections::HashMap::new(),
+        }
+    }
+
     async fn read(&self, key: &str) -> Option<Vec<u8>> {
         match self {
             Store::Dir(d) => std::fs::read(d.path().join(key)).ok(),
@@ -77,10 +95,20 @@ fn fastrand_like(mut x: u64) -> impl FnMut() -> u8 {
     }
 }
 
-async fn put(sink: &AnySink, key: &str, body: &[u8], announce: Option<u64>, chunk: usize) {
+/// Writes `body` under `key` in chunks of `chunk`; `announce` is the length told at the start,
+/// `md5` the MD5 known beforehand (the vendor's).
+async fn put(
+    sink: &AnySink,
+    key: &str,
+    body: &[u8],
+    announce: Option<u64>,
+    md5: Option<String>,
+    chunk: usize,
+) {
     let key = ObjectKey::parse(key).expect("key");
     let meta = ObjectMeta {
         source: Some("http://example.com/src".into()),
+        md5,
     };
     let mut up = sink.begin(&key, announce, &meta).await.expect("begin");
     for c in body.chunks(chunk.max(1)) {
@@ -102,7 +130,10 @@ async fn every_sink_stores_objects_of_every_shape() {
         ];
         for (key, body, announce) in cases {
             let len = announce.then_some(body.len() as u64);
-            put(&sink, key, &body, len, 64 * 1024 + 13).await;
+            let md5 = hex::encode(Md5::digest(&body));
+            // The vendor's MD5 is known for one multipart upload: it goes into the metadata.
+            let known = (key == "many-parts.bin").then(|| md5.clone());
+            put(&sink, key, &body, len, known, 64 * 1024 + 13).await;
             let back = store
                 .read(key)
                 .await
@@ -113,6 +144,25 @@ async fn every_sink_stores_objects_of_every_shape() {
                 Md5::digest(&body),
                 "{name}: {key} differs"
             );
+            if matches!(store, Store::S3(..)) {
+                let meta = store.metadata(key).await;
+                assert_eq!(
+                    meta.get("creel-source").map(String::as_str),
+                    Some("http://example.com/src"),
+                    "{name}: {key}"
+                );
+                // Single PUTs record the MD5 they computed; a multipart upload the one it
+                // was given, and none when it was not given one.
+                let recorded = match key {
+                    "small.bin" | "empty.bin" | "many-parts.bin" => Some(md5.as_str()),
+                    _ => None,
+                };
+                assert_eq!(
+                    meta.get("creel-md5").map(String::as_str),
+                    recorded,
+                    "{name}: {key}"
+                );
+            }
         }
         assert_eq!(store.open_upload_parts(), 0, "{name}: no upload left open");
         if let Store::S3(server, _, check) = &store {

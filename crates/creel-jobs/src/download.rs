@@ -181,9 +181,6 @@ pub async fn run(
         (None, Some(source)) => serde_json::to_string(source).unwrap_or_default(),
         (None, None) => return Err(JobError::permanent("the payload names no source")),
     };
-    let meta = ObjectMeta {
-        source: Some(source_id.clone()),
-    };
     let saved = ctx
         .checkpoint
         .as_ref()
@@ -236,6 +233,10 @@ pub async fn run(
         break response;
     };
     let expected_md5 = spec.expected_md5.clone().or(vendor_md5);
+    let meta = ObjectMeta {
+        source: Some(source_id.clone()),
+        md5: expected_md5.clone(),
+    };
     let resumed_total = saved
         .as_ref()
         .filter(|_| response.status() == reqwest::StatusCode::PARTIAL_CONTENT)

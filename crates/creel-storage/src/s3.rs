@@ -310,6 +310,9 @@ impl S3Upload {
         if let Some(src) = &self.meta.source {
             req = req.metadata("creel-source", src);
         }
+        if let Some(md5) = &self.meta.md5 {
+            req = req.metadata("creel-md5", md5);
+        }
         if self.part_checksum == PartChecksum::Crc32c {
             req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
         }
@@ -491,6 +494,8 @@ impl Upload for S3Upload {
             if let Some(src) = &self.meta.source {
                 req = req.metadata("creel-source", src);
             }
+            // The whole body is here: record the MD5 of what is sent.
+            req = req.metadata("creel-md5", self.md5_hex());
             req.customize()
                 .disable_payload_signing()
                 .send()

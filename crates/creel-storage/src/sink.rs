@@ -47,11 +47,17 @@ pub struct FinishedPart {
     pub crc32c: Option<String>,
 }
 
-/// Facts recorded with a finished object.
+/// Facts recorded with a finished object (S3 and OSS: as user metadata `creel-source` and
+/// `creel-md5`; a directory records none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
     /// Where the bytes came from.
     pub source: Option<String>,
+    /// The whole object's MD5 (hex) when it is known before the upload starts (the vendor's).
+    /// A multipart upload's metadata is fixed when it is created, so without it only a
+    /// single-request upload (below one part) records the MD5 it computed. The caller checks
+    /// the bytes against it before the upload is completed.
+    pub md5: Option<String>,
 }
 
 /// A place objects are written to.
