@@ -7,15 +7,17 @@
 use std::time::Duration;
 
 use creel_core::classroom::PollPolicy;
+use creel_core::classroom::UnknownTaskPolicy;
 use creel_core::config::Vendor;
-use creel_core::{JobId, JobState, Secret};
+use creel_core::{EventType, JobId, JobState, Secret, VendorFailure};
 use creel_queue::JobRecord;
 use creel_sim::RunningSim;
 use creel_sim::baijiayun::{ClassType, TaskOutcome};
 use creel_sim::plaso::PlasoOutcome;
-use creel_tests::probe::wait_for_state;
+use creel_tests::probe::{events_for, wait_for_state};
 use creel_tests::stack::Stack;
 use creel_tests::vendor_sim::{self, BJY_PARTNER};
+use creel_vendors::plaso::model::TransferVideo;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
@@ -96,6 +98,19 @@ impl Classroom {
 
     async fn ends(&self, id: &JobId, state: JobState) -> JobRecord {
         wait_for_state(&self.stack.queue, id, state, Duration::from_secs(60)).await
+    }
+
+    /// The vendor's code and message in the job's one `creel.job.failed` event.
+    async fn vendor_failure(&self, rec: &JobRecord) -> VendorFailure {
+        let events = events_for(&self.stack.queue, &rec.id).await;
+        assert_eq!(events.len(), 1, "one terminal event for {}", rec.id);
+        assert_eq!(events[0].event_type, EventType::Failed);
+        events[0].data.vendor_failure.clone().unwrap_or_else(|| {
+            panic!(
+                "no vendor_failure in the event of {}: {:?}",
+                rec.id, events[0].data
+            )
+        })
     }
 
     fn stored_md5(&self, rec: &JobRecord, i: usize) -> String {
@@ -213,15 +228,20 @@ async fn plaso_export_failures_are_permanent_with_the_vendors_reason() {
             json!({"record_id": "rec-nocallback", "file_name": "d"}),
         )
         .await;
-    for (id, reason) in [
-        (&transcode, "status -1"),
-        (&upload, "status -2"),
-        (&missing, "22003"),
+    for (id, reason, origin, code) in [
+        (&transcode, "status -1", "task", -1),
+        (&upload, "status -2", "task", -2),
+        (&missing, "22003", "transfer_video", 22003),
     ] {
         let rec = c.ends(id, JobState::Failed).await;
-        let err = rec.last_error.unwrap_or_default();
+        let err = rec.last_error.clone().unwrap_or_default();
         assert!(err.contains(reason), "{reason}: {err}");
         assert_eq!(rec.attempts, 1, "a permanent failure is not retried: {err}");
+        let failure = c.vendor_failure(&rec).await;
+        assert_eq!(failure.vendor, "plaso", "{err}");
+        assert_eq!(failure.origin, origin, "{err}");
+        assert_eq!(failure.code, code, "{err}");
+        assert!(!failure.message.is_empty(), "{err}");
     }
     // A lost first callback: Plaso calls again a minute later (vendor time) and creel
     // acknowledges that one.
@@ -257,7 +277,21 @@ async fn baijiayun_vod_trusts_the_signed_callback_and_delivers_with_the_vendors_
     );
     assert_eq!(c.stored_md5(&rec, 0), md5);
     let rec = c.ends(&failed, JobState::Failed).await;
-    assert!(rec.last_error.unwrap_or_default().contains("status 30"));
+    assert!(
+        rec.last_error
+            .clone()
+            .unwrap_or_default()
+            .contains("status 30")
+    );
+    let failure = c.vendor_failure(&rec).await;
+    assert_eq!(
+        (
+            failure.vendor.as_str(),
+            failure.origin.as_str(),
+            failure.code
+        ),
+        ("baijiayun", "task", 30)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,7 +428,12 @@ async fn weclassroom_replay_is_delivered() {
         .post("weclassroom.replay", "wc", json!({"lesson_id": 404}))
         .await;
     let rec = c.ends(&missing, JobState::Failed).await;
-    assert!(rec.last_error.unwrap_or_default().contains("40003"));
+    assert!(rec.last_error.clone().unwrap_or_default().contains("40003"));
+    let failure = c.vendor_failure(&rec).await;
+    assert_eq!(
+        (failure.vendor.as_str(), failure.code),
+        ("weclassroom", 40003)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,9 +715,88 @@ async fn baijiayun_crop_and_pure_video_failures_are_permanent() {
         .await;
     for id in [&crop, &pure] {
         let rec = c.ends(id, JobState::Failed).await;
-        let err = rec.last_error.unwrap_or_default();
+        let err = rec.last_error.clone().unwrap_or_default();
         assert!(err.contains("status 30"), "{}: {err}", rec.kind);
         assert_eq!(rec.attempts, 1, "{err}");
+        let failure = c.vendor_failure(&rec).await;
+        assert_eq!(
+            (failure.origin.as_str(), failure.code),
+            ("task", 30),
+            "{err}"
+        );
+    }
+}
+
+/// Plaso answers 22001 while an export creel did not start runs on the record. Under
+/// `plaso_unknown_task = "fail"` the job fails with the vendor's code; under `wait` it asks
+/// again later and exports once the other task is over. Neither submits beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaso_22001_for_a_task_creel_did_not_start_follows_the_configured_policy() {
+    for policy in [UnknownTaskPolicy::Fail, UnknownTaskPolicy::Wait] {
+        let c = start_with(|cfg| cfg.classroom.plaso_unknown_task = policy).await;
+        // A fresh limiter holds the first call back one quota window (it cannot know what
+        // was sent before): one export first, so creel's next call goes at once, while the
+        // other export still runs.
+        c.sim
+            .sim
+            .plaso_add_record("rec-warm", PlasoOutcome::Success);
+        let warm = c
+            .post(
+                "plaso.export",
+                "plaso",
+                json!({"record_id": "rec-warm", "file_name": "w"}),
+            )
+            .await;
+        c.ends(&warm, JobState::Succeeded).await;
+        c.sim
+            .sim
+            .plaso_add_record("rec-foreign", PlasoOutcome::Success);
+        let theirs = TransferVideo {
+            file_name: "theirs".into(),
+            record_id: "rec-foreign".into(),
+            convert_mode: None,
+            resolution: None,
+            video_bitrate: None,
+            audio_bitrate: None,
+            frame_rate: None,
+        };
+        vendor_sim::plaso(&vendor_sim::account(&c.sim, Vendor::Plaso))
+            .transfer_video(&theirs)
+            .await
+            .expect("an export creel does not know of");
+        let id = c
+            .post(
+                "plaso.export",
+                "plaso",
+                json!({"record_id": "rec-foreign", "file_name": "ours"}),
+            )
+            .await;
+        let busy = || {
+            c.sim
+                .sim
+                .requests()
+                .iter()
+                .filter(|r| r.path.ends_with("transferVideo") && r.outcome == "22001")
+                .count()
+        };
+        match policy {
+            UnknownTaskPolicy::Fail => {
+                let rec = c.ends(&id, JobState::Failed).await;
+                let failure = c.vendor_failure(&rec).await;
+                assert_eq!(
+                    (failure.origin.as_str(), failure.code),
+                    ("transfer_video", 22001)
+                );
+                assert_eq!(busy(), 1);
+                assert_eq!(c.sim.sim.plaso_submissions().get("rec-foreign"), Some(&1));
+            }
+            UnknownTaskPolicy::Wait => {
+                c.ends(&id, JobState::Succeeded).await;
+                assert!(busy() >= 1, "creel asked while the other export ran");
+                // The other export, then creel's own once the record was free.
+                assert_eq!(c.sim.sim.plaso_submissions().get("rec-foreign"), Some(&2));
+            }
+        }
     }
 }
 

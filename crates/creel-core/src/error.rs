@@ -20,9 +20,52 @@ pub enum JobError {
         /// Why, for the job record.
         reason: String,
     },
-    /// The job cannot succeed (bad input, a vendor's "does not exist"): it goes straight to dead.
+    /// The job cannot succeed (bad input, a limit reached): it goes straight to dead.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The vendor refused the request or its task failed for good: permanent like
+    /// [`JobError::Permanent`], and the vendor's code and message travel to the failure event.
+    #[error("permanent: {0}")]
+    Vendor(VendorFailure),
+}
+
+/// A vendor's own word on why a job cannot succeed: the code it answered with (or the failure
+/// status its task ended in) and its message. Carried by [`JobError::Vendor`] into the
+/// `vendor_failure` of the job's `creel.job.failed` event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VendorFailure {
+    /// The vendor, e.g. `plaso`.
+    pub vendor: String,
+    /// What answered: the endpoint's name (`transferVideo`), or `task` when the vendor's task
+    /// ended in a failure status.
+    pub origin: String,
+    /// The vendor's code, or the task's status.
+    pub code: i64,
+    /// The vendor's message (for a task status: what the status means, with any detail).
+    pub message: String,
+}
+
+impl VendorFailure {
+    /// The origin of a task that ended in a failure status.
+    pub const TASK: &'static str = "task";
+}
+
+impl std::fmt::Display for VendorFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.origin == Self::TASK {
+            write!(
+                f,
+                "{} task failed with status {}: {}",
+                self.vendor, self.code, self.message
+            )
+        } else {
+            write!(
+                f,
+                "{} {}: code {}: {}",
+                self.vendor, self.origin, self.code, self.message
+            )
+        }
+    }
 }
 
 /// The class of a [`JobError`], without its message.
@@ -61,16 +104,26 @@ impl JobError {
         match self {
             Self::Retryable(_) => JobErrorKind::Retryable,
             Self::RetryAfter { .. } => JobErrorKind::RetryAfter,
-            Self::Permanent(_) => JobErrorKind::Permanent,
+            Self::Permanent(_) | Self::Vendor(_) => JobErrorKind::Permanent,
         }
     }
 
     /// The human-readable reason, without the class prefix.
     #[must_use]
-    pub fn reason(&self) -> &str {
+    pub fn reason(&self) -> String {
         match self {
-            Self::Retryable(m) | Self::Permanent(m) => m,
-            Self::RetryAfter { reason, .. } => reason,
+            Self::Retryable(m) | Self::Permanent(m) => m.clone(),
+            Self::RetryAfter { reason, .. } => reason.clone(),
+            Self::Vendor(v) => v.to_string(),
+        }
+    }
+
+    /// The vendor's code and message, when the vendor is why the job cannot succeed.
+    #[must_use]
+    pub fn vendor_failure(&self) -> Option<&VendorFailure> {
+        match self {
+            Self::Vendor(v) => Some(v),
+            _ => None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{JobId, JobState};
+use crate::{JobId, JobState, VendorFailure};
 
 /// The CloudEvents `type` of a completion event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +65,9 @@ pub struct CompletionData {
     /// Why it failed or was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a failure the vendor caused: its code (or task status) and message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_failure: Option<VendorFailure>,
 }
 
 /// A CloudEvents 1.0 event in structured JSON mode.
@@ -123,6 +126,7 @@ mod tests {
             attempts: 1,
             result: Some(serde_json::json!({"bytes": 3})),
             error: None,
+            vendor_failure: None,
         };
         let ev =
             CompletionEvent::new("/creel/default", data.clone(), Utc::now()).expect("terminal");

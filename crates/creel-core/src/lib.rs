@@ -13,7 +13,7 @@ pub mod retry;
 pub mod state;
 
 pub use config::{Config, Secret};
-pub use error::{JobError, JobErrorKind};
+pub use error::{JobError, JobErrorKind, VendorFailure};
 pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
 pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError, RequestValidator};

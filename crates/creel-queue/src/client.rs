@@ -361,6 +361,7 @@ impl Queue {
             rec.attempts,
             None,
             Some("cancelled".into()),
+            None,
         );
         let mut conn = self.conn.clone();
         let (outcome, state): (String, String) = self

@@ -2,7 +2,7 @@
 //! reading the stream back.
 
 use chrono::Utc;
-use creel_core::{CompletionData, CompletionEvent, JobId, JobState};
+use creel_core::{CompletionData, CompletionEvent, JobId, JobState, VendorFailure};
 
 use crate::{JobContext, JobRecord, QueueConfig};
 
@@ -42,6 +42,7 @@ impl EventSubject {
         attempts: u32,
         result: Option<serde_json::Value>,
         error: Option<String>,
+        vendor_failure: Option<VendorFailure>,
     ) -> String {
         let data = CompletionData {
             job_id: self.id.clone(),
@@ -52,6 +53,7 @@ impl EventSubject {
             attempts,
             result,
             error,
+            vendor_failure,
         };
         let source = format!("{}/{}", cfg.event_source.trim_end_matches('/'), self.queue);
         CompletionEvent::new(&source, data, Utc::now())

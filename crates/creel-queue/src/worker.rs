@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use creel_core::{JobError, JobState};
+use creel_core::{JobError, JobState, VendorFailure};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -136,6 +136,8 @@ pub(crate) struct Finish {
     pub(crate) text: String,
     pub(crate) attempts_delta: i64,
     pub(crate) step: String,
+    /// The vendor's code and message when it is why the job failed (for the event).
+    pub(crate) vendor_failure: Option<VendorFailure>,
 }
 
 impl Finish {
@@ -146,6 +148,7 @@ impl Finish {
             text,
             attempts_delta: 0,
             step: String::new(),
+            vendor_failure: None,
         }
     }
 
@@ -175,6 +178,10 @@ impl Finish {
         let policy = queue.config().retry_policy(&ctx.kind);
         match err.downcast_ref::<JobError>() {
             Some(JobError::Permanent(reason)) => Self::failed(reason.clone()),
+            Some(JobError::Vendor(failure)) => Self {
+                vendor_failure: Some(failure.clone()),
+                ..Self::failed(failure.to_string())
+            },
             Some(JobError::RetryAfter { after, reason }) => Self {
                 attempts_delta: -1,
                 ..Self::new(Next::Retry, *after, reason.clone())
@@ -218,7 +225,14 @@ impl WorkerShared {
                 JobState::Succeeded => (serde_json::from_str(&finish.text).ok(), None),
                 _ => (None, Some(finish.text.clone())),
             };
-            subject.event_json(cfg, state, ctx.attempt, result, error)
+            subject.event_json(
+                cfg,
+                state,
+                ctx.attempt,
+                result,
+                error,
+                finish.vendor_failure.clone(),
+            )
         });
         let cancel_event = if finish.next.terminal().is_none() {
             subject.event_json(
@@ -227,6 +241,7 @@ impl WorkerShared {
                 ctx.attempt,
                 None,
                 Some("cancelled at a step boundary".into()),
+                None,
             )
         } else {
             String::new()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use creel_core::{JobError, config::Vendor};
+use creel_core::{JobError, VendorFailure, config::Vendor};
 
 /// The class of one vendor call's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl VendorError {
             Self::Limited { error, .. } => match error {
                 JobError::RetryAfter { after, .. } => Classification::RetryAfter(*after),
                 JobError::Retryable(_) => Classification::Retryable,
-                JobError::Permanent(_) => Classification::Permanent,
+                JobError::Permanent(_) | JobError::Vendor(_) => Classification::Permanent,
             },
         }
     }
@@ -174,7 +174,24 @@ impl VendorError {
 }
 
 impl From<VendorError> for JobError {
+    /// Classified once by [`VendorError::classification`]; a vendor's permanent refusal keeps
+    /// its code and message as a [`VendorFailure`].
     fn from(e: VendorError) -> Self {
+        if let VendorError::Vendor {
+            vendor,
+            endpoint,
+            code,
+            message,
+            class: Classification::Permanent,
+        } = e
+        {
+            return JobError::Vendor(VendorFailure {
+                vendor: vendor.as_str().to_owned(),
+                origin: endpoint.to_owned(),
+                code,
+                message,
+            });
+        }
         match e.classification() {
             Classification::Success | Classification::Retryable => {
                 JobError::Retryable(e.to_string())

@@ -12,6 +12,7 @@
 //! says a video is transcoded (100) or failed (30) is trusted without a status call.
 
 use creel_core::JobError;
+use creel_core::config::Vendor;
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
 use creel_vendors::baijiayun::Playback;
@@ -113,9 +114,9 @@ impl VendorTask for VodSpec {
                 }
                 Some(st) if st.is_failure() => {
                     return Err(task_failed(
-                        "Baijiayun VOD",
+                        Vendor::Baijiayun,
                         s.status().unwrap_or(0),
-                        "transcoding failed (callback)",
+                        "VOD transcoding failed (callback)",
                     ));
                 }
                 _ => {}
@@ -126,9 +127,9 @@ impl VendorTask for VodSpec {
         let state = c.vod_status(self.video_id).await?;
         if state.status.is_failure() {
             return Err(task_failed(
-                "Baijiayun VOD",
+                Vendor::Baijiayun,
                 vod_code(state.status),
-                state.info.as_deref().unwrap_or("transcoding failed"),
+                state.info.as_deref().unwrap_or("VOD transcoding failed"),
             ));
         }
         if state.status != VodStatus::Ready {
@@ -338,9 +339,9 @@ impl VendorTask for PureVideoSpec {
                     let status = signalled.as_ref().and_then(Signalled::status);
                     if status.is_some_and(|s| s != 100 && s != 1 && s != 20 && s != 10) {
                         return Err(task_failed(
-                            "Baijiayun pure video",
+                            Vendor::Baijiayun,
                             status.unwrap_or(0),
-                            "generation failed (callback)",
+                            "pure video generation failed (callback)",
                         ));
                     }
                     let playback = Playback {
@@ -517,9 +518,9 @@ impl VendorTask for CropSpec {
                     Some(100) => ready[i] = Some(s.field("file_md5").map(str::to_owned)),
                     Some(30) => {
                         return Err(task_failed(
-                            "Baijiayun crop",
+                            Vendor::Baijiayun,
                             30,
-                            &format!("segment {} failed to transcode (callback)", i + 1),
+                            &format!("crop segment {} failed to transcode (callback)", i + 1),
                         ));
                     }
                     _ => {}
@@ -543,9 +544,9 @@ impl VendorTask for CropSpec {
                     Some(PlaybackStatus::Ready) => ready[i] = Some(None),
                     Some(PlaybackStatus::Failed) => {
                         return Err(task_failed(
-                            "Baijiayun crop",
+                            Vendor::Baijiayun,
                             30,
-                            &format!("segment {} (video {id}) failed to transcode", i + 1),
+                            &format!("crop segment {} (video {id}) failed to transcode", i + 1),
                         ));
                     }
                     _ => {}

@@ -18,7 +18,8 @@ pub mod weclassroom;
 
 use std::time::Duration;
 
-use creel_core::{JobError, JobRequest, JobState};
+use creel_core::config::Vendor;
+use creel_core::{JobError, JobRequest, JobState, VendorFailure};
 use creel_queue::{JobContext, StepOutcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -462,10 +463,13 @@ fn result(facts: &Value, outputs: &[Output], stored: Option<Vec<Value>>) -> Valu
     r
 }
 
-/// A vendor error as a job error; `status` names the vendor's task status when the task itself
-/// failed.
-pub(crate) fn task_failed(vendor: &str, status: i64, detail: &str) -> JobError {
-    JobError::permanent(format!(
-        "{vendor} task failed with status {status}: {detail}"
-    ))
+/// The vendor's task ended in failure status `status`: a permanent failure whose event carries
+/// the status and `message`.
+pub(crate) fn task_failed(vendor: Vendor, status: i64, message: &str) -> JobError {
+    JobError::Vendor(VendorFailure {
+        vendor: vendor.as_str().to_owned(),
+        origin: VendorFailure::TASK.to_owned(),
+        code: status,
+        message: message.to_owned(),
+    })
 }

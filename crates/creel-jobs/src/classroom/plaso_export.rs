@@ -13,10 +13,12 @@
 
 use std::time::Duration;
 
-use creel_core::JobError;
 use creel_core::classroom::UnknownTaskPolicy;
+use creel_core::config::Vendor;
+use creel_core::{JobError, VendorFailure};
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
+use creel_vendors::plaso::TRANSFER_VIDEO;
 use creel_vendors::plaso::model::{TaskStatus, TransferVideo};
 use md5::Digest;
 use serde::{Deserialize, Serialize};
@@ -148,10 +150,15 @@ impl VendorTask for PlasoExportSpec {
                             self.export.record_id
                         ),
                     ),
-                    UnknownTaskPolicy::Fail => JobError::permanent(format!(
-                        "Plaso code 22001: an export of record {} that creel did not start is running: {message}",
-                        self.export.record_id
-                    )),
+                    UnknownTaskPolicy::Fail => JobError::Vendor(VendorFailure {
+                        vendor: Vendor::Plaso.as_str().to_owned(),
+                        origin: TRANSFER_VIDEO.name.to_owned(),
+                        code: 22001,
+                        message: format!(
+                            "{message} (an export of record {} that creel did not start is running; the configured policy is to fail)",
+                            self.export.record_id
+                        ),
+                    }),
                 };
                 Err(error.into())
             }
@@ -208,7 +215,7 @@ impl VendorTask for PlasoExportSpec {
                 } else {
                     "uploading to the customer's OSS failed"
                 };
-                Err(task_failed("Plaso", s.code(), what))
+                Err(task_failed(Vendor::Plaso, s.code(), what))
             }
             (status, _) => Ok(Polled::Pending(json!({"status": status.code()}))),
         }
