@@ -152,6 +152,16 @@ impl Stack {
             .expect("POST /v1/jobs")
     }
 
+    /// POSTs `/v1/jobs/{id}/cancel` with the token.
+    pub async fn cancel_job(&self, id: &creel_core::JobId) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/jobs/{id}/cancel", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("POST /v1/jobs/{id}/cancel")
+    }
+
     /// GETs a path of the API with the token, as JSON.
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let res = self

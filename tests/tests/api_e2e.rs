@@ -245,7 +245,7 @@ async fn cancel_and_retry_work_over_http() {
     let rec: serde_json::Value = stack.post_job(&body).await.json().await.expect("json");
     let id = id_of(&rec);
     assert_eq!(rec["state"], "scheduled");
-    let res = cancel(&stack, &id).await;
+    let res = stack.cancel_job(&id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.json::<serde_json::Value>().await.expect("json")["outcome"],
@@ -272,7 +272,7 @@ async fn cancel_and_retry_work_over_http() {
         Duration::from_secs(20),
     )
     .await;
-    assert_eq!(cancel(&stack, &id).await.status(), 409);
+    assert_eq!(stack.cancel_job(&id).await.status(), 409);
     let (status, _) = stack
         .get_json(&format!("/v1/jobs/{}", JobId::generate()))
         .await;
@@ -280,16 +280,6 @@ async fn cancel_and_retry_work_over_http() {
     let (status, problem) = stack.get_json("/v1/jobs/not-an-id").await;
     assert_eq!((status, problem["field"].clone()), (422, json!("id")));
     stack.stop().await;
-}
-
-async fn cancel(stack: &Stack, id: &JobId) -> reqwest::Response {
-    stack
-        .http
-        .post(format!("{}/v1/jobs/{id}/cancel", stack.api))
-        .bearer_auth(&stack.token)
-        .send()
-        .await
-        .expect("cancel")
 }
 
 /// The stream intake enqueues a good request and reports a bad one, both on `creel:events`.

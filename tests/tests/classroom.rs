@@ -37,11 +37,16 @@ async fn start() -> Classroom {
 
 /// Like [`start`], with the test's own changes to the configuration.
 async fn start_with(edit: impl FnOnce(&mut creel_core::Config)) -> Classroom {
+    start_at(600.0, edit).await
+}
+
+/// Like [`start_with`], with the simulator's clock at `speed` times real time.
+async fn start_at(speed: f64, edit: impl FnOnce(&mut creel_core::Config)) -> Classroom {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut sim_config = vendor_sim::config(600.0, None);
+    let mut sim_config = vendor_sim::config(speed, None);
     for a in &mut sim_config.accounts {
         match a.vendor {
             Vendor::Plaso => {
@@ -641,17 +646,59 @@ async fn cancelling_a_parent_cancels_its_deliveries() {
     .await;
     let children = c.stack.queue.children(&id).await.expect("children");
     assert_eq!(children.len(), 1, "{waiting:?}");
-    let res = c
-        .stack
-        .http
-        .post(format!("{}/v1/jobs/{id}/cancel", c.stack.api))
-        .bearer_auth(&c.stack.token)
-        .send()
-        .await
-        .expect("cancel");
+    let res = c.stack.cancel_job(&id).await;
     assert!(res.status().is_success(), "{}", res.status());
     c.ends(&id, JobState::Cancelled).await;
     c.ends(&children[0], JobState::Cancelled).await;
+}
+
+/// A classroom job cancelled while its vendor task runs stops at its step boundary; no vendor
+/// lets creel cancel a task, so the job record names the task as abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_export_records_its_vendor_task_as_abandoned() {
+    // 60x: each Plaso status lasts a second, time enough to cancel mid-task.
+    let c = start_at(60.0, |_| {}).await;
+    c.sim
+        .sim
+        .plaso_add_record("rec-cancelled", PlasoOutcome::Success);
+    let id = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-cancelled", "file_name": "x"}),
+        )
+        .await;
+    let task_id = vendor_sim::eventually(
+        "the export is submitted",
+        Duration::from_secs(30),
+        || async {
+            let rec = c.stack.queue.get(&id).await.expect("get").expect("job");
+            rec.checkpoint
+                .and_then(|cp| cp["task"]["task_id"].as_str().map(str::to_owned))
+        },
+    )
+    .await;
+    let res = c.stack.cancel_job(&id).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    c.ends(&id, JobState::Cancelled).await;
+    let cleanup = vendor_sim::eventually(
+        "the abandoned task is recorded",
+        Duration::from_secs(20),
+        || async {
+            c.stack
+                .queue
+                .get(&id)
+                .await
+                .expect("get")
+                .expect("job")
+                .cleanup
+        },
+    )
+    .await;
+    let abandoned = &cleanup["abandoned_vendor_task"];
+    assert_eq!(abandoned["vendor"], "plaso", "{cleanup}");
+    assert_eq!(abandoned["task"]["task_id"], task_id.as_str(), "{cleanup}");
+    assert_eq!(c.sim.sim.plaso_submissions().get("rec-cancelled"), Some(&1));
 }
 
 /// With every callback lost, crops and pure videos finish by polling alone (API 10, API 20).

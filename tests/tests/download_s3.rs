@@ -104,8 +104,6 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
 /// and starts over instead of stitching two versions together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_source_starts_over_instead_of_resuming() {
-    use md5::digest::common::hazmat::SerializableState;
-
     let s3 = S3Server::start("archive").await;
     let profile = s3.profile("archive", Some(5));
     let mut stack = Stack::start_with(|cfg| {
@@ -126,42 +124,13 @@ async fn a_changed_source_starts_over_instead_of_resuming() {
         .id;
 
     // The earlier run: part 1 of the old version uploaded, then the worker died.
-    let sink = creel_storage::S3Sink::new(&profile).await;
-    let old = vec![0xAB_u8; 5 << 20];
-    let created = sink
-        .client()
-        .create_multipart_upload()
-        .bucket("archive")
-        .key("v/changed.mp4")
-        .send()
-        .await
-        .expect("create");
-    let stale_id = created.upload_id().expect("id").to_owned();
-    let part = sink
-        .client()
-        .upload_part()
-        .bucket("archive")
-        .key("v/changed.mp4")
-        .upload_id(&stale_id)
-        .part_number(1)
-        .body(old.clone().into())
-        .send()
-        .await
-        .expect("part 1");
-    let mut hasher = Md5::new();
-    hasher.update(&old);
-    let checkpoint = json!({
-        "url": url, "key": "v/changed.mp4", "validator": "\"an-older-version\"",
-        "upload": {"upload_id": stale_id, "part_size": 5 << 20, "parts": [[1, part.e_tag().expect("etag")]],
-                   "offset": 5 << 20, "md5_state": hex::encode(hasher.serialize())}
-    });
-    let mut c = stack.redis.connection().expect("conn");
-    let _: () = redis::cmd("HSET")
-        .arg(format!("creel:job:{id}"))
-        .arg("checkpoint")
-        .arg(checkpoint.to_string())
-        .query(&mut c)
-        .expect("hset");
+    let stale_id = plant_interrupted_upload(
+        &stack,
+        &profile,
+        &id,
+        json!({"url": url, "key": "v/changed.mp4", "validator": "\"an-older-version\""}),
+    )
+    .await;
 
     stack.start_worker();
     let rec = wait_for_state(
@@ -189,4 +158,107 @@ async fn a_changed_source_starts_over_instead_of_resuming() {
     );
     assert_eq!(s3.open_upload_parts(), 0);
     stack.stop().await;
+}
+
+/// Plants what a worker killed mid-transfer leaves: a multipart upload of `checkpoint.key` with
+/// part 1 (5 MiB) finished, and the job's checkpoint naming it (`checkpoint` holds the source
+/// fields). Returns the upload id.
+async fn plant_interrupted_upload(
+    stack: &Stack,
+    profile: &creel_core::config::S3Profile,
+    id: &creel_core::JobId,
+    mut checkpoint: serde_json::Value,
+) -> String {
+    use md5::digest::common::hazmat::SerializableState;
+
+    let key = checkpoint["key"].as_str().expect("key").to_owned();
+    let sink = creel_storage::S3Sink::new(profile).await;
+    let old = vec![0xAB_u8; 5 << 20];
+    let created = sink
+        .client()
+        .create_multipart_upload()
+        .bucket(&profile.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("create");
+    let upload_id = created.upload_id().expect("id").to_owned();
+    let part = sink
+        .client()
+        .upload_part()
+        .bucket(&profile.bucket)
+        .key(&key)
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(old.clone().into())
+        .send()
+        .await
+        .expect("part 1");
+    let mut hasher = Md5::new();
+    hasher.update(&old);
+    checkpoint["upload"] = json!({"upload_id": upload_id, "part_size": 5 << 20,
+        "parts": [[1, part.e_tag().expect("etag")]],
+        "offset": 5 << 20, "md5_state": hex::encode(hasher.serialize())});
+    let mut c = stack.redis.connection().expect("conn");
+    let _: () = redis::cmd("HSET")
+        .arg(format!("creel:job:{id}"))
+        .arg("checkpoint")
+        .arg(checkpoint.to_string())
+        .query(&mut c)
+        .expect("hset");
+    upload_id
+}
+
+/// A download cancelled while it waits to resume (its checkpoint names an open multipart
+/// upload, no worker holds it) has that upload aborted by a worker's cleanup consumer at once,
+/// not a day later by the sweep; the job record says what was aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_download_waiting_to_resume_has_its_upload_aborted() {
+    let s3 = S3Server::start("archive").await;
+    let profile = s3.profile("archive", Some(5));
+    let mut stack = Stack::start_with(|cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.storage
+            .insert("bucket".into(), StorageProfile::S3(profile.clone()));
+    })
+    .await;
+    stack.start_worker();
+    let url = stack.samples.url("huge.mp4");
+    // Waiting for its next attempt, an hour away.
+    let id = stack
+        .queue
+        .enqueue(creel_core::JobRequest {
+            run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+            ..creel_core::JobRequest::new(
+                "download",
+                json!({"url": url, "profile": "bucket", "key": "v/cancelled.mp4"}),
+            )
+        })
+        .await
+        .expect("enqueue")
+        .id;
+    let upload_id = plant_interrupted_upload(
+        &stack,
+        &profile,
+        &id,
+        json!({"url": url, "key": "v/cancelled.mp4"}),
+    )
+    .await;
+    assert_eq!(s3.open_upload_parts(), 1);
+
+    let res = stack.cancel_job(&id).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let cleanup = creel_tests::vendor_sim::eventually(
+        "the cancelled job's cleanup is recorded",
+        Duration::from_secs(20),
+        || async {
+            let rec = stack.queue.get(&id).await.expect("get").expect("job");
+            assert_eq!(rec.state, JobState::Cancelled);
+            rec.cleanup
+        },
+    )
+    .await;
+    assert_eq!(cleanup["aborted_upload"]["upload_id"], upload_id.as_str());
+    assert_eq!(cleanup["aborted_upload"]["key"], "v/cancelled.mp4");
+    assert_eq!(s3.open_upload_parts(), 0, "the upload is aborted");
 }

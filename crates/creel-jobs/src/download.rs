@@ -153,6 +153,23 @@ pub fn checkpoint_upload_id(checkpoint: &serde_json::Value) -> Option<String> {
         .map(|c| c.upload.upload_id)
 }
 
+/// After the download was cancelled: aborts the multipart upload its checkpoint names (a
+/// cancel while it waited to resume leaves one open). Returns what was done, or `None` when
+/// the checkpoint names no upload.
+pub async fn abort_after_cancel(
+    profile: &str,
+    checkpoint: &serde_json::Value,
+    deps: &JobDeps,
+) -> Option<serde_json::Value> {
+    let cp = serde_json::from_value::<DownloadCheckpoint>(checkpoint.clone()).ok()?;
+    let sink = deps.sinks.get(profile)?;
+    let key = ObjectKey::parse(&cp.key).ok()?;
+    sink.discard(&key, &cp.upload).await;
+    Some(serde_json::json!({
+        "aborted_upload": {"profile": profile, "key": cp.key, "upload_id": cp.upload.upload_id}
+    }))
+}
+
 /// Runs the download: one step from request to stored object. A run that follows an
 /// interrupted one resumes its multipart upload from the saved checkpoint with an HTTP `Range`
 /// request; if the source ignores the range (or no longer matches), it starts over cleanly.

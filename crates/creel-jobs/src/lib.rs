@@ -73,6 +73,21 @@ pub struct JobDeps {
     pub shutdown: CancellationToken,
 }
 
+/// Tidies after the cancelled job `rec` (see [`download::abort_after_cancel`] and
+/// [`classroom::abandoned`]); returns what was done, for the job record, or `None` when the
+/// job left nothing behind.
+pub async fn after_cancel(
+    rec: &creel_queue::JobRecord,
+    deps: &JobDeps,
+) -> Option<serde_json::Value> {
+    let checkpoint = rec.checkpoint.as_ref()?;
+    if rec.kind == "download" {
+        let profile = rec.payload.get("profile")?.as_str()?;
+        return download::abort_after_cancel(profile, checkpoint, deps).await;
+    }
+    classroom::abandoned(&rec.kind, checkpoint)
+}
+
 /// Runs one step of `job`.
 pub async fn run(job: Job, ctx: &JobContext, deps: &JobDeps) -> Result<StepOutcome, JobError> {
     match job {

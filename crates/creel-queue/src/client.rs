@@ -453,19 +453,46 @@ impl Queue {
     }
 
     /// Records how the job's webhook delivery went (shown in the job record).
+    ///
+    /// # Errors
+    /// Redis failed.
     pub async fn record_webhook_delivery(
         &self,
         id: &JobId,
         delivery: &serde_json::Value,
     ) -> Result<(), QueueError> {
+        self.set_record_field(id, "webhook_delivery", delivery)
+            .await
+    }
+
+    /// Records what was tidied after the job was cancelled: an aborted upload, a vendor task
+    /// left running (shown in the job record as `cleanup`).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn record_cleanup(
+        &self,
+        id: &JobId,
+        cleanup: &serde_json::Value,
+    ) -> Result<(), QueueError> {
+        self.set_record_field(id, "cleanup", cleanup).await
+    }
+
+    /// Sets one JSON field of a job record, only on a record that still exists: never
+    /// resurrect a trimmed job as a stub.
+    async fn set_record_field(
+        &self,
+        id: &JobId,
+        field: &'static str,
+        value: &serde_json::Value,
+    ) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let key = self.cfg.job_key(id.as_str());
-        // Only on a record that still exists: never resurrect a trimmed job as a stub.
         let _: () = redis::cmd("EVAL")
-            .arg("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook_delivery', ARGV[1]) end")
+            .arg("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end")
             .arg(1)
-            .arg(key)
-            .arg(delivery.to_string())
+            .arg(self.cfg.job_key(id.as_str()))
+            .arg(field)
+            .arg(value.to_string())
             .query_async(&mut conn)
             .await?;
         Ok(())

@@ -58,6 +58,12 @@ pub struct JobRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub webhook_delivery: Option<serde_json::Value>,
+    /// What was tidied after a cancellation: the multipart upload a download left open,
+    /// aborted; a classroom job's vendor task, which vendors offer no way to cancel, recorded
+    /// as abandoned with its ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub cleanup: Option<serde_json::Value>,
     /// The producer's idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -141,6 +147,7 @@ impl JobRecord {
             cancel_requested: take("cancel_requested").is_some_and(|v| v == "1"),
             webhook: take("webhook"),
             webhook_delivery: json(take("webhook_delivery")),
+            cleanup: json(take("cleanup")),
             idempotency_key: take("idempotency_key"),
             traceparent: take("traceparent"),
             created_by: take("created_by"),

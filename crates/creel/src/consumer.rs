@@ -31,6 +31,18 @@ pub enum Handled {
 }
 
 impl Consumer {
+    /// A consumer of the events stream in `group`: batches of 16, entries a crashed worker left
+    /// pending taken over after a minute.
+    #[must_use]
+    pub fn of_events(group: &'static str) -> Self {
+        Self {
+            stream: Stream::Events,
+            group,
+            batch: 16,
+            reclaim_after: Duration::from_secs(60),
+        }
+    }
+
     /// Consumes until `stop` is cancelled.
     pub async fn run<F, Fut>(self, queue: Queue, stop: CancellationToken, mut handle: F)
     where

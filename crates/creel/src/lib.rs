@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod callbacks;
+pub mod cleanup;
 pub mod consumer;
 pub mod demo;
 pub mod intake;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use creel_core::config::WebhookConfig;
 use creel_core::{CompletionEvent, Config};
-use creel_queue::{Queue, Stream};
+use creel_queue::Queue;
 
 use crate::consumer::{Consumer, Handled};
 use hmac::{Hmac, Mac};
@@ -39,13 +39,7 @@ pub async fn deliver(queue: Queue, config: Arc<Config>, stop: CancellationToken)
             return;
         }
     };
-    let consumer = Consumer {
-        stream: Stream::Events,
-        group: GROUP,
-        batch: 16,
-        reclaim_after: Duration::from_secs(60),
-    };
-    consumer
+    Consumer::of_events(GROUP)
         .run(queue.clone(), stop, |entry| {
             let (queue, http, config) = (&queue, &http, &config);
             async move {

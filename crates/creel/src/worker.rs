@@ -1,7 +1,7 @@
 //! `creel worker`: one apalis worker per configured queue on creel-queue, running the job kinds
-//! of creel-jobs, plus webhook delivery. On shutdown it stops taking jobs, lets running steps
-//! finish for the drain time, then interrupts the rest (their jobs go back to the queue at
-//! once), gives back unstarted leases and returns.
+//! of creel-jobs, plus webhook delivery and the tidying after cancellations. On shutdown it
+//! stops taking jobs, lets running steps finish for the drain time, then interrupts the rest
+//! (their jobs go back to the queue at once), gives back unstarted leases and returns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +63,7 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
         Arc::clone(&config),
         stop.clone(),
     ));
+    let cleanup = tokio::spawn(crate::cleanup::run(queue.clone(), deps, stop.clone()));
 
     stop.cancelled().await;
     let drain = Duration::from_millis(config.worker.drain_ms);
@@ -87,6 +88,7 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
     }
     timer.abort();
     let _ = webhooks.await;
+    let _ = cleanup.await;
     tracing::info!("worker stopped");
     Ok(())
 }

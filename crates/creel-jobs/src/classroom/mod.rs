@@ -463,6 +463,29 @@ fn result(facts: &Value, outputs: &[Output], stored: Option<Vec<Value>>) -> Valu
     r
 }
 
+/// After a classroom job of `kind` was cancelled: the vendor task its checkpoint names, if it
+/// was submitted and had not finished. No vendor lets creel cancel one, so it keeps running
+/// (and is billed); the answer, kept on the job, names it as abandoned for reconciliation. A
+/// submission that began without its answer recorded is named as possibly abandoned.
+#[must_use]
+pub fn abandoned(kind: &str, checkpoint: &Value) -> Option<Value> {
+    let p: Progress<Value> = serde_json::from_value(checkpoint.clone()).ok()?;
+    if p.done.is_some() {
+        return None;
+    }
+    let vendor = kind.split('.').next().unwrap_or(kind);
+    match (p.task, p.submitting_since) {
+        (Some(task), _) => Some(json!({"abandoned_vendor_task": {"vendor": vendor, "task": task}})),
+        (None, Some(since)) => Some(json!({"abandoned_vendor_task": {
+            "vendor": vendor,
+            "uncertain": true,
+            "reason": "a submission began and its answer was not recorded",
+            "submitting_since_ms": since,
+        }})),
+        (None, None) => None,
+    }
+}
+
 /// The vendor's task ended in failure status `status`: a permanent failure whose event carries
 /// the status and `message`.
 pub(crate) fn task_failed(vendor: Vendor, status: i64, message: &str) -> JobError {
