@@ -847,6 +847,59 @@ async fn plaso_22001_for_a_task_creel_did_not_start_follows_the_configured_polic
     }
 }
 
+/// A lesson without a replay: API 24 answers 40004 and API 18 says whether to wait. A lesson
+/// in class is asked for again until it ends and its replay is delivered; an expired one
+/// fails at once with the lesson's status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weclassroom_replay_waits_for_the_lesson_and_fails_for_an_expired_one() {
+    let c = start().await;
+    c.sim.sim.weclassroom_add_lesson_without_replay(5201, 1);
+    c.sim.sim.weclassroom_add_lesson_without_replay(5202, 3);
+    let waiting = c
+        .post(
+            "weclassroom.replay",
+            "wc",
+            json!({"lesson_id": 5201, "deliver": deliver()}),
+        )
+        .await;
+    let expired = c
+        .post("weclassroom.replay", "wc", json!({"lesson_id": 5202}))
+        .await;
+    let rec = c.ends(&expired, JobState::Failed).await;
+    let failure = c.vendor_failure(&rec).await;
+    assert_eq!(
+        (
+            failure.vendor.as_str(),
+            failure.origin.as_str(),
+            failure.code
+        ),
+        ("weclassroom", "lesson_status", 3)
+    );
+    vendor_sim::eventually(
+        "the job reports the lesson in class",
+        Duration::from_secs(30),
+        || async {
+            let rec = c
+                .stack
+                .queue
+                .get(&waiting)
+                .await
+                .expect("get")
+                .expect("job");
+            rec.progress
+                .filter(|p| p["vendor"]["lesson_status"] == 1)
+                .map(|_| ())
+        },
+    )
+    .await;
+    c.sim.sim.weclassroom_finish_lesson(5201);
+    let rec = c.ends(&waiting, JobState::Succeeded).await;
+    assert_eq!(
+        c.stored_md5(&rec, 0),
+        c.sim.sim.weclassroom_replay_md5(5201).expect("md5")
+    );
+}
+
 /// WeClassroom server recordings (API 21) of named users are delivered from their URLs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weclassroom_server_recordings_are_delivered() {

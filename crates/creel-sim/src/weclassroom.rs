@@ -219,6 +219,29 @@ impl Simulator {
         );
     }
 
+    /// Adds a lesson in `status` (0 not started, 1 in class, 3 expired) with no replay yet:
+    /// API 24 answers 40004 for it.
+    pub fn weclassroom_add_lesson_without_replay(&self, lesson_id: i64, status: i64) {
+        self.world().weclassroom.lessons.insert(
+            lesson_id,
+            Lesson {
+                status,
+                replay: None,
+                recordings: HashMap::new(),
+            },
+        );
+    }
+
+    /// Ends a lesson added without a replay: it is finished (2) and its replay generated.
+    pub fn weclassroom_finish_lesson(&self, lesson_id: i64) {
+        let mut world = self.world();
+        let replay = self.new_file(&mut world, "wc-replay-");
+        if let Some(lesson) = world.weclassroom.lessons.get_mut(&lesson_id) {
+            lesson.status = 2;
+            lesson.replay = Some(replay.id);
+        }
+    }
+
     /// The MD5 of a lesson's replay video.
     #[must_use]
     pub fn weclassroom_replay_md5(&self, lesson_id: i64) -> Option<String> {

@@ -1,12 +1,15 @@
 //! `weclassroom.replay`: a WeClassroom lesson's replay (API 24), asked for until the lesson's
-//! replay is generated (code 40004 until then); or, with `server_recordings_of`, the server
+//! replay is generated (code 40004 until then, when API 18 says whether the lesson is still to
+//! come or expired for good); or, with `server_recordings_of`, the server
 //! recordings of those users in the lesson (API 21), asked for until every user has one.
 //! WeClassroom sends no callback for either, so this kind only polls.
 
-use creel_core::JobError;
+use creel_core::config::Vendor;
+use creel_core::{JobError, VendorFailure};
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
-use creel_vendors::weclassroom::WeclassroomClient;
+use creel_vendors::weclassroom::model::LessonStatus;
+use creel_vendors::weclassroom::{LESSON_STATUS, WeclassroomClient};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -129,12 +132,37 @@ impl VendorTask for ReplaySpec {
                     }],
                 })
             }
-            // 40004 "回放未生成": the replay is not generated yet; ask again later.
+            // 40004 "回放未生成": no replay yet. API 18 tells a lesson still to come or in
+            // class (ask again later) from one that expired without being held (no replay
+            // will ever come).
             Err(VendorError::Vendor {
                 code: 40004,
                 message,
                 ..
-            }) => Ok(Polled::Pending(json!({"code": 40004, "message": message}))),
+            }) => {
+                *status_calls += 1;
+                let lesson = c
+                    .lesson_status(&[task.lesson_id])
+                    .await?
+                    .into_iter()
+                    .find(|l| l.lesson_id == task.lesson_id);
+                match lesson.map(|l| l.status) {
+                    Some(LessonStatus::Expired) => Err(JobError::Vendor(VendorFailure {
+                        vendor: Vendor::Weclassroom.as_str().to_owned(),
+                        origin: LESSON_STATUS.name.to_owned(),
+                        code: 3,
+                        message: format!(
+                            "lesson {} expired (已过期) without being held; it has no replay",
+                            task.lesson_id
+                        ),
+                    })),
+                    status => Ok(Polled::Pending(json!({
+                        "code": 40004,
+                        "message": message,
+                        "lesson_status": status.map(LessonStatus::code),
+                    }))),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }

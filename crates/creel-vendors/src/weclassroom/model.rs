@@ -20,6 +20,18 @@ pub enum LessonStatus {
 }
 
 impl LessonStatus {
+    /// Its wire value.
+    #[must_use]
+    pub fn code(self) -> i64 {
+        match self {
+            Self::NotStarted => 0,
+            Self::InClass => 1,
+            Self::Finished => 2,
+            Self::Expired => 3,
+            Self::Unknown(other) => other,
+        }
+    }
+
     /// The status with wire value `code`.
     #[must_use]
     pub fn from_code(code: i64) -> Self {
