@@ -14,14 +14,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
-    let s3 = S3Server::start("archive").await;
-    let profile = s3.profile("archive", Some(5)); // 3 parts for the 11 MiB sample
-    let mut stack = Stack::start_with(|cfg| {
-        cfg.download.allow_hosts.push("127.0.0.1".into());
-        cfg.storage
-            .insert("bucket".into(), StorageProfile::S3(profile));
-    })
-    .await;
+    // 5 MiB parts: 3 for the 11 MiB sample.
+    let (s3, _, mut stack) = s3_stack().await;
     stack.start_worker();
 
     let good = json!({"kind": "download", "payload": {
@@ -104,14 +98,7 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
 /// and starts over instead of stitching two versions together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_source_starts_over_instead_of_resuming() {
-    let s3 = S3Server::start("archive").await;
-    let profile = s3.profile("archive", Some(5));
-    let mut stack = Stack::start_with(|cfg| {
-        cfg.download.allow_hosts.push("127.0.0.1".into());
-        cfg.storage
-            .insert("bucket".into(), StorageProfile::S3(profile.clone()));
-    })
-    .await;
+    let (s3, profile, mut stack) = s3_stack().await;
     let url = stack.samples.url("huge.mp4");
     let id = stack
         .queue
@@ -158,6 +145,20 @@ async fn a_changed_source_starts_over_instead_of_resuming() {
     );
     assert_eq!(s3.open_upload_parts(), 0);
     stack.stop().await;
+}
+
+/// A real S3 server with bucket `archive`, and a stack whose profile `bucket` writes there in
+/// 5 MiB parts (loopback sources allowed); the worker is not started.
+async fn s3_stack() -> (S3Server, creel_core::config::S3Profile, Stack) {
+    let s3 = S3Server::start("archive").await;
+    let profile = s3.profile("archive", Some(5));
+    let stack = Stack::start_with(|cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.storage
+            .insert("bucket".into(), StorageProfile::S3(profile.clone()));
+    })
+    .await;
+    (s3, profile, stack)
 }
 
 /// Plants what a worker killed mid-transfer leaves: a multipart upload of `checkpoint.key` with
@@ -214,14 +215,7 @@ async fn plant_interrupted_upload(
 /// not a day later by the sweep; the job record says what was aborted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_download_waiting_to_resume_has_its_upload_aborted() {
-    let s3 = S3Server::start("archive").await;
-    let profile = s3.profile("archive", Some(5));
-    let mut stack = Stack::start_with(|cfg| {
-        cfg.download.allow_hosts.push("127.0.0.1".into());
-        cfg.storage
-            .insert("bucket".into(), StorageProfile::S3(profile.clone()));
-    })
-    .await;
+    let (s3, profile, mut stack) = s3_stack().await;
     stack.start_worker();
     let url = stack.samples.url("huge.mp4");
     // Waiting for its next attempt, an hour away.
