@@ -243,7 +243,7 @@ async fn plaso_export_failures_are_permanent_with_the_vendors_reason() {
         assert!(err.contains(reason), "{reason}: {err}");
         assert_eq!(rec.attempts, 1, "a permanent failure is not retried: {err}");
         let failure = c.vendor_failure(&rec).await;
-        assert_eq!(failure.vendor, "plaso", "{err}");
+        assert_eq!(failure.vendor, Vendor::Plaso, "{err}");
         assert_eq!(failure.origin, origin, "{err}");
         assert_eq!(failure.code, code, "{err}");
         assert!(!failure.message.is_empty(), "{err}");

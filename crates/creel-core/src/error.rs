@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::config::Vendor;
+
 /// A classified job-step failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
@@ -34,9 +36,9 @@ pub enum JobError {
 /// `vendor_failure` of the job's `creel.job.failed` event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VendorFailure {
-    /// The vendor, e.g. `plaso`.
-    pub vendor: String,
-    /// What answered: the endpoint's name (`transferVideo`), or `task` when the vendor's task
+    /// The vendor (`plaso`, `baijiayun`, `weclassroom`).
+    pub vendor: Vendor,
+    /// What answered: the endpoint's name (`transfer_video`), or `task` when the vendor's task
     /// ended in a failure status.
     pub origin: String,
     /// The vendor's code, or the task's status.
@@ -48,6 +50,23 @@ pub struct VendorFailure {
 impl VendorFailure {
     /// The origin of a task that ended in a failure status.
     pub const TASK: &'static str = "task";
+
+    /// The vendor answered a call of `endpoint` with `code`.
+    #[must_use]
+    pub fn answered(vendor: Vendor, endpoint: &str, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            vendor,
+            origin: endpoint.to_owned(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The vendor's task ended in failure status `status`.
+    #[must_use]
+    pub fn task(vendor: Vendor, status: i64, message: impl Into<String>) -> Self {
+        Self::answered(vendor, Self::TASK, status, message)
+    }
 }
 
 impl std::fmt::Display for VendorFailure {
@@ -115,15 +134,6 @@ impl JobError {
             Self::Retryable(m) | Self::Permanent(m) => m.clone(),
             Self::RetryAfter { reason, .. } => reason.clone(),
             Self::Vendor(v) => v.to_string(),
-        }
-    }
-
-    /// The vendor's code and message, when the vendor is why the job cannot succeed.
-    #[must_use]
-    pub fn vendor_failure(&self) -> Option<&VendorFailure> {
-        match self {
-            Self::Vendor(v) => Some(v),
-            _ => None,
         }
     }
 }

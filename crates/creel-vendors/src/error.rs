@@ -185,12 +185,7 @@ impl From<VendorError> for JobError {
             class: Classification::Permanent,
         } = e
         {
-            return JobError::Vendor(VendorFailure {
-                vendor: vendor.as_str().to_owned(),
-                origin: endpoint.to_owned(),
-                code,
-                message,
-            });
+            return JobError::Vendor(VendorFailure::answered(vendor, endpoint, code, message));
         }
         match e.classification() {
             Classification::Success | Classification::Retryable => {

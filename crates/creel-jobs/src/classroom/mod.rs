@@ -489,10 +489,5 @@ pub fn abandoned(kind: &str, checkpoint: &Value) -> Option<Value> {
 /// The vendor's task ended in failure status `status`: a permanent failure whose event carries
 /// the status and `message`.
 pub(crate) fn task_failed(vendor: Vendor, status: i64, message: &str) -> JobError {
-    JobError::Vendor(VendorFailure {
-        vendor: vendor.as_str().to_owned(),
-        origin: VendorFailure::TASK.to_owned(),
-        code: status,
-        message: message.to_owned(),
-    })
+    JobError::Vendor(VendorFailure::task(vendor, status, message))
 }

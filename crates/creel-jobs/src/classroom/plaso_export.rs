@@ -150,15 +150,15 @@ impl VendorTask for PlasoExportSpec {
                             self.export.record_id
                         ),
                     ),
-                    UnknownTaskPolicy::Fail => JobError::Vendor(VendorFailure {
-                        vendor: Vendor::Plaso.as_str().to_owned(),
-                        origin: TRANSFER_VIDEO.name.to_owned(),
-                        code: 22001,
-                        message: format!(
+                    UnknownTaskPolicy::Fail => JobError::Vendor(VendorFailure::answered(
+                        Vendor::Plaso,
+                        TRANSFER_VIDEO.name,
+                        22001,
+                        format!(
                             "{message} (an export of record {} that creel did not start is running; the configured policy is to fail)",
                             self.export.record_id
                         ),
-                    }),
+                    )),
                 };
                 Err(error.into())
             }

@@ -147,15 +147,15 @@ impl VendorTask for ReplaySpec {
                     .into_iter()
                     .find(|l| l.lesson_id == task.lesson_id);
                 match lesson.map(|l| l.status) {
-                    Some(LessonStatus::Expired) => Err(JobError::Vendor(VendorFailure {
-                        vendor: Vendor::Weclassroom.as_str().to_owned(),
-                        origin: LESSON_STATUS.name.to_owned(),
-                        code: 3,
-                        message: format!(
+                    Some(LessonStatus::Expired) => Err(JobError::Vendor(VendorFailure::answered(
+                        Vendor::Weclassroom,
+                        LESSON_STATUS.name,
+                        LessonStatus::Expired.code(),
+                        format!(
                             "lesson {} expired (已过期) without being held; it has no replay",
                             task.lesson_id
                         ),
-                    })),
+                    ))),
                     status => Ok(Polled::Pending(json!({
                         "code": 40004,
                         "message": message,
