@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creel::samples::SampleServer;
-use creel_core::config::{ApiToken, QueueWorkerConfig, StorageProfile};
+use creel_core::config::{ApiToken, QueueWorkerConfig, Scope, StorageProfile};
 use creel_core::{Config, Secret};
 use creel_queue::Queue;
 use creel_queue::embedded::RedisServer;
@@ -69,12 +69,13 @@ impl Stack {
             .await
             .expect("sample server");
         let out = tempfile::tempdir().expect("tempdir");
-        let token = "test-token".to_owned();
+        let token = "test-token-of-thirty-two-bytes-at-least".to_owned();
         let mut config = Config::default();
         config.redis.url = redis.url();
         config.api.tokens.push(ApiToken {
             name: "tests".into(),
             token: Secret::new(token.clone()),
+            scopes: vec![Scope::Admin],
         });
         config.api.max_body_bytes = 16 * 1024;
         config.storage.insert(

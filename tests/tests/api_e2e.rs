@@ -358,14 +358,24 @@ async fn ssrf_refusals_are_permanent_failures() {
         .next()
         .expect("port")
         .to_owned();
-    let sources = [
+    // Literal non-public addresses are refused at intake, naming the field.
+    for url in [
         format!("http://127.0.0.1:{port}/samples/small.mp4"),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.7:9000/a.mp4".to_owned(),
         "http://[::1]/a.mp4".to_owned(),
         "http://100.64.0.1/a.mp4".to_owned(),
-        format!("http://localhost:{port}/redirect/small.mp4"),
-    ];
+        "http://[::ffff:169.254.169.254]/".to_owned(),
+    ] {
+        let body = json!({"kind": "download", "payload": {"url": url, "profile": "local"}});
+        let res = stack.post_job(&body).await;
+        assert_eq!(res.status(), 422, "{url}");
+        let problem: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(problem["field"], "payload.url", "{url}: {problem}");
+    }
+    // A name is checked when it is resolved and on every redirect: a redirect from the
+    // allowed name to 127.0.0.1 fails the job for good.
+    let sources = [format!("http://localhost:{port}/redirect/small.mp4")];
     let mut ids = Vec::new();
     for url in &sources {
         let body = json!({"kind": "download", "payload": {"url": url, "profile": "local"}});

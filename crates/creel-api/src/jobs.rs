@@ -6,15 +6,17 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use creel_core::{JobId, JobRequest, JobState};
+use creel_core::config::Scope;
+use creel_core::{IdempotencyScope, JobId, JobRequest, JobState};
 use creel_queue::{CancelOutcome, JobRecord, Page};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::{ApiState, Problem};
 
-/// Enqueues a job. A repeated `Idempotency-Key` (header or body field) answers 200 with the
-/// job the key first created.
+/// Enqueues a job owned by the caller. A repeated `Idempotency-Key` (header or body field) of
+/// the same caller answers 200 with the job the key first created; keys of different callers
+/// never meet.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = JobRequest,
@@ -22,7 +24,7 @@ use crate::{ApiState, Problem};
            ("traceparent" = Option<String>, Header, description = "W3C trace context stored with the job")),
     responses((status = 201, description = "created", body = JobRecord),
               (status = 200, description = "an existing job for this idempotency key", body = JobRecord),
-              (status = 401, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn create(
@@ -31,6 +33,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Scope::JobsWrite)?;
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -62,7 +65,8 @@ pub(crate) async fn create(
     if request.traceparent.is_none() {
         request.traceparent = header("traceparent");
     }
-    request.created_by = Some(caller.0);
+    request.created_by = Some(caller.name.clone());
+    request.idempotency_scope = IdempotencyScope::Owner;
     state.validator.validate(&request)?;
     let enqueued = state.queue.enqueue(request).await?;
     let record = state.queue.get(&enqueued.id).await?.ok_or_else(|| {
@@ -88,16 +92,27 @@ fn parse_id(id: &str) -> Result<JobId, Problem> {
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = JobRecord), (status = 404, body = Problem)),
+    responses((status = 200, body = JobRecord), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn get(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobRecord>, Problem> {
+    caller.require(Scope::JobsRead)?;
     let id = parse_id(&id)?;
-    let rec = state.queue.get(&id).await?;
-    rec.map(Json)
+    own_job(&state, &caller, &id).await.map(Json)
+}
+
+/// The job `id` if the caller may see it. Another principal's job answers 404 exactly like a
+/// missing one, so job ids of other tenants cannot be probed.
+async fn own_job(state: &ApiState, caller: &Caller, id: &JobId) -> Result<JobRecord, Problem> {
+    state
+        .queue
+        .get(id)
+        .await?
+        .filter(|rec| caller.owns(rec))
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no job {id}")))
 }
 
@@ -117,16 +132,20 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
 }
 
-/// Lists jobs of a queue in one state, oldest first, a page at a time.
+/// Lists the caller's jobs of a queue in one state, oldest first, a page at a time (every
+/// principal's with `admin`). Pages are cut before the filter, so one may hold fewer than
+/// `limit` jobs; follow `next_cursor` to the end.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
-    responses((status = 200, body = Page), (status = 422, body = Problem)),
+    responses((status = 200, body = Page), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page>, Problem> {
+    caller.require(Scope::JobsRead)?;
     let job_state: JobState = q
         .state
         .as_deref()
@@ -145,6 +164,7 @@ pub(crate) async fn list(
             q.limit.unwrap_or(50),
         )
         .await?;
+    page.jobs.retain(|j| caller.owns(j));
     if let Some(kind) = q.kind {
         page.jobs.retain(|j| j.kind == kind);
     }
@@ -162,14 +182,17 @@ pub(crate) struct CancelResponse {
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = CancelResponse), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = CancelResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn cancel(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<CancelResponse>, Problem> {
+    caller.require(Scope::JobsCancel)?;
     let id = parse_id(&id)?;
+    own_job(&state, &caller, &id).await?;
     let outcome = state.queue.cancel(&id).await?;
     Ok(Json(CancelResponse { outcome }))
 }
@@ -178,14 +201,17 @@ pub(crate) async fn cancel(
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = JobRecord), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = JobRecord), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn retry(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobRecord>, Problem> {
+    caller.require(Scope::JobsWrite)?;
     let id = parse_id(&id)?;
+    own_job(&state, &caller, &id).await?;
     state.queue.requeue(&id).await?;
-    get(State(state), Path(id.to_string())).await
+    own_job(&state, &caller, &id).await.map(Json)
 }

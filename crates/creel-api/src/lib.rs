@@ -1,6 +1,7 @@
 //! creel's HTTP API: jobs (`/v1/jobs`), queues (`/v1/queues`), health (`/livez`, `/readyz`) and
 //! the OpenAPI 3.1 document (`/openapi.json`), generated from the handlers. Every route but
-//! health and the document needs a bearer token; every error is RFC 9457 problem+json.
+//! health and the document needs a bearer token whose scopes allow it, and a principal sees
+//! only its own jobs unless it has `admin`; every error is RFC 9457 problem+json.
 
 mod auth;
 mod jobs;
@@ -14,11 +15,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use creel_core::RequestValidator;
-use creel_core::config::ApiToken;
 use creel_queue::Queue;
 use utoipa::OpenApi;
 
-pub use auth::Caller;
+pub use auth::{Caller, Tokens};
 pub use problem::Problem;
 
 /// What the handlers share.
@@ -28,8 +28,8 @@ pub struct ApiState {
     pub queue: Queue,
     /// Checks requests before they are enqueued.
     pub validator: Arc<dyn RequestValidator>,
-    /// Accepted bearer tokens.
-    pub tokens: Arc<Vec<ApiToken>>,
+    /// Accepted bearer tokens and the principals they name.
+    pub tokens: Tokens,
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
 }

@@ -1,19 +1,26 @@
 //! The queues API: counts per state, the age of the oldest ready job, pause and resume.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
+use creel_core::config::Scope;
 use creel_queue::QueueCounts;
+
+use crate::Caller;
 
 use crate::{ApiState, Problem};
 
 /// Every queue with its counts per state.
 #[utoipa::path(
     get, path = "/v1/queues", tag = "queues",
-    responses((status = 200, body = [QueueCounts])),
+    responses((status = 200, body = [QueueCounts]), (status = 403, body = Problem)),
     security(("bearer" = []))
 )]
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Vec<QueueCounts>>, Problem> {
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<QueueCounts>>, Problem> {
+    caller.require(Scope::QueuesAdmin)?;
     let mut out = Vec::new();
     for name in state.queue.queues().await? {
         out.push(state.queue.counts(&name).await?);
@@ -25,13 +32,15 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Vec<Queue
 #[utoipa::path(
     post, path = "/v1/queues/{name}/pause", tag = "queues",
     params(("name" = String, Path, description = "the queue")),
-    responses((status = 204, description = "paused")),
+    responses((status = 204, description = "paused"), (status = 403, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn pause(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
+    caller.require(Scope::QueuesAdmin)?;
     check_name(&name)?;
     state.queue.pause(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -41,13 +50,15 @@ pub(crate) async fn pause(
 #[utoipa::path(
     post, path = "/v1/queues/{name}/resume", tag = "queues",
     params(("name" = String, Path, description = "the queue")),
-    responses((status = 204, description = "resumed")),
+    responses((status = 204, description = "resumed"), (status = 403, body = Problem)),
     security(("bearer" = []))
 )]
 pub(crate) async fn resume(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
+    caller.require(Scope::QueuesAdmin)?;
     check_name(&name)?;
     state.queue.resume(&name).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -22,6 +22,10 @@ pub struct ClassroomConfig {
     pub unknown_task_wait_ms: u64,
     /// Vendor callbacks older than this (by their own timestamp) are refused.
     pub callback_max_age_secs: u64,
+    /// A callback makes a job check its vendor task at once, but at most once per this many
+    /// milliseconds per job; such checks do not count toward the poll policy's
+    /// `max_status_calls`, so callbacks cannot spend a job's budget.
+    pub callback_check_min_interval_ms: u64,
     /// Rules that turn verified Baijiayun callbacks into archive jobs,
     /// `[[classroom.auto_archive]]`.
     pub auto_archive: Vec<AutoArchiveRule>,
@@ -48,6 +52,9 @@ pub struct AutoArchiveRule {
     /// The object key template (see `deliver.key`).
     #[serde(default)]
     pub key: Option<String>,
+    /// The principal that owns the jobs this rule enqueues (who may see them through the API).
+    #[serde(default = "default_archive_owner")]
+    pub owner: String,
 }
 
 /// The callback an auto-archive rule listens for.
@@ -78,6 +85,7 @@ impl Default for ClassroomConfig {
             plaso_unknown_task: UnknownTaskPolicy::Wait,
             unknown_task_wait_ms: 300_000,
             callback_max_age_secs: 600,
+            callback_check_min_interval_ms: 5_000,
             auto_archive: Vec::new(),
         }
     }
@@ -202,4 +210,8 @@ mod tests {
             "{err}"
         );
     }
+}
+
+fn default_archive_owner() -> String {
+    "auto-archive".to_owned()
 }

@@ -68,17 +68,41 @@ pub struct Config {
     pub classroom: crate::classroom::ClassroomConfig,
 }
 
-/// Redis connection and key layout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Redis connection and key layout. The URL's password never prints: `Debug` and
+/// serialization (what `creel config check` shows) mask it.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// `redis://host:port/db`.
+    /// `redis://[:password@]host:port/db`.
+    #[serde(serialize_with = "serialize_masked_url")]
     pub url: String,
     /// Prefix of every key; events go to `<prefix>:events`, stream intake reads
     /// `<prefix>:requests`.
     pub prefix: String,
     /// Per-command response timeout, in milliseconds.
     pub response_timeout_ms: u64,
+}
+
+impl RedisConfig {
+    /// The URL with its password masked, for messages.
+    #[must_use]
+    pub fn display_url(&self) -> String {
+        crate::redact::mask_password(&self.url)
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.display_url())
+            .field("prefix", &self.prefix)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .finish()
+    }
+}
+
+fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact::mask_password(url))
 }
 
 impl Default for RedisConfig {
@@ -99,8 +123,13 @@ pub struct ApiConfig {
     pub listen: String,
     /// Bearer tokens that may call the API (everything but health needs one).
     pub tokens: Vec<ApiToken>,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes (vendor callbacks included).
     pub max_body_bytes: usize,
+    /// The principal that owns the jobs the Redis-stream intake enqueues (as a token's name
+    /// owns the jobs it enqueues through HTTP).
+    pub stream_principal: String,
+    /// Timeouts and caps of the HTTP listener.
+    pub limits: HttpLimits,
 }
 
 impl Default for ApiConfig {
@@ -109,18 +138,162 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             tokens: Vec::new(),
             max_body_bytes: 64 * 1024,
+            stream_principal: "stream".into(),
+            limits: HttpLimits::default(),
         }
     }
 }
 
-/// One API token.
+/// Timeouts and caps of the HTTP listener (the API and the vendor callbacks), so slow or
+/// half-open clients cannot hold sockets or tasks without bound.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// A connection must send a request's whole header within this, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// A request (reading its body and answering it) must finish within this, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// A keep-alive connection is closed this long after it opened (after the request it is
+    /// answering, if any), in milliseconds; a client reconnects as it would after any close.
+    pub connection_max_age_ms: u64,
+    /// Open connections at once; a further one waits in the kernel's backlog.
+    pub max_connections: usize,
+    /// Requests being answered at once; more wait for a slot (up to the request timeout).
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            connection_max_age_ms: 60_000,
+            max_connections: 1024,
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Every limit must be positive.
+    pub fn validate(&self) -> Result<(), String> {
+        all_positive(
+            "api.limits",
+            &[
+                ("header_read_timeout_ms", self.header_read_timeout_ms),
+                ("request_timeout_ms", self.request_timeout_ms),
+                ("connection_max_age_ms", self.connection_max_age_ms),
+                ("max_connections", self.max_connections as u64),
+                (
+                    "max_concurrent_requests",
+                    self.max_concurrent_requests as u64,
+                ),
+            ],
+        )
+    }
+}
+
+/// `Err` naming the first of `fields` (of config section `section`) that is zero.
+fn all_positive(section: &str, fields: &[(&str, u64)]) -> Result<(), String> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(format!("{section}.{name}: must be positive")),
+        None => Ok(()),
+    }
+}
+
+/// One API token: a principal. Its name owns the jobs it enqueues (`created_by`), namespaces
+/// its idempotency keys, and decides which jobs it may see.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
-    /// Who holds it (recorded as `created_by` on the jobs it enqueues).
+    /// Who holds it: 1–64 characters of `a-z0-9._-`, unique among the tokens.
     pub name: String,
-    /// The bearer token.
+    /// The bearer token: at least [`MIN_TOKEN_BYTES`] bytes.
     pub token: Secret,
+    /// What it may do; default `jobs:write`, `jobs:read`, `jobs:cancel`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<Scope>,
+}
+
+/// The shortest bearer token accepted at config load, in bytes.
+pub const MIN_TOKEN_BYTES: usize = 32;
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// Enqueue jobs and retry its own failed or cancelled jobs.
+    #[serde(rename = "jobs:write")]
+    JobsWrite,
+    /// Read and list its own jobs.
+    #[serde(rename = "jobs:read")]
+    JobsRead,
+    /// Cancel its own jobs.
+    #[serde(rename = "jobs:cancel")]
+    JobsCancel,
+    /// List queues with their counts; pause and resume them.
+    #[serde(rename = "queues:admin")]
+    QueuesAdmin,
+    /// Everything, on every principal's jobs.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    /// The scope's name as written in config.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JobsWrite => "jobs:write",
+            Self::JobsRead => "jobs:read",
+            Self::JobsCancel => "jobs:cancel",
+            Self::QueuesAdmin => "queues:admin",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_scopes() -> Vec<Scope> {
+    vec![Scope::JobsWrite, Scope::JobsRead, Scope::JobsCancel]
+}
+
+impl ApiConfig {
+    /// Checks the tokens: names valid and unique, tokens long enough and distinct.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut tokens = std::collections::BTreeSet::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            let field = format!("api.tokens[{i}]");
+            crate::job::check_name(&format!("{field}.name"), &t.name).map_err(|e| e.to_string())?;
+            if !names.insert(t.name.as_str()) {
+                return Err(format!(
+                    "{field}.name: {:?} is used by another token",
+                    t.name
+                ));
+            }
+            if t.token.expose().trim().len() < MIN_TOKEN_BYTES {
+                return Err(format!(
+                    "{field}.token: must be at least {MIN_TOKEN_BYTES} bytes (a random token, e.g. `openssl rand -hex 32`)"
+                ));
+            }
+            if !tokens.insert(t.token.expose()) {
+                return Err(format!(
+                    "{field}.token: the same token is given to another name"
+                ));
+            }
+            if t.scopes.is_empty() {
+                return Err(format!("{field}.scopes: give at least one scope"));
+            }
+        }
+        crate::job::check_name("api.stream_principal", &self.stream_principal)
+            .map_err(|e| e.to_string())?;
+        self.limits.validate()
+    }
 }
 
 /// Workers.
@@ -566,6 +739,9 @@ impl OssProfile {
 impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.api.validate()?;
+        self.download.validate()?;
+        self.events.webhook.validate()?;
         self.classroom.validate()?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
             let field = format!("classroom.auto_archive[{i}]");
@@ -625,10 +801,17 @@ impl Default for EventsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
-    /// URL prefixes a job's `webhook` must start with (e.g. `https://hooks.example.com/`).
-    /// Empty: webhooks are refused.
+    /// Where a job's `webhook` may point: URLs whose scheme, host and port must equal the
+    /// webhook's, and whose path must be a prefix of the webhook's path at a `/` boundary
+    /// (e.g. `https://hooks.example.com/creel/`). Empty: webhooks are refused.
     pub allow: Vec<String>,
-    /// HMAC-SHA256 key for `X-Creel-Signature: sha256=<hex>`.
+    /// Signing keys, newest first ([Standard Webhooks](https://www.standardwebhooks.com):
+    /// `whsec_<base64>` or any string of at least 16 bytes). Every delivery carries one
+    /// `v1,<signature>` per key in `webhook-signature`, so a receiver can rotate keys. Required
+    /// when `allow` is not empty.
+    pub secrets: Vec<Secret>,
+    /// Legacy: one key, used as the first of `secrets`; it also keeps the old
+    /// `X-Creel-Signature: sha256=<hex of HMAC-SHA256(body)>` header on deliveries.
     pub secret: Option<Secret>,
     /// Delivery attempts before giving up.
     pub max_attempts: u32,
@@ -642,6 +825,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             allow: Vec::new(),
+            secrets: Vec::new(),
             secret: None,
             max_attempts: 6,
             base_delay_ms: 1000,
@@ -650,14 +834,136 @@ impl Default for WebhookConfig {
     }
 }
 
-/// Rules for download sources (untrusted URLs).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The shortest webhook signing key, in bytes.
+pub const MIN_WEBHOOK_KEY_BYTES: usize = 16;
+
+impl WebhookConfig {
+    /// The signing keys in force, newest first: `secret` (legacy) then `secrets`.
+    #[must_use]
+    pub fn signing_keys(&self) -> Vec<&Secret> {
+        self.secret.iter().chain(self.secrets.iter()).collect()
+    }
+
+    /// Whether `webhook` is under one of the allowed URLs: same scheme, host and port, and a
+    /// path under the allowed path. Parsed, never compared as strings, so
+    /// `https://hooks.example.com.evil.test/` is not under `https://hooks.example.com/`.
+    #[must_use]
+    pub fn allows(&self, webhook: &str) -> bool {
+        let Ok(url) = url::Url::parse(webhook) else {
+            return false;
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        self.allow.iter().any(|a| {
+            url::Url::parse(a).is_ok_and(|allowed| {
+                allowed.scheme() == url.scheme()
+                    && allowed.host() == url.host()
+                    && allowed.port_or_known_default() == url.port_or_known_default()
+                    && path_under(url.path(), allowed.path())
+            })
+        })
+    }
+
+    /// Checks the allow-list parses and that webhooks, when allowed, are signed.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, a) in self.allow.iter().enumerate() {
+            let url = url::Url::parse(a)
+                .map_err(|e| format!("events.webhook.allow[{i}]: not a URL: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(format!(
+                    "events.webhook.allow[{i}]: must be an http(s) URL with a host"
+                ));
+            }
+        }
+        if !self.allow.is_empty() && self.signing_keys().is_empty() {
+            return Err(
+                "events.webhook.secrets: webhooks are allowed but no key signs them; \
+                        give at least one secret"
+                    .into(),
+            );
+        }
+        for (i, k) in self.signing_keys().iter().enumerate() {
+            if webhook_key_bytes(k.expose()).is_none_or(|b| b.len() < MIN_WEBHOOK_KEY_BYTES) {
+                return Err(format!(
+                    "events.webhook.secrets[{i}]: must be whsec_<base64> or at least \
+                     {MIN_WEBHOOK_KEY_BYTES} bytes"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The HMAC key bytes of a webhook secret: the base64 after `whsec_`, else the string's bytes.
+/// `None` for a `whsec_` secret that is not base64.
+#[must_use]
+pub fn webhook_key_bytes(secret: &str) -> Option<Vec<u8>> {
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        }
+        None => Some(secret.as_bytes().to_vec()),
+    }
+}
+
+/// `path` equals `prefix` or lies below it at a segment boundary.
+fn path_under(path: &str, prefix: &str) -> bool {
+    if prefix.is_empty() || prefix == "/" {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Rules for download sources (untrusted URLs): which hosts may be fetched, and the bounds
+/// that keep a hostile or broken source from holding a worker slot forever.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DownloadConfig {
     /// Hosts (names or IP addresses, as written in URLs) that may be fetched although they are
     /// or resolve to loopback, private, link-local, CGNAT, multicast or metadata addresses: the
     /// vendor simulator, tests, the demo. Empty in production.
     pub allow_hosts: Vec<String>,
+    /// The largest object a download may store, in bytes (default 50 GiB); a job's
+    /// `payload.max_bytes` may set a lower one. Exceeding it fails the job for good.
+    pub max_bytes: u64,
+    /// The slowest average throughput a transfer may keep over each
+    /// `throughput_window_secs`, in bytes per second; slower fails the job for good.
+    pub min_bytes_per_sec: u64,
+    /// The window over which `min_bytes_per_sec` is judged, in seconds.
+    pub throughput_window_secs: u64,
+    /// The longest one attempt of a download may take, in seconds.
+    pub max_attempt_secs: u64,
+}
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            max_bytes: 50 << 30,
+            min_bytes_per_sec: 16 * 1024,
+            throughput_window_secs: 60,
+            max_attempt_secs: 6 * 3600,
+        }
+    }
+}
+
+impl DownloadConfig {
+    /// Every bound must be positive.
+    pub fn validate(&self) -> Result<(), String> {
+        all_positive(
+            "download",
+            &[
+                ("max_bytes", self.max_bytes),
+                ("throughput_window_secs", self.throughput_window_secs),
+                ("max_attempt_secs", self.max_attempt_secs),
+            ],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -669,6 +975,7 @@ mod tests {
         let t = ApiToken {
             name: "svc".into(),
             token: Secret::new("hunter2"),
+            scopes: default_scopes(),
         };
         assert!(!format!("{t:?}").contains("hunter2"));
         let json = serde_json::to_string(&t).expect("serializes");
@@ -741,6 +1048,7 @@ mod validate_tests {
                 produce: crate::classroom::ArchiveProduct::Vod,
                 profile: "local".into(),
                 key: None,
+                owner: "auto-archive".into(),
             });
         let err = cfg.validate().expect_err("unknown account");
         assert!(

@@ -40,9 +40,43 @@ pub struct JobRequest {
     /// A URL (from the configured allow-list) that receives the job's completion event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<String>,
-    /// Who asked (a service name or an API token's name), for the record.
+    /// The principal that owns the job (an API token's name, the stream intake's principal,
+    /// or for a child job its parent's owner). Set by creel, never taken from a caller: the API
+    /// and the intake overwrite it. It decides who may see the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// Whose namespace the idempotency key lives in. Not part of the JSON body: a request
+    /// decoded from JSON is always [`IdempotencyScope::Owner`].
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub idempotency_scope: IdempotencyScope,
+}
+
+/// The namespace of an idempotency key. Two owners' keys never meet, and keys creel makes for
+/// itself (child deliveries, auto-archive, stream entries) live where no API caller can name
+/// them, so a caller cannot pre-claim a key another job will use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IdempotencyScope {
+    /// The key is the owner's (`created_by`): what callers send.
+    #[default]
+    Owner,
+    /// The key is creel's own.
+    Internal,
+}
+
+impl JobRequest {
+    /// The idempotency key as stored, in its namespace: `o:<owner>:<key>` or `i:<key>`.
+    /// Owner names cannot hold `:`, so the namespaces cannot overlap.
+    #[must_use]
+    pub fn idempotency_slot(&self) -> Option<String> {
+        let key = self.idempotency_key.as_deref()?;
+        Some(match self.idempotency_scope {
+            IdempotencyScope::Owner => {
+                format!("o:{}:{key}", self.created_by.as_deref().unwrap_or(""))
+            }
+            IdempotencyScope::Internal => format!("i:{key}"),
+        })
+    }
 }
 
 fn default_queue() -> String {
@@ -111,6 +145,7 @@ impl JobRequest {
             traceparent: None,
             webhook: None,
             created_by: None,
+            idempotency_scope: IdempotencyScope::Owner,
         }
     }
 
@@ -146,13 +181,8 @@ impl JobRequest {
                 "must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>",
             ));
         }
-        if let Some(by) = &self.created_by
-            && (by.len() > 200 || by.chars().any(char::is_control))
-        {
-            return Err(JobRequestError::new(
-                "created_by",
-                "must be at most 200 bytes without control characters",
-            ));
+        if let Some(by) = &self.created_by {
+            check_name("created_by", by)?;
         }
         Ok(())
     }
@@ -168,7 +198,7 @@ pub trait RequestValidator: Send + Sync {
 
 /// Names (kinds, queues, accounts) are 1–64 characters of `[a-z0-9._-]`, so they are safe in
 /// Redis keys, metric labels and URLs.
-fn check_name(field: &str, value: &str) -> Result<(), JobRequestError> {
+pub(crate) fn check_name(field: &str, value: &str) -> Result<(), JobRequestError> {
     let ok_char =
         |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     if value.is_empty() || value.len() > MAX_NAME_LEN || !value.chars().all(ok_char) {

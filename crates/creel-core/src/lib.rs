@@ -9,6 +9,7 @@ pub mod event;
 pub mod id;
 pub mod job;
 pub mod limit;
+pub mod redact;
 pub mod retry;
 pub mod state;
 
@@ -16,7 +17,7 @@ pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind, VendorFailure};
 pub use event::{CompletionData, CompletionEvent, EventType};
 pub use id::{JobId, JobIdError};
-pub use job::{DEFAULT_QUEUE, JobRequest, JobRequestError, RequestValidator};
+pub use job::{DEFAULT_QUEUE, IdempotencyScope, JobRequest, JobRequestError, RequestValidator};
 pub use limit::{CallLimiter, Permit, QuotaKey, Unlimited};
 pub use retry::RetryPolicy;
 pub use state::{InvalidTransition, JobState, Transition, transition};

@@ -11,6 +11,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::JobDeps;
+use crate::source::SourcePolicy;
+use crate::transfer_bounds::TransferBounds;
 use crate::vendor_source::{SourceRef, resolve};
 
 /// The key used when a job names none.
@@ -42,13 +44,24 @@ pub struct DownloadSpec {
     /// The expected length in bytes; a mismatch fails the job.
     #[serde(default)]
     pub expected_length: Option<u64>,
+    /// The largest object this job may store, in bytes: at most `download.max_bytes`, which
+    /// applies when this is absent.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 impl DownloadSpec {
     /// Checks the payload against the configuration.
     pub fn validate(&self, config: &Config, account: Option<&str>) -> Result<(), JobRequestError> {
         match (&self.url, &self.source) {
-            (Some(url), None) => validate_url(url)?,
+            (Some(url), None) => {
+                let parsed = validate_url(url)?;
+                // A literal non-public address is refused now; a name is checked again when
+                // it is resolved, at every connect.
+                SourcePolicy::new(&config.download)
+                    .check_url(&parsed)
+                    .map_err(|r| JobRequestError::new("payload.url", r.to_string()))?;
+            }
             (None, Some(source)) => {
                 let Some(name) = account else {
                     return Err(JobRequestError::new(
@@ -78,6 +91,17 @@ impl DownloadSpec {
     }
 
     fn validate_target(&self, config: &Config) -> Result<(), JobRequestError> {
+        if let Some(max) = self.max_bytes
+            && (max == 0 || max > config.download.max_bytes)
+        {
+            return Err(JobRequestError::new(
+                "payload.max_bytes",
+                format!(
+                    "must be 1 to {} (download.max_bytes)",
+                    config.download.max_bytes
+                ),
+            ));
+        }
         if !config.storage.contains_key(&self.profile) {
             return Err(JobRequestError::new(
                 "payload.profile",
@@ -105,7 +129,7 @@ impl DownloadSpec {
 }
 
 /// A source URL must be http(s), name a host and carry no credentials.
-fn validate_url(url: &str) -> Result<(), JobRequestError> {
+fn validate_url(url: &str) -> Result<url::Url, JobRequestError> {
     let url = url::Url::parse(url)
         .map_err(|e| JobRequestError::new("payload.url", format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -120,7 +144,7 @@ fn validate_url(url: &str) -> Result<(), JobRequestError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(JobRequestError::new("payload.url", "must name a host"));
     }
-    Ok(())
+    Ok(url)
 }
 
 fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
@@ -203,6 +227,7 @@ pub async fn run(
         .as_ref()
         .and_then(|c| serde_json::from_value::<DownloadCheckpoint>(c.clone()).ok())
         .filter(|c| c.url == source_id && c.key == key_text);
+    let mut bounds = TransferBounds::start(&deps.config.download, spec.max_bytes);
 
     let mut vendor_md5 = None;
     let mut refreshed = false;
@@ -258,6 +283,12 @@ pub async fn run(
         .as_ref()
         .filter(|_| response.status() == reqwest::StatusCode::PARTIAL_CONTENT)
         .and_then(|cp| content_range_total(&response, cp.upload.offset));
+    if let Err(e) = bounds.check_announced(resumed_total) {
+        if let Some(cp) = &saved {
+            sink.discard(&key, &cp.upload).await;
+        }
+        return Err(e);
+    }
     let (mut upload, total) = match (&saved, resumed_total) {
         (Some(cp), Some(total)) => match sink.resume(&key, &meta, &cp.upload).await {
             Some(Ok(u)) => {
@@ -282,6 +313,7 @@ pub async fn run(
                 }
             }
             let total = response.content_length();
+            bounds.check_announced(total)?;
             if let (Some(expected), Some(got)) = (spec.expected_length, total)
                 && expected != got
             {
@@ -315,6 +347,13 @@ pub async fn run(
                 }
                 return Err(JobError::retry_after(Duration::ZERO, "the worker is shutting down; the job goes back to the queue"));
             }
+            () = tokio::time::sleep_until(bounds.next_check()) => {
+                if let Err(e) = bounds.check_time() {
+                    upload.abort().await;
+                    return Err(e);
+                }
+                continue;
+            }
             chunk = body.next() => chunk,
         };
         let chunk = match chunk {
@@ -327,6 +366,10 @@ pub async fn run(
                 return Err(crate::source::classify(&e));
             }
         };
+        if let Err(e) = bounds.count(chunk.len(), upload.bytes() + chunk.len() as u64) {
+            upload.abort().await;
+            return Err(e);
+        }
         if let Err(e) = upload.write(chunk).await {
             upload.abort().await;
             return Err(e.classify());

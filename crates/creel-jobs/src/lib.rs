@@ -5,6 +5,7 @@
 pub mod classroom;
 pub mod download;
 pub mod source;
+mod transfer_bounds;
 mod validate;
 pub mod vendor_source;
 

@@ -16,20 +16,46 @@ use creel_core::config::DownloadConfig;
 #[error("source refused by the SSRF policy: {0}")]
 pub struct Refused(pub String);
 
-/// Whether an address may be fetched without being allow-listed.
+/// Whether an address may be fetched without being allow-listed. IPv6 forms that carry an
+/// IPv4 address (IPv4-mapped and -compatible, SIIT `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96`
+/// and `64:ff9b:1::/48`, 6to4 `2002::/16`, Teredo `2001::/32`) are judged by that address.
 #[must_use]
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => is_public_v4(v4) && is_public_v6(v6),
             None => is_public_v6(v6),
         },
     }
 }
 
+/// The IPv4 address an IPv6 address stands for or tunnels to, if it is of such a form.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4); // ::ffff:a.b.c.d
+    }
+    match s {
+        // ::a.b.c.d (IPv4-compatible, deprecated); :: and ::1 are judged as IPv6
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(low(hi, lo)),
+        // ::ffff:0:a.b.c.d (SIIT, IPv4-translated)
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(low(hi, lo)),
+        // 64:ff9b::a.b.c.d (NAT64 well-known prefix)
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        // 64:ff9b:1::/48 (local-use NAT64): the IPv4 address is in the last 32 bits
+        [0x64, 0xff9b, 1, ..] => Some(low(s[6], s[7])),
+        // 2002:AABB:CCDD::/48 (6to4)
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        // 2001:0::/32 (Teredo): the client's IPv4 address, inverted, in the last 32 bits
+        [0x2001, 0, ..] => Some(low(!s[6], !s[7])),
+        _ => None,
+    }
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local() // 169.254/16, including 169.254.169.254 (cloud metadata)
@@ -38,7 +64,11 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_unspecified()
         || a == 0 // "this network"
         || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
@@ -50,7 +80,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0) // site-local (deprecated)
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation 2001:db8::/32
+        || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0])) // discard-only 100::/64
 }
 
 /// The source policy.
@@ -138,10 +170,13 @@ impl SourcePolicy {
         }
     }
 
-    /// An HTTP client that enforces this policy at connect time and on every redirect.
+    /// An HTTP client that enforces this policy at connect time and on every redirect. It
+    /// never uses a proxy (`HTTP_PROXY` and the like are ignored): through a proxy the target
+    /// would be resolved and reached by the proxy, out of this policy's sight.
     pub fn client(&self) -> reqwest::Result<reqwest::Client> {
         let on_redirect = self.clone();
         reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .dns_resolver(Arc::new(self.clone()))
@@ -216,6 +251,15 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo to 127.0.0.1
+            "2001:db8::1",
         ] {
             let ip: IpAddr = a.parse().expect(a);
             assert!(!is_public(ip), "{a} must be refused");
@@ -228,6 +272,8 @@ mod tests {
             "172.32.0.1",
             "2400:3200::1",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             let ip: IpAddr = a.parse().expect(a);
             assert!(is_public(ip), "{a} is public");
@@ -254,6 +300,7 @@ mod tests {
         }
         let lax = SourcePolicy::new(&DownloadConfig {
             allow_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+            ..DownloadConfig::default()
         });
         lax.check(&u("http://127.0.0.1:8080/a"))
             .await

@@ -49,18 +49,11 @@ impl RequestValidator for Validator {
             ));
         }
         if let Some(hook) = &r.webhook {
-            let allowed = self
-                .config
-                .events
-                .webhook
-                .allow
-                .iter()
-                .any(|p| hook.starts_with(p.as_str()));
             let http = url::Url::parse(hook).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-            if !http || !allowed {
+            if !http || !self.config.events.webhook.allows(hook) {
                 return Err(JobRequestError::new(
                     "webhook",
-                    "must be an http(s) URL under one of the prefixes in events.webhook.allow",
+                    "must be an http(s) URL under one of the URLs in events.webhook.allow (same scheme, host and port; a path below)",
                 ));
             }
         }

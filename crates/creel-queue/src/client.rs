@@ -153,14 +153,15 @@ impl Queue {
             for (r, id) in requests[start..end].iter().zip(&ids) {
                 let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
                 inv.arg(id.as_str())
-                    .arg(r.idempotency_key.as_deref().unwrap_or(""))
+                    .arg(r.idempotency_slot().unwrap_or_default())
                     .arg(run_at)
                     .arg(&r.kind)
                     .arg(r.account.as_deref().unwrap_or(""))
                     .arg(r.payload.to_string())
                     .arg(r.traceparent.as_deref().unwrap_or(""))
                     .arg(r.created_by.as_deref().unwrap_or(""))
-                    .arg(r.webhook.as_deref().unwrap_or(""));
+                    .arg(r.webhook.as_deref().unwrap_or(""))
+                    .arg(r.idempotency_key.as_deref().unwrap_or(""));
             }
             let reply: Vec<(String, i64)> = inv.invoke_async(&mut conn).await?;
             for (id, created) in reply {

@@ -27,6 +27,8 @@ pub struct JobContext {
     /// What an earlier run of this step saved with [`crate::Queue::save_checkpoint`] (an upload
     /// id and finished parts, say), so this run can resume instead of starting over.
     pub checkpoint: Option<serde_json::Value>,
+    /// The principal that owns the job (`created_by`); its child jobs get the same owner.
+    pub owner: Option<String>,
     /// The lease token: proof that this worker holds the job.
     pub(crate) token: String,
 }

@@ -70,9 +70,13 @@ pub struct JobRecord {
     /// The producer's W3C traceparent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
-    /// Who enqueued it.
+    /// The principal that owns it (who enqueued it; a child's is its parent's owner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// The job whose child it is (a delivery of a classroom job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<JobId>,
     /// The worker that last leased it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
@@ -151,6 +155,7 @@ impl JobRecord {
             idempotency_key: take("idempotency_key"),
             traceparent: take("traceparent"),
             created_by: take("created_by"),
+            parent: take("parent").and_then(|p| p.parse().ok()),
             worker: take("worker"),
             updated_at: time(take("updated_at"), "updated_at")?.unwrap_or(created_at),
             run_at: time(take("run_at"), "run_at")?.unwrap_or(created_at),

@@ -141,11 +141,13 @@ pub(crate) struct Finish {
 }
 
 impl Finish {
+    /// The text (error or result) is stored, put in the event and logged, so the query values
+    /// of any URL in it (presigned signatures, vendor tokens) are redacted here, once.
     fn new(next: Next, delay: Duration, text: String) -> Self {
         Self {
             next,
             delay,
-            text,
+            text: creel_core::redact::redact_urls(&text),
             attempts_delta: 0,
             step: String::new(),
             vendor_failure: None,
@@ -179,7 +181,10 @@ impl Finish {
         match err.downcast_ref::<JobError>() {
             Some(JobError::Permanent(reason)) => Self::failed(reason.clone()),
             Some(JobError::Vendor(failure)) => Self {
-                vendor_failure: Some(failure.clone()),
+                vendor_failure: Some(VendorFailure {
+                    message: creel_core::redact::redact_urls(&failure.message),
+                    ..failure.clone()
+                }),
                 ..Self::failed(failure.to_string())
             },
             Some(JobError::RetryAfter { after, reason }) => Self {

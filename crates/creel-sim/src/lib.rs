@@ -235,6 +235,15 @@ impl Simulator {
         baijiayun::tick(self);
     }
 
+    /// The MD5 of the simulated file behind a `/files/<id>.mp4` URL (its query, which creel
+    /// redacts in results, is not needed).
+    #[must_use]
+    pub fn file_md5_of_url(&self, url: &str) -> Option<String> {
+        let path = url.split(['?', '#']).next()?;
+        let id = path.rsplit('/').next()?.trim_end_matches(".mp4");
+        self.world().files.get(id).map(|f| f.md5.clone())
+    }
+
     /// Every request so far.
     #[must_use]
     pub fn requests(&self) -> Vec<LoggedRequest> {

@@ -80,6 +80,32 @@ pub fn validate_account(name: &str, account: &VendorAccount) -> Result<(), Vendo
     .map(|_| ())
 }
 
+/// The HTTP client for vendor APIs. Vendor base URLs are trusted, the places they redirect to
+/// are not: a redirect is followed only within the origin (scheme, host and port) of the
+/// request that received it, at most 5 times, so a vendor answer cannot steer creel to an
+/// internal address.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt.previous().first().is_some_and(|first| {
+                first.scheme() == attempt.url().scheme()
+                    && first.host() == attempt.url().host()
+                    && first.port_or_known_default() == attempt.url().port_or_known_default()
+            });
+            if attempt.previous().len() > 5 {
+                attempt.error("more than 5 redirects")
+            } else if same_origin {
+                attempt.follow()
+            } else {
+                let to = attempt.url().origin().ascii_serialization();
+                attempt.error(format!(
+                    "a redirect to another origin ({to}) is not followed"
+                ))
+            }
+        }))
+        .build()
+}
+
 /// A client for every configured account, by account name.
 #[derive(Debug, Clone, Default)]
 pub struct VendorClients(std::collections::BTreeMap<String, VendorClient>);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use creel_api::{ApiState, router};
+use creel_api::{ApiState, Tokens, router};
 use creel_core::{Config, RequestValidator};
 use creel_jobs::Validator;
 use creel_queue::Queue;
@@ -23,19 +23,19 @@ pub async fn serve(
     let intake = tokio::spawn(crate::intake::run(
         queue.clone(),
         Arc::clone(&validator),
+        config.api.stream_principal.clone(),
         stop.clone(),
     ));
     let callbacks = crate::callbacks::routes(Arc::clone(&config), queue.clone());
     let state = ApiState {
         queue,
         validator,
-        tokens: Arc::new(config.api.tokens.clone()),
+        tokens: Tokens::new(&config.api.tokens),
         max_body_bytes: config.api.max_body_bytes,
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router(state).merge(callbacks))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await?;
+    let app = router(state).merge(callbacks);
+    crate::listener::serve(listener, app, &config.api.limits, stop.clone()).await?;
     let _ = intake.await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! proof is checked instead.
 //! - `POST /callbacks/baijiayun/{account}`: a signed form (playback transcode, pure video,
 //!   set-main-version, VOD transcode, dual-teacher auto-match). The sign, timestamp age and
-//!   fields are verified; the `qid` is claimed once in Redis for the whole fleet.
+//!   fields are verified; the whole signed content is claimed once in Redis for the whole fleet.
 //! - `POST /callbacks/plaso/{token}`: Plaso's unsigned `{taskId, status}`; the URL token
 //!   (constant-time compared) picks the account, and the body is only a hint the job confirms
 //!   with `getVideoTask`. Deduplicated by (taskId, status).
@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -41,14 +42,55 @@ const SIGNAL_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 struct Callbacks {
     config: Arc<Config>,
     queue: Queue,
+    refusals: Arc<RefusalLog>,
 }
 
-/// The callback routes.
+/// The callback routes. Bodies are bounded by `api.max_body_bytes`, as the API's are.
 pub fn routes(config: Arc<Config>, queue: Queue) -> Router {
+    let limit = config.api.max_body_bytes;
     Router::new()
         .route("/callbacks/baijiayun/{account}", post(baijiayun))
         .route("/callbacks/plaso/{token}", post(plaso_callback))
-        .with_state(Callbacks { config, queue })
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(Callbacks {
+            config,
+            queue,
+            refusals: Arc::new(RefusalLog::default()),
+        })
+}
+
+/// Logs refused callbacks at most once per [`REFUSAL_LOG_EVERY_MS`], with the count of those
+/// not logged in between, so a flood of forged callbacks cannot flood the log.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last_ms: AtomicI64,
+    suppressed: AtomicU64,
+}
+
+const REFUSAL_LOG_EVERY_MS: i64 = 1_000;
+
+impl RefusalLog {
+    fn refused(&self, vendor: &str, account: &str, reason: &str) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if now - last >= REFUSAL_LOG_EVERY_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                vendor,
+                account,
+                reason,
+                suppressed,
+                "refused a vendor callback"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The replay check is done after verification, in Redis (shared by every API process), so
@@ -82,10 +124,10 @@ async fn baijiayun(
         .get(&account)
         .filter(|a| a.vendor == Vendor::Baijiayun)
     else {
-        return answer(
-            StatusCode::NOT_FOUND,
-            json!({"code": 404, "msg": "no such Baijiayun account"}).to_string(),
-        );
+        // Answered exactly like a bad sign, so account names cannot be probed.
+        cb.refusals
+            .refused("baijiayun", "(unknown)", "no such account");
+        return bad_sign();
     };
     let fields: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -101,14 +143,18 @@ async fn baijiayun(
     ) {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!(%account, error = %e, "refused a Baijiayun callback");
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"code": 1, "msg": e.to_string()}).to_string(),
-            );
+            cb.refusals.refused("baijiayun", &account, &e.to_string());
+            return match e {
+                bjy::CallbackError::BadSign => bad_sign(),
+                e => answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({"code": 1, "msg": e.to_string()}).to_string(),
+                ),
+            };
         }
     };
-    let claim = format!("bjy:{account}:qid:{}", verified.qid);
+    // The replay key is the whole signed content, not the qid alone.
+    let claim = format!("bjy:{account}:cb:{}", verified.digest);
     match cb.queue.claim_once(&claim, CLAIM_TTL).await {
         Ok(true) => {}
         Ok(false) => return answer(StatusCode::OK, bjy::ACK.to_owned()),
@@ -166,6 +212,8 @@ async fn plaso_callback(
                 .is_some_and(|t| plaso::token_matches(t.expose(), &token))
     });
     let Some((account, _)) = account else {
+        cb.refusals
+            .refused("plaso", "(unknown)", "unknown callback token");
         return answer(
             StatusCode::NOT_FOUND,
             json!({"code": 404, "message": "unknown callback token"}).to_string(),
@@ -174,6 +222,7 @@ async fn plaso_callback(
     let hint = match plaso::parse(&body) {
         Ok(h) => h,
         Err(e) => {
+            cb.refusals.refused("plaso", account, &e.to_string());
             return answer(
                 StatusCode::BAD_REQUEST,
                 json!({"code": 1, "message": e.to_string()}).to_string(),
@@ -272,7 +321,8 @@ async fn auto_archive(
                 session_id.unwrap_or(0),
                 version.unwrap_or(0)
             )),
-            created_by: Some("auto-archive".into()),
+            created_by: Some(rule.owner.clone()),
+            idempotency_scope: creel_core::IdempotencyScope::Internal,
             ..creel_core::JobRequest::new(kind, payload)
         };
         let enqueued = cb.queue.enqueue(request).await?;
@@ -281,6 +331,14 @@ async fn auto_archive(
         }
     }
     Ok(())
+}
+
+/// The answer to a callback whose sign does not verify, or whose account does not exist.
+fn bad_sign() -> Response {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"code": 1, "msg": bjy::CallbackError::BadSign.to_string()}).to_string(),
+    )
 }
 
 fn unavailable(e: &creel_queue::QueueError) -> Response {

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use axum::http::StatusCode;
-use creel_core::config::{ApiToken, QueueWorkerConfig, QuotaConfig, StorageProfile, VendorAccount};
+use creel_core::config::{
+    ApiToken, QueueWorkerConfig, QuotaConfig, Scope, StorageProfile, VendorAccount,
+};
 use creel_core::{Config, JobState, Secret};
 use creel_queue::Queue;
 use creel_queue::embedded::RedisServer;
@@ -82,12 +84,13 @@ pub async fn run() -> anyhow::Result<()> {
 
     let out_dir = std::env::temp_dir().join("creel-demo");
     let _ = std::fs::remove_dir_all(&out_dir);
-    let token = format!("demo-{}", ulid::Ulid::new());
+    let token = format!("demo-{}-{}", ulid::Ulid::new(), ulid::Ulid::new());
     let mut config = Config::default();
     config.redis.url = redis.url();
     config.api.tokens.push(ApiToken {
         name: "demo".into(),
         token: Secret::new(token.clone()),
+        scopes: vec![Scope::JobsWrite, Scope::JobsRead, Scope::JobsCancel],
     });
     config.storage.insert(
         "local".into(),
@@ -263,7 +266,7 @@ pub async fn run() -> anyhow::Result<()> {
             let on_disk = std::fs::read(location)
                 .map(|b| hex::encode(Md5::digest(&b)))
                 .unwrap_or_default();
-            let vendor_md5 = vendor_file_md5(&http, &sim, &rec, i).await;
+            let vendor_md5 = vendor_file_md5(&sim, &rec, i);
             let ok = vendor_md5.as_deref() == Some(on_disk.as_str());
             all_good &= ok;
             say(&format!(
@@ -308,10 +311,9 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The MD5 of the vendor's own file behind output `i` of a classroom job: from the simulator
-/// where it names one, else by fetching the output's URL.
-async fn vendor_file_md5(
-    http: &reqwest::Client,
+/// The MD5 of the vendor's own file behind output `i` of a classroom job, from the simulator.
+/// (The output's URL in the result has its signed query redacted, so it is not fetched.)
+fn vendor_file_md5(
     sim: &creel_sim::RunningSim,
     rec: &creel_queue::JobRecord,
     i: usize,
@@ -324,8 +326,7 @@ async fn vendor_file_md5(
         return sim.sim.weclassroom_replay_md5(lesson);
     }
     let url = output["video_url"].as_str().or(output["url"].as_str())?;
-    let bytes = http.get(url).send().await.ok()?.bytes().await.ok()?;
-    Some(hex::encode(Md5::digest(&bytes)))
+    sim.sim.file_md5_of_url(url)
 }
 
 /// Enqueues `body` through `POST /v1/jobs` with an idempotency key; the new job's id.

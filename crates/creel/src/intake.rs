@@ -2,12 +2,13 @@
 //! creel validates each request exactly as `POST /v1/jobs` does, enqueues it, and appends the
 //! outcome to `<prefix>:events` as a CloudEvent whose `subject` is the request's stream id:
 //! `creel.request.accepted` (`data.job_id`, `data.created`) or `creel.request.rejected`
-//! (`data.field`, `data.reason`).
+//! (`data.field`, `data.reason`). Every request is owned by the configured
+//! `api.stream_principal`, whatever its `created_by` says.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use creel_core::{JobRequest, JobRequestError, RequestValidator};
+use creel_core::{IdempotencyScope, JobRequest, JobRequestError, RequestValidator};
 use creel_queue::{Queue, Stream, StreamEntry};
 
 use crate::consumer::{Consumer, Handled};
@@ -16,7 +17,12 @@ use tokio_util::sync::CancellationToken;
 const GROUP: &str = "creel-intake";
 
 /// Consumes job requests until `stop` is cancelled.
-pub async fn run(queue: Queue, validator: Arc<dyn RequestValidator>, stop: CancellationToken) {
+pub async fn run(
+    queue: Queue,
+    validator: Arc<dyn RequestValidator>,
+    principal: String,
+    stop: CancellationToken,
+) {
     let consumer = Consumer {
         stream: Stream::Requests,
         group: GROUP,
@@ -25,9 +31,9 @@ pub async fn run(queue: Queue, validator: Arc<dyn RequestValidator>, stop: Cance
     };
     consumer
         .run(queue.clone(), stop, |entry| {
-            let (queue, validator) = (&queue, &validator);
+            let (queue, validator, principal) = (&queue, &validator, &principal);
             async move {
-                match handle(queue, validator.as_ref(), &entry).await {
+                match handle(queue, validator.as_ref(), principal, &entry).await {
                     Ok(()) => Handled::Done,
                     Err(e) => {
                         tracing::warn!(request = %entry.id, error = %e, "could not take a job request; will retry");
@@ -42,17 +48,21 @@ pub async fn run(queue: Queue, validator: Arc<dyn RequestValidator>, stop: Cance
 async fn handle(
     queue: &Queue,
     validator: &dyn RequestValidator,
+    principal: &str,
     entry: &StreamEntry,
 ) -> Result<(), creel_queue::QueueError> {
-    let outcome = match parse(entry).and_then(|r| validator.validate(&r).map(|()| r)) {
+    let owned = parse(entry).map(|mut r| {
+        r.created_by = Some(principal.to_owned());
+        r
+    });
+    let outcome = match owned.and_then(|r| validator.validate(&r).map(|()| r)) {
         Ok(mut request) => {
-            // A stream request without a key gets its stream id: a redelivered entry is not a second job.
+            // A stream request without a key gets its stream id, in creel's own namespace: a
+            // redelivered entry is not a second job.
             if request.idempotency_key.is_none() {
                 request.idempotency_key = Some(format!("stream:{}", entry.id));
+                request.idempotency_scope = IdempotencyScope::Internal;
             }
-            request
-                .created_by
-                .get_or_insert_with(|| "stream".to_owned());
             let enqueued = queue.enqueue(request).await?;
             (
                 "creel.request.accepted",

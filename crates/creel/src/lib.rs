@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod consumer;
 pub mod demo;
 pub mod intake;
+pub mod listener;
 pub mod samples;
 pub mod settings;
 pub mod shutdown;

@@ -147,6 +147,9 @@ struct EnqueueArgs {
     /// Webhook URL for the completion event (must be allow-listed).
     #[arg(long)]
     webhook: Option<String>,
+    /// The principal that owns the job (an API token's name makes it visible to that token).
+    #[arg(long, default_value = "cli")]
+    owner: String,
 }
 
 #[derive(Subcommand)]
@@ -244,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let queue = Queue::connect(creel::settings::queue_config(&config))
         .await
-        .with_context(|| format!("connecting to redis at {}", config.redis.url))?;
+        .with_context(|| format!("connecting to redis at {}", config.redis.display_url()))?;
     let json = cli.json;
     match cli.command {
         Command::Worker => {
@@ -266,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 idempotency_key: a.idempotency_key,
                 run_at: a.run_at,
                 webhook: a.webhook,
-                created_by: Some("cli".into()),
+                created_by: Some(a.owner),
                 ..JobRequest::new(a.kind, payload)
             };
             creel_jobs::Validator::new(Arc::clone(&config))

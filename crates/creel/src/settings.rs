@@ -31,7 +31,7 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     );
     let config = fig
         .extract::<Config>()
-        .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))
+        .map_err(|e| anyhow::format_err!("invalid configuration: {}", describe(e)))
         .context("loading the configuration")?;
     config
         .validate()
@@ -41,6 +41,34 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
             .map_err(|e| anyhow::format_err!("invalid configuration: {e}"))?;
     }
     Ok(config)
+}
+
+/// A figment error without the values it found: a secret given in the environment (a token
+/// that looks like a number, say) must not be echoed into logs. Field paths, what was expected
+/// and where the value came from are kept.
+fn describe(err: figment::Error) -> String {
+    use figment::error::Kind;
+    err.into_iter()
+        .map(|e| {
+            let what = match &e.kind {
+                Kind::InvalidType(_, expected) => format!("invalid type: expected {expected}"),
+                Kind::InvalidValue(_, expected) => format!("invalid value: expected {expected}"),
+                other => other.to_string(),
+            };
+            let path = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if path.is_empty() {
+                format!("{what}{source}")
+            } else {
+                format!("{path}: {what}{source}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The queue settings the configuration implies.
@@ -68,7 +96,7 @@ mod tests {
         let file = dir.join("creel.toml");
         std::fs::write(
             &file,
-            "[redis]\nurl = \"redis://10.0.0.1:6379/\"\n[storage.local]\ntype = \"dir\"\npath = \"/data\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"s3cret\"\n",
+            "[redis]\nurl = \"redis://10.0.0.1:6379/\"\n[storage.local]\ntype = \"dir\"\npath = \"/data\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"s3cret-s3cret-s3cret-s3cret-s3cret\"\n",
         )
         .expect("write");
         figment::Jail::expect_with(|jail| {
@@ -80,7 +108,10 @@ mod tests {
             assert_eq!(cfg.redis.url, "redis://10.0.0.1:6379/");
             assert_eq!(cfg.worker.drain_ms, 1234);
             assert!(cfg.storage.contains_key("local"));
-            assert_eq!(cfg.api.tokens[0].token.expose(), "s3cret");
+            assert_eq!(
+                cfg.api.tokens[0].token.expose(),
+                "s3cret-s3cret-s3cret-s3cret-s3cret"
+            );
             Ok(())
         });
     }
@@ -94,6 +125,19 @@ mod tests {
             cfg.accounts["bjy-main"].vendor,
             creel_core::config::Vendor::Baijiayun
         );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CREEL_REDIS__URL", "987654321987654321");
+            let err = load(None).expect_err("a number is not a URL string");
+            let text = format!("{err:#}");
+            assert!(!text.contains("987654321"), "{text}");
+            assert!(text.contains("redis.url"), "{text}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -234,10 +234,15 @@ pub async fn call(
     .with_context(|| {
         format!(
             "connecting the rate limiter to redis at {}",
-            config.redis.url
+            config.redis.display_url()
         )
     })?;
-    let client = VendorClient::new(account_name, a, reqwest::Client::new(), Arc::new(limiter))?;
+    let client = VendorClient::new(
+        account_name,
+        a,
+        creel_vendors::http_client()?,
+        Arc::new(limiter),
+    )?;
     let result = match &client {
         VendorClient::Baijiayun(c) => {
             let p = params

@@ -1,7 +1,10 @@
 //! Per-job webhooks: a consumer group on the events stream POSTs each completion event of a job
-//! that asked for a webhook, signed `X-Creel-Signature: sha256=<hex HMAC-SHA256 of the body>`,
-//! retried with exponential backoff, and records the delivery on the job. Entries a crashed
-//! worker left unacknowledged are reclaimed by another after a minute.
+//! that asked for a webhook, signed as the Standard Webhooks spec says (`webhook-id`,
+//! `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one
+//! signature per configured key so receivers can rotate), retried with exponential backoff, and
+//! records the delivery on the job. The legacy `X-Creel-Signature: sha256=<hex>` header is kept
+//! while the legacy `events.webhook.secret` is set. Entries a crashed worker left
+//! unacknowledged are reclaimed by another after a minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +20,31 @@ use tokio_util::sync::CancellationToken;
 
 const GROUP: &str = "creel-webhooks";
 
-/// The signature header value for `body`.
+/// The legacy `X-Creel-Signature` header value for `body`.
 #[must_use]
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256>` of
+/// `<id>.<timestamp>.<body>` under each key, space-separated.
+#[must_use]
+pub fn standard_signature(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine as _;
+    keys.iter()
+        .map(|key| {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+            mac.update(format!("{id}.{timestamp}.").as_bytes());
+            mac.update(body);
+            let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            format!("v1,{sig}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Delivers webhooks until `stop` is cancelled.
@@ -65,6 +86,11 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
         }
     };
     let Some(url) = job.webhook else { return };
+    if !cfg.allows(&url) {
+        // Accepted under an allow-list that has since been narrowed: not sent.
+        tracing::warn!(job = %job.id, "the job's webhook is no longer allowed by events.webhook.allow; not delivered");
+        return;
+    }
     if job
         .webhook_delivery
         .as_ref()
@@ -72,10 +98,15 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
     {
         return; // delivered before a crash kept us from acknowledging
     }
-    let sig = cfg
+    let legacy_sig = cfg
         .secret
         .as_ref()
         .map(|s| signature(s.expose(), body.as_bytes()));
+    let keys: Vec<Vec<u8>> = cfg
+        .signing_keys()
+        .iter()
+        .filter_map(|k| creel_core::config::webhook_key_bytes(k.expose()))
+        .collect();
     let mut attempts = 0;
     let mut delay = Duration::from_millis(cfg.base_delay_ms);
     let (status, last_code, last_error) = loop {
@@ -88,7 +119,18 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
             )
             .header("X-Creel-Event-Id", &event.id)
             .body(body.to_owned());
-        if let Some(sig) = &sig {
+        if !keys.is_empty() {
+            // The timestamp is of this attempt, so a receiver's tolerance window holds on retries.
+            let now = chrono::Utc::now().timestamp();
+            req = req
+                .header("webhook-id", &event.id)
+                .header("webhook-timestamp", now.to_string())
+                .header(
+                    "webhook-signature",
+                    standard_signature(&keys, &event.id, now, body.as_bytes()),
+                );
+        }
+        if let Some(sig) = &legacy_sig {
             req = req.header("X-Creel-Signature", sig);
         }
         let (code, error) = match req.send().await {
@@ -99,7 +141,7 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
                 Some(r.status().as_u16()),
                 Some(format!("HTTP {}", r.status().as_u16())),
             ),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => (None, Some(e.without_url().to_string())),
         };
         if attempts >= cfg.max_attempts.max(1) {
             break ("failed", code, error);
@@ -132,5 +174,29 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn standard_signature_matches_the_spec_example() {
+        // The example of the Standard Webhooks specification (and of its reference libraries).
+        let key = creel_core::config::webhook_key_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .expect("base64");
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            standard_signature(
+                &[key.clone()],
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                body
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        let two = standard_signature(
+            &[key.clone(), b"another-key-of-16-bytes".to_vec()],
+            "m",
+            1,
+            body,
+        );
+        assert_eq!(two.split(' ').count(), 2);
     }
 }

@@ -29,8 +29,11 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
         )
         .await?,
     );
-    let vendors =
-        creel_vendors::VendorClients::new(&config.accounts, &reqwest::Client::new(), &limiter)?;
+    let vendors = creel_vendors::VendorClients::new(
+        &config.accounts,
+        &creel_vendors::http_client()?,
+        &limiter,
+    )?;
     let deps = JobDeps {
         queue: queue.clone(),
         http: sources.client()?,

@@ -34,7 +34,7 @@ async fn operators_can_check_enqueue_watch_and_count() {
     std::fs::write(
         &config,
         format!(
-            "[redis]\nurl = \"{}\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"very-secret-token\"\n[download]\nallow_hosts = [\"127.0.0.1\"]\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            "[redis]\nurl = \"{}\"\n[[api.tokens]]\nname = \"svc\"\ntoken = \"very-secret-token-of-32-bytes-or-more\"\n[download]\nallow_hosts = [\"127.0.0.1\"]\n[storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
             redis.url(),
             dir.path().join("out").display()
         ),
@@ -45,7 +45,7 @@ async fn operators_can_check_enqueue_watch_and_count() {
     assert!(check.status.success(), "{}", text(&check.stderr));
     let shown = text(&check.stdout);
     assert!(
-        shown.contains("***") && !shown.contains("very-secret-token"),
+        shown.contains("***") && !shown.contains("very-secret-token-of-32-bytes-or-more"),
         "{shown}"
     );
 

@@ -19,7 +19,7 @@ pub mod weclassroom;
 use std::time::Duration;
 
 use creel_core::config::Vendor;
-use creel_core::{JobError, JobRequest, JobState, VendorFailure};
+use creel_core::{IdempotencyScope, JobError, JobRequest, JobState, VendorFailure};
 use creel_queue::{JobContext, StepOutcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -183,11 +183,24 @@ struct Progress<T> {
     children: Vec<String>,
     #[serde(default)]
     child_checks: u32,
+    /// When the next regular poll is due (ms): a poll that runs earlier was woken by a
+    /// callback.
+    #[serde(default)]
+    due_at: Option<i64>,
+    /// When the last callback-woken check ran (ms), to space them.
+    #[serde(default)]
+    woken_check_at: Option<i64>,
+    /// Status calls made because a callback woke the job (not counted in `status_calls`).
+    #[serde(default)]
+    callback_checks: u32,
 }
 
 impl<T> Default for Progress<T> {
     fn default() -> Self {
         Self {
+            due_at: None,
+            woken_check_at: None,
+            callback_checks: 0,
             submitting_since: None,
             task: None,
             submitted_at: None,
@@ -299,26 +312,51 @@ pub async fn drive<K: VendorTask>(
     }
     let keys = kind.keys(&account, &task);
     let signals = listen(ctx, deps, &keys).await?;
+    // A callback made this poll due before its time. Such checks are spaced by
+    // `callback_check_min_interval_ms` and do not spend the status-call budget, so callbacks
+    // (Plaso's are unsigned) cannot make a job fail on its cap.
+    let now = now_ms();
+    let woken = p.due_at.is_some_and(|due| now < due);
+    if woken {
+        let gap =
+            i64::try_from(deps.config.classroom.callback_check_min_interval_ms).unwrap_or(i64::MAX);
+        if let Some(last) = p.woken_check_at
+            && now - last < gap
+        {
+            let until = p.due_at.unwrap_or(now).min(last.saturating_add(gap));
+            return Ok(StepOutcome::Continue {
+                step: "poll".into(),
+                after: Duration::from_millis(u64::try_from(until - now).unwrap_or(0)),
+            });
+        }
+        p.woken_check_at = Some(now);
+    }
     let before = p.status_calls;
     let polled = kind
         .poll(ctx, deps, &task, &signals, &mut p.status_calls)
         .await;
-    if p.status_calls != before {
+    if woken {
+        p.callback_checks += p.status_calls - before;
+        p.status_calls = before;
+    }
+    if p.status_calls != before || woken {
         // Status calls count even when the poll failed: the cap is about vendor load.
         save(ctx, deps, &p).await?;
     }
     match polled? {
         Polled::Pending(said) => {
             p.polls += 1;
+            let after = policy.wait(p.polls, fastrand::f64());
+            p.due_at = Some(now_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
             save(ctx, deps, &p).await?;
-            let progress =
-                json!({"vendor": said, "status_calls": p.status_calls, "polls": p.polls});
+            let progress = json!({"vendor": said, "status_calls": p.status_calls,
+                "callback_checks": p.callback_checks, "polls": p.polls});
             if let Err(e) = deps.queue.report_progress(ctx, &progress).await {
                 tracing::debug!(error = %e, "could not report progress");
             }
             Ok(StepOutcome::Continue {
                 step: "poll".into(),
-                after: policy.wait(p.polls, fastrand::f64()),
+                after,
             })
         }
         Polled::Done { facts, outputs } => {
@@ -375,14 +413,18 @@ async fn finish<T: Serialize + DeserializeOwned>(
             account: Some(account.to_owned()),
             idempotency_key: Some(format!("{}:deliver:{}", ctx.id, i + 1)),
             traceparent: ctx.traceparent.clone(),
-            created_by: Some(format!("job:{}", ctx.id)),
-            ..JobRequest::new("download", payload)
+            created_by: ctx.owner.clone(),
+            idempotency_scope: IdempotencyScope::Internal,
+            ..JobRequest::new("download", payload.clone())
         };
         let enqueued = deps
             .queue
             .enqueue(request)
             .await
             .map_err(|e| JobError::retryable(format!("enqueueing a delivery: {e}")))?;
+        if !enqueued.created {
+            adopt(ctx, deps, &enqueued.id, &payload).await?;
+        }
         deps.queue
             .link_child(&ctx.id, &enqueued.id)
             .await
@@ -397,6 +439,66 @@ async fn finish<T: Serialize + DeserializeOwned>(
     })
 }
 
+/// An earlier attempt of this step already enqueued the delivery under its key: adopt it only
+/// if it is this job's own (the same payload, and no other parent). Anything else under the key
+/// is an error, never a silent link.
+async fn adopt(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    child: &creel_core::JobId,
+    payload: &Value,
+) -> Result<(), JobError> {
+    let rec = deps
+        .queue
+        .get(child)
+        .await
+        .map_err(|e| JobError::retryable(format!("reading delivery {child}: {e}")))?
+        .ok_or_else(|| {
+            JobError::retryable(format!("delivery {child} vanished; enqueueing again"))
+        })?;
+    let ours = rec.kind == "download"
+        && rec.payload == *payload
+        && rec.created_by == ctx.owner
+        && rec.parent.as_ref().is_none_or(|p| *p == ctx.id);
+    if ours {
+        Ok(())
+    } else {
+        Err(JobError::permanent(format!(
+            "the delivery key of this job names job {child}, which is not this job's delivery"
+        )))
+    }
+}
+
+/// A stored delivery must be the vendor's file: its MD5 and length are checked here too, not
+/// only by the child, so a delivery that is not this job's own cannot end it `succeeded`.
+fn check_delivery(id: &str, output: Option<&Output>, stored: &Value) -> Result<(), JobError> {
+    let Some(output) = output else {
+        return Ok(());
+    };
+    if let Some(want) = &output.md5
+        && !stored["md5"]
+            .as_str()
+            .is_some_and(|got| got.eq_ignore_ascii_case(want))
+    {
+        return Err(JobError::permanent(format!(
+            "delivery job {id} stored MD5 {} but the vendor's is {want}",
+            stored["md5"]
+        )));
+    }
+    let vendor_size = ["total_size", "size"]
+        .iter()
+        .find_map(|f| output.facts[*f].as_u64().filter(|n| *n > 0));
+    if let Some(want) = vendor_size
+        && stored["bytes"].as_u64().is_some_and(|got| got != want)
+    {
+        return Err(JobError::permanent(format!(
+            "delivery job {id} stored {} bytes but the vendor reports {want}",
+            stored["bytes"]
+        )));
+    }
+    Ok(())
+}
+
 /// Waits for the child deliveries: done when all succeeded, failed when one failed for good.
 async fn children<T: Serialize + DeserializeOwned>(
     ctx: &JobContext,
@@ -404,7 +506,8 @@ async fn children<T: Serialize + DeserializeOwned>(
     p: &mut Progress<T>,
 ) -> Result<StepOutcome, JobError> {
     let mut stored = Vec::with_capacity(p.children.len());
-    for id in &p.children {
+    let outputs = p.done.as_ref().map(|(_, o)| o.clone()).unwrap_or_default();
+    for (i, id) in p.children.iter().enumerate() {
         let job_id = id
             .parse()
             .map_err(|_| JobError::permanent(format!("bad child job id {id:?}")))?;
@@ -417,6 +520,7 @@ async fn children<T: Serialize + DeserializeOwned>(
         match rec.state {
             JobState::Succeeded => {
                 let mut r = rec.result.unwrap_or(Value::Null);
+                check_delivery(id, outputs.get(i), &r)?;
                 r["job_id"] = json!(id);
                 stored.push(r);
             }

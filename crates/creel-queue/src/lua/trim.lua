@@ -6,7 +6,10 @@ if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
 end
 local ids = redis.call('ZRANGEBYSCORE', qkey('state:' .. state), '-inf', cutoff, 'LIMIT', 0, chunk)
 for _, id in ipairs(ids) do
-  local idem = redis.call('HGET', jkey(id), 'idempotency_key')
+  -- 'idem' is the key's slot in its namespace; records from before namespaces hold only
+  -- 'idempotency_key', which was the slot then.
+  local idem = redis.call('HGET', jkey(id), 'idem')
+  if not idem then idem = redis.call('HGET', jkey(id), 'idempotency_key') end
   if idem and idem ~= '' and redis.call('GET', P .. ':idem:' .. idem) == id then
     redis.call('DEL', P .. ':idem:' .. idem)
   end

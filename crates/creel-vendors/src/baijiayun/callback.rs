@@ -1,8 +1,8 @@
 //! Baijiayun's callbacks (playback transcode, pure video, set-main-version, VOD transcode,
 //! dual-teacher auto-match): form POSTs signed with the same rule as requests, over every
 //! received field but `sign` (empty values included; the field set differs by `status`).
-//! [`verify`] checks the sign in constant time, the timestamp's age and the `qid` against
-//! replays, and reads the fields of the callback's kind. Answer [`ACK`].
+//! [`verify`] checks the sign in constant time, the timestamp's age and the whole signed content
+//! against replays, and reads the fields of the callback's kind. Answer [`ACK`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -100,6 +100,9 @@ pub struct Verified {
     pub callback: Callback,
     /// Its `qid`, already claimed in the replay guard; release it if processing fails.
     pub qid: String,
+    /// The SHA-256 (hex) of everything the sign covers: the replay key. Keying on the `qid`
+    /// alone let a captured callback be replayed with its fields rearranged into a new qid.
+    pub digest: String,
     /// Its `timestamp`.
     pub timestamp: u64,
 }
@@ -202,9 +205,21 @@ pub fn verify(
     max_age: Duration,
     guard: &dyn ReplayGuard,
 ) -> Result<Verified, CallbackError> {
+    // The signed string joins `k=v` with `&`: a `&` or `=` inside a name or value would let
+    // different fields sign alike. Baijiayun never sends them there.
+    let ambiguous = |t: &String| t.contains(['&', '=']);
+    if fields.iter().any(|(k, v)| ambiguous(k) || ambiguous(v)) {
+        return Err(CallbackError::BadSign);
+    }
     if !sign::verify(fields, partner_key) {
         return Err(CallbackError::BadSign);
     }
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(
+            sign::canonical_string(fields, "").as_bytes(),
+        ))
+    };
     let timestamp = u64::try_from(int(fields, "timestamp")?)
         .map_err(|_| CallbackError::MissingField("timestamp"))?;
     let age = now_unix.abs_diff(timestamp);
@@ -216,12 +231,13 @@ pub fn verify(
     }
     let qid = opt_text(fields, "qid").ok_or(CallbackError::MissingField("qid"))?;
     let callback = read(fields)?;
-    if !guard.claim(&qid) {
+    if !guard.claim(&digest) {
         return Err(CallbackError::Replayed(qid));
     }
     Ok(Verified {
         callback,
         qid,
+        digest,
         timestamp,
     })
 }
