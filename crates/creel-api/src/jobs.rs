@@ -80,7 +80,7 @@ pub(crate) async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(record)).into_response())
+    Ok((status, Json(record.redacted())).into_response())
 }
 
 fn parse_id(id: &str) -> Result<JobId, Problem> {
@@ -102,7 +102,9 @@ pub(crate) async fn get(
 ) -> Result<Json<JobRecord>, Problem> {
     caller.require(Scope::JobsRead)?;
     let id = parse_id(&id)?;
-    own_job(&state, &caller, &id).await.map(Json)
+    own_job(&state, &caller, &id)
+        .await
+        .map(|r| Json(r.redacted()))
 }
 
 /// The job `id` if the caller may see it. Another principal's job answers 404 exactly like a
@@ -168,6 +170,7 @@ pub(crate) async fn list(
     if let Some(kind) = q.kind {
         page.jobs.retain(|j| j.kind == kind);
     }
+    page.jobs = page.jobs.into_iter().map(JobRecord::redacted).collect();
     Ok(Json(page))
 }
 
@@ -213,5 +216,7 @@ pub(crate) async fn retry(
     let id = parse_id(&id)?;
     own_job(&state, &caller, &id).await?;
     state.queue.requeue(&id).await?;
-    own_job(&state, &caller, &id).await.map(Json)
+    own_job(&state, &caller, &id)
+        .await
+        .map(|r| Json(r.redacted()))
 }

@@ -66,6 +66,83 @@ pub struct Config {
     pub limiter: LimiterConfig,
     /// The classroom job kinds: polling, deadlines, callbacks.
     pub classroom: crate::classroom::ClassroomConfig,
+    /// How long finished jobs, idempotency keys and stream entries are kept.
+    pub retention: RetentionConfig,
+    /// Bounds on what a request may ask for.
+    pub limits: RequestLimits,
+}
+
+/// How long what creel writes to Redis is kept, so nothing grows without bound. Workers apply
+/// it (one of them per interval, chunked).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Succeeded jobs are deleted this long after they finished, in seconds.
+    pub succeeded_secs: u64,
+    /// Failed (dead) jobs are deleted this long after they failed, in seconds.
+    pub failed_secs: u64,
+    /// Cancelled jobs are deleted this long after they were cancelled, in seconds.
+    pub cancelled_secs: u64,
+    /// An idempotency key expires this long after its job was enqueued (and goes with its job
+    /// when that is deleted earlier), in seconds.
+    pub idempotency_secs: u64,
+    /// The request stream (`<prefix>:requests`) is trimmed to about this many entries.
+    pub requests_max_len: u64,
+    /// How often a worker applies retention, in seconds.
+    pub every_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            succeeded_secs: 7 * DAY,
+            failed_secs: 30 * DAY,
+            cancelled_secs: 7 * DAY,
+            idempotency_secs: 30 * DAY,
+            requests_max_len: 100_000,
+            every_secs: 60,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Every period must be positive.
+    pub fn validate(&self) -> Result<(), String> {
+        all_positive(
+            "retention",
+            &[
+                ("succeeded_secs", self.succeeded_secs),
+                ("failed_secs", self.failed_secs),
+                ("cancelled_secs", self.cancelled_secs),
+                ("idempotency_secs", self.idempotency_secs),
+                ("requests_max_len", self.requests_max_len),
+                ("every_secs", self.every_secs),
+            ],
+        )
+    }
+}
+
+/// Bounds on what one request may ask for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLimits {
+    /// `run_at` may be at most this far in the future, in seconds.
+    pub max_schedule_ahead_secs: u64,
+    /// A `baijiayun.crop` may name at most this many segments.
+    pub crop_max_segments: usize,
+    /// A `baijiayun.crop` with `length_per_segment` cuts segments of at least this many seconds.
+    pub crop_min_segment_secs: u32,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_schedule_ahead_secs: 90 * 24 * 3600,
+            crop_max_segments: 100,
+            crop_min_segment_secs: 60,
+        }
+    }
 }
 
 /// Redis connection and key layout. The URL's password never prints: `Debug` and
@@ -741,6 +818,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.api.validate()?;
         self.download.validate()?;
+        self.retention.validate()?;
         self.events.webhook.validate()?;
         self.classroom.validate()?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {

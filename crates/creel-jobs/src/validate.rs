@@ -40,6 +40,33 @@ impl RequestValidator for Validator {
                 ),
             ));
         }
+        if !self.config.worker.queues.contains_key(&r.queue) {
+            return Err(JobRequestError::new(
+                "queue",
+                format!(
+                    "no queue named {:?} is declared in worker.queues (declared: {})",
+                    r.queue,
+                    self.config
+                        .worker
+                        .queues
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(at) = r.run_at {
+            let ahead = self.config.limits.max_schedule_ahead_secs;
+            let latest = chrono::Utc::now()
+                + chrono::Duration::seconds(i64::try_from(ahead).unwrap_or(i64::MAX / 1000));
+            if at > latest {
+                return Err(JobRequestError::new(
+                    "run_at",
+                    format!("must be at most {ahead} s ahead (limits.max_schedule_ahead_secs)"),
+                ));
+            }
+        }
         if let Some(account) = &r.account
             && !self.config.accounts.contains_key(account)
         {
@@ -84,7 +111,7 @@ impl RequestValidator for Validator {
             "baijiayun.crop" => {
                 let spec: CropSpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Baijiayun)?;
-                spec.validate()?;
+                spec.validate(&self.config.limits)?;
                 self.deliver(spec.deliver.as_ref())
             }
             "weclassroom.replay" => {

@@ -95,6 +95,36 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// The record as shown outside creel (API answers, the CLI): the query values of every URL
+    /// in its payload, checkpoint, progress, result and last error are redacted, since a source
+    /// URL may carry a presigned signature or a vendor token. Workers read the stored record.
+    #[must_use]
+    pub fn redacted(mut self) -> Self {
+        let redact_value = |v: &mut Option<serde_json::Value>| {
+            if let Some(value) = v.as_mut() {
+                let text = creel_core::redact::redact_urls(&value.to_string());
+                if let Ok(clean) = serde_json::from_str(&text) {
+                    *value = clean;
+                }
+            }
+        };
+        let mut payload = Some(std::mem::take(&mut self.payload));
+        redact_value(&mut payload);
+        self.payload = payload.unwrap_or_default();
+        redact_value(&mut self.checkpoint);
+        redact_value(&mut self.progress);
+        redact_value(&mut self.result);
+        redact_value(&mut self.webhook_delivery);
+        redact_value(&mut self.cleanup);
+        if let Some(e) = self.last_error.as_mut() {
+            *e = creel_core::redact::redact_urls(e);
+        }
+        if let Some(w) = self.webhook.as_mut() {
+            *w = creel_core::redact::redact_urls(w);
+        }
+        self
+    }
+
     /// Parses the fields of a job hash. `None` for an empty hash (no such job).
     pub fn from_hash(mut h: HashMap<String, String>) -> Result<Option<Self>, QueueError> {
         if h.is_empty() {

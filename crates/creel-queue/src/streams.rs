@@ -158,6 +158,20 @@ impl Queue {
         })
     }
 
+    /// Trims the request stream to about `max_len` entries (`XTRIM MAXLEN ~`): entries the
+    /// intake has long since handled go, so producers cannot grow it without bound.
+    pub async fn trim_requests(&self, max_len: u64) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let removed: u64 = redis::cmd("XTRIM")
+            .arg(self.stream_key(Stream::Requests))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .query_async(&mut conn)
+            .await?;
+        Ok(removed)
+    }
+
     /// Appends an event (CloudEvent JSON) to the events stream, capped like completion events.
     pub async fn append_event(&self, event_json: &str) -> Result<String, QueueError> {
         let mut conn = self.conn.clone();

@@ -123,7 +123,7 @@ pub async fn run() -> anyhow::Result<()> {
         .webhook
         .allow
         .push(format!("{sample_base}/hooks/"));
-    config.events.webhook.secret = Some(Secret::new(hook_secret));
+    config.events.webhook.secrets = vec![Secret::new(hook_secret)];
     let config = Arc::new(config);
     let queue = Queue::connect(crate::settings::queue_config(&config)).await?;
 

@@ -407,7 +407,8 @@ async fn jobs(cmd: JobsCommand, queue: &Queue, json: bool) -> anyhow::Result<Exi
             let rec = queue
                 .get(&id_of(&id)?)
                 .await?
-                .with_context(|| format!("no job {id}"))?;
+                .with_context(|| format!("no job {id}"))?
+                .redacted();
             print_value(
                 json,
                 &serde_json::to_value(&rec)?,
@@ -426,6 +427,7 @@ async fn jobs(cmd: JobsCommand, queue: &Queue, json: bool) -> anyhow::Result<Exi
             if let Some(k) = kind {
                 page.jobs.retain(|j| j.kind == k);
             }
+            page.jobs = page.jobs.into_iter().map(|j| j.redacted()).collect();
             let mut text = String::new();
             for j in &page.jobs {
                 text.push_str(&format!(
@@ -495,7 +497,8 @@ async fn watch(queue: &Queue, id: &JobId, json: bool) -> anyhow::Result<ExitCode
         let rec = queue
             .get(id)
             .await?
-            .with_context(|| format!("no job {id}"))?;
+            .with_context(|| format!("no job {id}"))?
+            .redacted();
         if let Some(p) = &rec.progress {
             if let Some(t) = p["total"].as_u64() {
                 bar.set_length(t);

@@ -1,6 +1,6 @@
 //! A local HTTP server of generated sample lessons (known bytes, known MD5, streamed in chunks
-//! at a chosen pace) and a webhook receiver that checks creel's signature. `creel demo` runs on
-//! it, and so do the end-to-end tests.
+//! at a chosen pace; also without a length, or a byte at a time) and a webhook receiver that
+//! checks creel's signatures. `creel demo` runs on it, and so do the end-to-end tests.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,11 +18,18 @@ use tokio_util::sync::CancellationToken;
 /// Bytes per chunk the server sends.
 const CHUNK: usize = 256 << 10;
 
+/// How slowly `/drip/<name>` sends: one byte per this.
+pub const DRIP_EVERY: Duration = Duration::from_millis(200);
+
 /// One webhook request the receiver got.
 #[derive(Debug, Clone)]
 pub struct ReceivedHook {
-    /// Whether `X-Creel-Signature` matched the body.
+    /// Whether the Standard Webhooks signature (`webhook-signature` over `webhook-id`,
+    /// `webhook-timestamp` and the body) matched under the receiver's key, and the legacy
+    /// `X-Creel-Signature` too when it was sent.
     pub signature_ok: bool,
+    /// The request's headers.
+    pub headers: HeaderMap,
     /// The body (a CloudEvent).
     pub body: serde_json::Value,
 }
@@ -73,6 +80,8 @@ impl SampleServer {
         let base = format!("http://{}", listener.local_addr()?);
         let app = Router::new()
             .route("/samples/{name}", get(serve_sample))
+            .route("/unsized/{name}", get(serve_unsized))
+            .route("/drip/{name}", get(serve_drip))
             .route("/hooks/creel", post(receive_hook))
             .route("/redirect/{name}", get(redirect_to_loopback))
             .with_state(shared);
@@ -179,6 +188,41 @@ async fn serve_sample(
     res
 }
 
+/// A sample streamed without `Content-Length` (chunked), as a source that hides its size.
+async fn serve_unsized(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    let Some(whole) = s.files.get(&name).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let chunks = futures::stream::unfold(0usize, move |at| {
+        let data = whole.clone();
+        async move {
+            (at < data.len()).then(|| {
+                let end = (at + CHUNK).min(data.len());
+                (Ok::<Bytes, std::io::Error>(data.slice(at..end)), end)
+            })
+        }
+    });
+    Body::from_stream(chunks).into_response()
+}
+
+/// A sample sent one byte per [`DRIP_EVERY`], without a length: a source too slow to finish.
+async fn serve_drip(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    let Some(whole) = s.files.get(&name).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let bytes = futures::stream::unfold(0usize, move |at| {
+        let data = whole.clone();
+        async move {
+            if at >= data.len() {
+                return None;
+            }
+            tokio::time::sleep(DRIP_EVERY).await;
+            Some((Ok::<Bytes, std::io::Error>(data.slice(at..=at)), at + 1))
+        }
+    });
+    Body::from_stream(bytes).into_response()
+}
+
 /// Redirects to the same sample on 127.0.0.1 (for testing that redirects are checked too).
 async fn redirect_to_loopback(headers: HeaderMap, Path(name): Path<String>) -> Response {
     let port = headers
@@ -198,15 +242,31 @@ async fn redirect_to_loopback(headers: HeaderMap, Path(name): Path<String>) -> R
 }
 
 async fn receive_hook(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let expected = crate::webhooks::signature(&s.hook_secret, &body);
-    let got = headers
-        .get("x-creel-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let signature_ok = got == expected;
-    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let key = creel_core::config::webhook_key_bytes(&s.hook_secret).unwrap_or_default();
+    let timestamp = header("webhook-timestamp").parse::<i64>().unwrap_or(0);
+    let expected =
+        crate::webhooks::standard_signature(&[key], &header("webhook-id"), timestamp, &body);
+    let standard_ok = header("webhook-signature")
+        .split(' ')
+        .any(|sig| sig == expected);
+    let legacy = header("x-creel-signature");
+    let legacy_ok =
+        legacy.is_empty() || legacy == crate::webhooks::signature(&s.hook_secret, &body);
+    let signature_ok = standard_ok && legacy_ok;
+    let parsed = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     if let Ok(mut h) = s.hooks.lock() {
-        h.push(ReceivedHook { signature_ok, body });
+        h.push(ReceivedHook {
+            signature_ok,
+            headers: headers.clone(),
+            body: parsed,
+        });
     }
     if signature_ok {
         StatusCode::NO_CONTENT

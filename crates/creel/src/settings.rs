@@ -81,6 +81,7 @@ pub fn queue_config(cfg: &Config) -> QueueConfig {
     q.events_max_len = cfg.events.max_len;
     q.default_retry = cfg.worker.default_retry;
     q.retry = cfg.retry.clone();
+    q.idempotency_ttl = Some(Duration::from_secs(cfg.retention.idempotency_secs));
     q
 }
 

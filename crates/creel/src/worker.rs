@@ -67,6 +67,11 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
         stop.clone(),
     ));
     let cleanup = tokio::spawn(crate::cleanup::run(queue.clone(), deps, stop.clone()));
+    let retention = tokio::spawn(crate::retention::run(
+        queue.clone(),
+        config.retention.clone(),
+        stop.clone(),
+    ));
 
     stop.cancelled().await;
     let drain = Duration::from_millis(config.worker.drain_ms);
@@ -92,6 +97,7 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
     timer.abort();
     let _ = webhooks.await;
     let _ = cleanup.await;
+    let _ = retention.await;
     tracing::info!("worker stopped");
     Ok(())
 }
@@ -105,7 +111,10 @@ async fn run_step(
     let outcome = creel_jobs::run(job, &ctx, &deps).instrument(span).await;
     match &outcome {
         Ok(_) => tracing::info!(job = %ctx.id, kind = %ctx.kind, "step done"),
-        Err(e) => tracing::warn!(job = %ctx.id, kind = %ctx.kind, error = %e, "step failed"),
+        Err(e) => {
+            let error = creel_core::redact::redact_urls(&e.to_string());
+            tracing::warn!(job = %ctx.id, kind = %ctx.kind, %error, "step failed");
+        }
     }
     outcome
 }

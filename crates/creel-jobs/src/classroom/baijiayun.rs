@@ -408,13 +408,23 @@ pub struct CropTask {
 }
 
 impl CropSpec {
-    /// Checks the combination of fields; the error names the field.
-    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+    /// Checks the combination of fields and the bounds of `limits`; the error names the field.
+    pub fn validate(
+        &self,
+        limits: &creel_core::config::RequestLimits,
+    ) -> Result<(), creel_core::JobRequestError> {
         use creel_core::JobRequestError as E;
         match (&self.segments, self.length_per_segment) {
             (Some(s), None) if s.is_empty() => {
                 Err(E::new("payload.segments", "needs at least one segment"))
             }
+            (Some(s), None) if s.len() > limits.crop_max_segments => Err(E::new(
+                "payload.segments",
+                format!(
+                    "at most {} segments (limits.crop_max_segments)",
+                    limits.crop_max_segments
+                ),
+            )),
             (Some(s), None) => {
                 for (i, seg) in s.iter().enumerate() {
                     if seg.end_time <= seg.start_time {
@@ -432,7 +442,13 @@ impl CropSpec {
                 }
                 Ok(())
             }
-            (None, Some(0)) => Err(E::new("payload.length_per_segment", "must be positive")),
+            (None, Some(len)) if len < limits.crop_min_segment_secs => Err(E::new(
+                "payload.length_per_segment",
+                format!(
+                    "must be at least {} s (limits.crop_min_segment_secs)",
+                    limits.crop_min_segment_secs
+                ),
+            )),
             (None, Some(_)) => Ok(()),
             _ => Err(E::new(
                 "payload.segments",
