@@ -9,6 +9,7 @@ pub mod consumer;
 pub mod demo;
 pub mod intake;
 pub mod listener;
+pub mod logging;
 pub mod retention;
 pub mod samples;
 pub mod settings;

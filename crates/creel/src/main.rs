@@ -198,13 +198,10 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CREEL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command))),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    creel::logging::init(
+        tracing_subscriber::EnvFilter::try_from_env("CREEL_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command))),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -49,7 +49,10 @@ pub fn standard_signature(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8
 
 /// Delivers webhooks until `stop` is cancelled.
 pub async fn deliver(queue: Queue, config: Arc<Config>, stop: CancellationToken) {
+    // Like downloads, deliveries ignore environment proxies: through one, the allow-list
+    // would no longer decide where a request goes.
     let http = match reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_millis(config.events.webhook.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -98,10 +98,11 @@ pub enum Callback {
 pub struct Verified {
     /// The callback.
     pub callback: Callback,
-    /// Its `qid`, already claimed in the replay guard; release it if processing fails.
+    /// Its `qid`.
     pub qid: String,
-    /// The SHA-256 (hex) of everything the sign covers: the replay key. Keying on the `qid`
-    /// alone let a captured callback be replayed with its fields rearranged into a new qid.
+    /// The SHA-256 (hex) of everything the sign covers: the replay key, already claimed in the
+    /// replay guard (release it if processing fails). Keying on the `qid` alone let a captured
+    /// callback be replayed with its fields rearranged into a new qid.
     pub digest: String,
     /// Its `timestamp`.
     pub timestamp: u64,
@@ -196,7 +197,8 @@ fn read(fields: &BTreeMap<String, String>) -> Result<Callback, CallbackError> {
 }
 
 /// Verifies a callback's form `fields`: sign under `partner_key`, `timestamp` within
-/// `max_age` of `now_unix`, `qid` not seen before (claimed in `guard` on success), and the
+/// `max_age` of `now_unix`, its signed content not seen before (claimed in `guard` on
+/// success), no `&` or `=` inside a field, and the
 /// fields its kind needs.
 pub fn verify(
     fields: &BTreeMap<String, String>,
