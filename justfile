@@ -1,6 +1,7 @@
 # creel's tasks. `just --list` shows them.
 
-# Run every test (unit, integration with a private redis-server, architecture checks).
+# Run every test (unit, integration with a private redis-server, architecture checks, the
+# security suite, short proptests of the fuzz properties), then schemathesis against the API.
 # Ends with one summed line: "tests: N passed, N failed".
 test:
     #!/usr/bin/env bash
@@ -8,9 +9,22 @@ test:
     mkdir -p target
     status=0
     cargo test --workspace --locked 2>&1 | tee target/test-output.log || status=$?
-    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
-         END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+    st=0
+    bash scripts/schemathesis.sh 50 2>&1 | tee target/schemathesis-output.log || st=$?
+    awk -v st="$st" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+         END { if (st == 0) p += 1; else f += 1; printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+    if [ "$st" != 0 ]; then exit "$st"; fi
     exit $status
+
+# schemathesis (PyPI, in a venv under target/) against /openapi.json of a running `creel api`:
+# positive and negative data, the stateful phase; 0 server errors and 0 schema breaks to pass.
+test-security examples="200":
+    bash scripts/schemathesis.sh {{examples}}
+
+# cargo-fuzz on the untrusted-input properties (tests/src/properties.rs), each target for
+# `seconds` from the committed seeds in fuzz/corpus/ (not part of the tests).
+fuzz seconds="60":
+    bash fuzz/run.sh {{seconds}}
 
 # Lints as CI would want them.
 lint:

@@ -4,6 +4,7 @@
 pub mod checked_fs;
 pub mod limiter_fleet;
 pub mod probe;
+pub mod properties;
 pub mod s3_server;
 pub mod stack;
 pub mod vendor_sim;

@@ -24,7 +24,7 @@ use crate::{ApiState, Problem};
            ("traceparent" = Option<String>, Header, description = "W3C trace context stored with the job")),
     responses((status = 201, description = "created", body = JobRecord),
               (status = 200, description = "an existing job for this idempotency key", body = JobRecord),
-              (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn create(
@@ -92,7 +92,8 @@ fn parse_id(id: &str) -> Result<JobId, Problem> {
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = JobRecord), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = JobRecord),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such job (or another principal's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn get(
@@ -139,7 +140,8 @@ pub(crate) struct ListQuery {
 /// `limit` jobs; follow `next_cursor` to the end.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
-    responses((status = 200, body = Page), (status = 403, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = Page),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn list(
@@ -185,7 +187,8 @@ pub(crate) struct CancelResponse {
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = CancelResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = CancelResponse),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such job (or another principal's)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "not possible in the job's state", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn cancel(
@@ -204,7 +207,8 @@ pub(crate) async fn cancel(
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
     params(("id" = String, Path, description = "the job id")),
-    responses((status = 200, body = JobRecord), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = JobRecord),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such job (or another principal's)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "not possible in the job's state", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn retry(

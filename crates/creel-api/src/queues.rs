@@ -13,7 +13,8 @@ use crate::{ApiState, Problem};
 /// Every queue with its counts per state.
 #[utoipa::path(
     get, path = "/v1/queues", tag = "queues",
-    responses((status = 200, body = [QueueCounts]), (status = 403, body = Problem)),
+    responses((status = 200, body = [QueueCounts]),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn list(
@@ -32,7 +33,8 @@ pub(crate) async fn list(
 #[utoipa::path(
     post, path = "/v1/queues/{name}/pause", tag = "queues",
     params(("name" = String, Path, description = "the queue")),
-    responses((status = 204, description = "paused"), (status = 403, body = Problem)),
+    responses((status = 204, description = "paused"),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn pause(
@@ -50,7 +52,8 @@ pub(crate) async fn pause(
 #[utoipa::path(
     post, path = "/v1/queues/{name}/resume", tag = "queues",
     params(("name" = String, Path, description = "the queue")),
-    responses((status = 204, description = "resumed"), (status = 403, body = Problem)),
+    responses((status = 204, description = "resumed"),
+              (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub(crate) async fn resume(

@@ -147,7 +147,10 @@ fn validate_url(url: &str) -> Result<url::Url, JobRequestError> {
     Ok(url)
 }
 
-fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
+/// Expands a key template: `{job_id}`, `{kind}`, `{date}` (UTC `YYYY-MM-DD`) and `{account}`
+/// (`none` without one). The result still has to pass [`ObjectKey::parse`].
+#[must_use]
+pub fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
     template
         .replace("{job_id}", job_id)
         .replace("{kind}", kind)

@@ -121,10 +121,27 @@ pub fn weclassroom_open(sign_msg: &str, key: &[u8]) -> Result<Value, SignMsgErro
     let mut parser = Unserializer {
         bytes: &plain,
         at: 0,
+        depth: 0,
     };
     let v = parser.value().map_err(SignMsgError::Params)?;
     if parser.at != plain.len() || !v.is_object() {
         return Err(SignMsgError::Params("not one serialized array".into()));
+    }
+    Ok(v)
+}
+
+/// PHP `unserialize` of `bytes` (the subset requests use), as [`weclassroom_open`] reads a
+/// decrypted `signMsg`: arrays become JSON objects keyed by the PHP key (integers as decimal
+/// strings). The whole input must be one value.
+pub fn php_unserialize(bytes: &[u8]) -> Result<Value, String> {
+    let mut parser = Unserializer {
+        bytes,
+        at: 0,
+        depth: 0,
+    };
+    let v = parser.value()?;
+    if parser.at != bytes.len() {
+        return Err(format!("{} bytes after the value", bytes.len() - parser.at));
     }
     Ok(v)
 }
@@ -135,7 +152,11 @@ pub fn weclassroom_open(sign_msg: &str, key: &[u8]) -> Result<Value, SignMsgErro
 struct Unserializer<'a> {
     bytes: &'a [u8],
     at: usize,
+    depth: usize,
 }
+
+/// Arrays nested deeper than this are refused (no request nests more than two).
+const MAX_DEPTH: usize = 32;
 
 impl Unserializer<'_> {
     fn expect(&mut self, b: u8) -> Result<(), String> {
@@ -183,7 +204,7 @@ impl Unserializer<'_> {
                 self.expect(b':')?;
                 let len: usize = self.until(b':')?.parse().map_err(|_| "bad length")?;
                 self.expect(b'"')?;
-                let end = self.at + len;
+                let end = self.at.checked_add(len).ok_or("string length overflows")?;
                 let raw = self.bytes.get(self.at..end).ok_or("string overruns")?;
                 let s = std::str::from_utf8(raw)
                     .map_err(|e| e.to_string())?
@@ -197,6 +218,10 @@ impl Unserializer<'_> {
                 self.expect(b':')?;
                 let n: usize = self.until(b':')?.parse().map_err(|_| "bad count")?;
                 self.expect(b'{')?;
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err("arrays nested too deep".into());
+                }
                 let mut map = serde_json::Map::new();
                 for _ in 0..n {
                     let key = match self.value()? {
@@ -208,6 +233,7 @@ impl Unserializer<'_> {
                     map.insert(key, v);
                 }
                 self.expect(b'}')?;
+                self.depth -= 1;
                 Ok(Value::Object(map))
             }
             other => Err(format!("unknown tag '{}'", other as char)),
