@@ -229,14 +229,16 @@ pub fn php_round_trip(data: &[u8]) {
 
 /// An object-key template: a key that passes [`creel_storage::ObjectKey::parse`] stays inside
 /// the profile (no absolute path, no `.`/`..` segment, only safe characters), and a template
-/// accepted with intake's sample values gives a valid key for real ids, kinds and accounts.
+/// that intake accepts (rendered with the request's own kind and account) gives a valid key for
+/// any job id at run time.
 pub fn object_keys(data: &[u8]) {
     let template = String::from_utf8_lossy(data);
+    let account = "bjy-main_2";
     let sample = creel_jobs::download::render_key(
         &template,
         "01M80ZC26FKKSMB7FKWBE0W9J7",
         "download",
-        Some("account"),
+        Some(account),
     );
     let Ok(key) = creel_storage::ObjectKey::parse(&sample) else {
         return;
@@ -253,11 +255,11 @@ pub fn object_keys(data: &[u8]) {
     let real = creel_jobs::download::render_key(
         &template,
         &creel_core::JobId::generate().to_string(),
-        "baijiayun.vod",
-        Some("bjy-main_2"),
+        "download",
+        Some(account),
     );
     assert!(
         creel_storage::ObjectKey::parse(&real).is_ok(),
-        "{template:?} was accepted with sample values but gives {real:?}"
+        "{template:?} was accepted at intake but gives {real:?} at run time"
     );
 }

@@ -928,3 +928,72 @@ async fn weclassroom_server_recordings_are_delivered() {
         assert_eq!(c.stored_md5(&rec, i), md5);
     }
 }
+
+/// Forged Plaso callbacks (every documented status for a running task, each sent repeatedly)
+/// cannot spend the job's status-call budget: the checks they trigger are spaced by
+/// `classroom.callback_check_min_interval_ms` and counted apart, and the job keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_cannot_spend_a_jobs_status_call_budget() {
+    let c = start_at(1.0, |cfg| {
+        cfg.classroom.default_poll = PollPolicy {
+            first_ms: 60_000,
+            max_ms: 60_000,
+            max_status_calls: 2,
+            ..PollPolicy::default()
+        };
+        cfg.classroom.callback_check_min_interval_ms = 1_000;
+    })
+    .await;
+    c.sim.sim.drop_callbacks(1_000);
+    c.sim
+        .sim
+        .plaso_add_record("rec-slow", PlasoOutcome::Success);
+    let id = c
+        .post(
+            "plaso.export",
+            "plaso",
+            json!({"record_id": "rec-slow", "file_name": "slow"}),
+        )
+        .await;
+    let task = vendor_sim::eventually("the task id", Duration::from_secs(20), || async {
+        let rec = c.stack.queue.get(&id).await.expect("get").expect("job");
+        rec.checkpoint
+            .as_ref()
+            .and_then(|cp| cp["task"]["task_id"].as_str().map(str::to_owned))
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        for status in [0, 1, 2, 3, 99, -1, -2, -3] {
+            let res = c
+                .stack
+                .http
+                .post(format!("{}/callbacks/plaso/{PLASO_TOKEN}", c.stack.api))
+                .json(&json!({"taskId": task, "status": status.to_string()}))
+                .send()
+                .await
+                .expect("callback");
+            assert_eq!(res.status(), 200);
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rec = c.stack.queue.get(&id).await.expect("get").expect("job");
+    assert!(
+        !rec.state.is_terminal(),
+        "{sent} callbacks did not end the job: {rec:?}"
+    );
+    let cp = rec.checkpoint.expect("checkpoint");
+    let checks = cp["callback_checks"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=5).contains(&checks),
+        "{sent} callbacks made {checks} checks in ~3.5 s (at most one a second)"
+    );
+    assert!(
+        cp["status_calls"].as_u64().unwrap_or(0) < 2,
+        "callback checks are not counted against max_status_calls: {cp}"
+    );
+    assert_eq!(c.stack.cancel_job(&id).await.status(), 200);
+}

@@ -1,6 +1,7 @@
 //! Security, vendor callbacks: forged, replayed, rearranged, oversized and probing callbacks are
 //! refused, and an unknown account answers exactly like a bad signature. Driven through the
 //! real callback routes of `creel api`.
+#![allow(clippy::print_stdout)] // the SECURITY figures line is what the README reports
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,7 @@
 //! a non-public one, are accepted and then fail for good at run time naming the SSRF policy.
 //! (Environment proxies are ignored: `crates/creel/tests/security_secrets.rs` runs the worker
 //! with `HTTP_PROXY` set and counts the proxy's connections.)
+#![allow(clippy::print_stdout)] // the SECURITY figures line is what the README reports
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! cannot pre-claim the keys creel makes for itself, and needs the scope of what it does.
 //! Driven through the real router and worker with three principals: A and B (default scopes)
 //! and an admin.
+#![allow(clippy::print_stdout)] // the SECURITY figures line is what the README reports
 
 use std::time::Duration;
 

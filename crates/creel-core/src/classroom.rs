@@ -179,6 +179,10 @@ pub enum UnknownTaskPolicy {
     Fail,
 }
 
+fn default_archive_owner() -> String {
+    "auto-archive".to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,8 +214,4 @@ mod tests {
             "{err}"
         );
     }
-}
-
-fn default_archive_owner() -> String {
-    "auto-archive".to_owned()
 }

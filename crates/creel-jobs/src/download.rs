@@ -87,10 +87,17 @@ impl DownloadSpec {
                 ));
             }
         }
-        self.validate_target(config)
+        self.validate_target(config, account)
     }
 
-    fn validate_target(&self, config: &Config) -> Result<(), JobRequestError> {
+    /// The profile, the MD5 and the key template, rendered exactly as the run will render it
+    /// (its kind and account; a job id and a date have fixed lengths), so a key accepted here
+    /// cannot fail at run time.
+    fn validate_target(
+        &self,
+        config: &Config,
+        account: Option<&str>,
+    ) -> Result<(), JobRequestError> {
         if let Some(max) = self.max_bytes
             && (max == 0 || max > config.download.max_bytes)
         {
@@ -120,7 +127,7 @@ impl DownloadSpec {
             self.key.as_deref().unwrap_or(DEFAULT_KEY),
             "01M80ZC26FKKSMB7FKWBE0W9J7",
             "download",
-            Some("account"),
+            account,
         );
         ObjectKey::parse(&sample)
             .map_err(|e| JobRequestError::new("payload.key", e.to_string()))?;

@@ -95,30 +95,30 @@ impl RequestValidator for Validator {
                 spec.export
                     .validate()
                     .map_err(|e| JobRequestError::new(format!("payload.{}", e.field), e.reason))?;
-                self.deliver(spec.deliver.as_ref())
+                self.deliver(spec.deliver.as_ref(), r)
             }
             "baijiayun.vod" => {
                 let spec: VodSpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Baijiayun)?;
-                self.deliver(spec.deliver.as_ref())
+                self.deliver(spec.deliver.as_ref(), r)
             }
             "baijiayun.pure_video" => {
                 let spec: PureVideoSpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Baijiayun)?;
                 spec.validate()?;
-                self.deliver(spec.deliver.as_ref())
+                self.deliver(spec.deliver.as_ref(), r)
             }
             "baijiayun.crop" => {
                 let spec: CropSpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Baijiayun)?;
                 spec.validate(&self.config.limits)?;
-                self.deliver(spec.deliver.as_ref())
+                self.deliver(spec.deliver.as_ref(), r)
             }
             "weclassroom.replay" => {
                 let spec: ReplaySpec = decode_payload(&r.payload)?;
                 self.vendor_account(r, Vendor::Weclassroom)?;
                 spec.validate()?;
-                self.deliver(spec.deliver.as_ref())
+                self.deliver(spec.deliver.as_ref(), r)
             }
             _ => Ok(()),
         }
@@ -151,7 +151,7 @@ impl Validator {
     }
 
     /// A delivery names a configured profile and a key template that makes valid keys.
-    fn deliver(&self, d: Option<&Deliver>) -> Result<(), JobRequestError> {
+    fn deliver(&self, d: Option<&Deliver>, r: &JobRequest) -> Result<(), JobRequestError> {
         let Some(d) = d else { return Ok(()) };
         if !self.config.storage.contains_key(&d.profile) {
             return Err(JobRequestError::new(
@@ -160,12 +160,22 @@ impl Validator {
             ));
         }
         if let Some(key) = &d.key {
+            // Rendered as the deliveries will be: this job's kind and account, and the widest
+            // output index a job can have.
+            let widest_index = "9".repeat(
+                self.config
+                    .limits
+                    .crop_max_segments
+                    .max(1)
+                    .to_string()
+                    .len(),
+            );
             let sample = key
                 .replace("{parent}", "01M80ZC26FKKSMB7FKWBE0W9J7")
-                .replace("{index}", "1")
-                .replace("{kind}", "kind")
+                .replace("{index}", &widest_index)
+                .replace("{kind}", &r.kind.replace('.', "-"))
                 .replace("{date}", "2026-01-01")
-                .replace("{account}", "account");
+                .replace("{account}", r.account.as_deref().unwrap_or("none"));
             creel_storage::ObjectKey::parse(&sample)
                 .map_err(|e| JobRequestError::new("payload.deliver.key", e.to_string()))?;
         }
@@ -210,6 +220,44 @@ mod tests {
         let mut r = JobRequest::new(kind, payload);
         edit(&mut r);
         validator().validate(&r).expect_err("invalid").field
+    }
+
+    #[test]
+    fn a_key_is_checked_as_the_run_will_render_it() {
+        // 17 copies of a 64-byte account name make a 1088-byte key: refused at intake, not at
+        // run time (the check used to render the placeholder "account").
+        let mut cfg = Config::default();
+        cfg.storage.insert(
+            "local".into(),
+            StorageProfile::Dir {
+                path: "/tmp/creel".into(),
+            },
+        );
+        let name = "a".repeat(64);
+        let mut bjy = creel_core::config::VendorAccount::new(
+            Vendor::Baijiayun,
+            "1",
+            creel_core::Secret::new("k"),
+        );
+        bjy.base_url = Some("https://x.at.baijiayun.com".into());
+        cfg.accounts.insert(name.clone(), bjy);
+        let v = Validator::new(Arc::new(cfg));
+        let template = "{account}".repeat(17);
+        let mut r = JobRequest::new(
+            "baijiayun.vod",
+            json!({"video_id": 1, "deliver": {"profile": "local", "key": template}}),
+        );
+        r.account = Some(name.clone());
+        assert_eq!(
+            v.validate(&r).expect_err("too long").field,
+            "payload.deliver.key"
+        );
+        let mut r = JobRequest::new(
+            "download",
+            json!({"source": {"type": "baijiayun_vod", "video_id": 1}, "profile": "local", "key": template}),
+        );
+        r.account = Some(name);
+        assert_eq!(v.validate(&r).expect_err("too long").field, "payload.key");
     }
 
     #[test]

@@ -187,7 +187,7 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         assert_eq!(
             standard_signature(
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 "msg_p5jXN8AQM9LWM0D4loKWxJek",
                 1614265330,
                 body

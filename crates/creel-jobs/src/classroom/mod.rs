@@ -290,6 +290,8 @@ pub async fn drive<K: VendorTask>(
         } else {
             policy.wait(0, fastrand::f64())
         };
+        p.due_at = Some(now_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+        save(ctx, deps, &p).await?;
         return Ok(StepOutcome::Continue {
             step: "poll".into(),
             after,
