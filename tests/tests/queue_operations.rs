@@ -173,6 +173,10 @@ async fn a_dead_job_can_be_requeued() {
     worker.stop().await.expect("stop");
     assert!(rec.runs >= 2);
     assert_eq!(rec.attempts, 1);
+    assert_eq!(
+        rec.last_error, None,
+        "a success clears the error of an earlier run"
+    );
     assert!(matches!(
         q.requeue(&id).await,
         Err(QueueError::WrongState { .. })

@@ -108,21 +108,40 @@ impl JobRequestError {
 }
 
 impl JobRequestError {
-    /// An error for JSON that did not decode. The field is the one serde names (a missing or
-    /// unknown field), under `prefix` (e.g. `payload`); otherwise `whole`, the name of the
-    /// document itself.
+    /// An error for JSON that did not decode, naming the field at fault by its path under
+    /// `prefix` (e.g. `payload.resolution` for a type error, `payload.segments[2].name`, or
+    /// `payload.url` for a missing or unknown field); `whole`, the name of the document itself,
+    /// when the fault is the document (not JSON, not an object).
     #[must_use]
-    pub fn from_json(err: &serde_json::Error, prefix: Option<&str>, whole: &str) -> Self {
-        let msg = err.to_string();
+    pub fn from_json(
+        err: &serde_path_to_error::Error<serde_json::Error>,
+        prefix: Option<&str>,
+        whole: &str,
+    ) -> Self {
+        let msg = err.inner().to_string();
         let named = msg
             .split('`')
             .nth(1)
             .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
-        let field = match (named, prefix) {
-            (Some(f), Some(p)) => format!("{p}.{f}"),
-            (Some(f), None) => f.to_owned(),
-            (None, _) => whole.to_owned(),
+        let path = err.path().to_string();
+        let mut field = prefix.map(str::to_owned).unwrap_or_default();
+        let mut push = |segment: &str| {
+            if !field.is_empty() && !segment.starts_with('[') {
+                field.push('.');
+            }
+            field.push_str(segment);
         };
+        if path != "." {
+            push(&path);
+        }
+        if let Some(name) = named
+            && path.rsplit('.').next().is_none_or(|last| last != name)
+        {
+            push(name);
+        }
+        if field.is_empty() {
+            field = whole.to_owned();
+        }
         Self::new(field, msg)
     }
 }
@@ -130,7 +149,9 @@ impl JobRequestError {
 impl JobRequest {
     /// Parses a request from JSON, naming the field at fault.
     pub fn from_json(body: &[u8]) -> Result<Self, JobRequestError> {
-        serde_json::from_slice(body).map_err(|e| JobRequestError::from_json(&e, None, "body"))
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| JobRequestError::from_json(&e, None, "body"))
     }
 
     /// A request for `kind` with `payload` on the default queue.

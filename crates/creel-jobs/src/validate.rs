@@ -90,7 +90,18 @@ impl RequestValidator for Validator {
                 spec.validate(&self.config, r.account.as_deref())
             }
             "plaso.export" => {
-                let spec: PlasoExportSpec = decode_payload(&r.payload)?;
+                let spec: PlasoExportSpec = decode_payload(&r.payload).map_err(|e| {
+                    // `export` is flattened, which hides the path of a field inside it: decode
+                    // that part alone to name the field.
+                    let mut export = r.payload.clone();
+                    if let Some(map) = export.as_object_mut() {
+                        map.remove("deliver");
+                    }
+                    decode_payload::<creel_vendors::plaso::model::TransferVideo>(&export)
+                        .err()
+                        .filter(|inner| inner.field != "payload")
+                        .unwrap_or(e)
+                })?;
                 self.vendor_account(r, Vendor::Plaso)?;
                 spec.export
                     .validate()
@@ -187,7 +198,7 @@ impl Validator {
 pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
     payload: &serde_json::Value,
 ) -> Result<T, JobRequestError> {
-    serde_json::from_value(payload.clone())
+    serde_path_to_error::deserialize(payload.clone())
         .map_err(|e| JobRequestError::from_json(&e, Some("payload"), "payload"))
 }
 
@@ -220,6 +231,65 @@ mod tests {
         let mut r = JobRequest::new(kind, payload);
         edit(&mut r);
         validator().validate(&r).expect_err("invalid").field
+    }
+
+    #[test]
+    fn type_errors_name_the_field_by_its_path() {
+        let mut cfg = Config::default();
+        let mut bjy = creel_core::config::VendorAccount::new(
+            Vendor::Baijiayun,
+            "1",
+            creel_core::Secret::new("k"),
+        );
+        bjy.base_url = Some("https://x.at.baijiayun.com".into());
+        cfg.accounts.insert("bjy".into(), bjy);
+        cfg.accounts.insert(
+            "plaso".into(),
+            creel_core::config::VendorAccount::new(
+                Vendor::Plaso,
+                "1",
+                creel_core::Secret::new("k"),
+            ),
+        );
+        let v = Validator::new(Arc::new(cfg));
+        let field = |kind: &str, account: &str, payload: serde_json::Value| {
+            let mut r = JobRequest::new(kind, payload);
+            r.account = Some(account.into());
+            v.validate(&r).expect_err("invalid").field
+        };
+        assert_eq!(
+            field(
+                "plaso.export",
+                "plaso",
+                json!({"record_id": "r", "resolution": "4K"})
+            ),
+            "payload.resolution"
+        );
+        assert_eq!(
+            field("baijiayun.vod", "bjy", json!({"video_id": "abc"})),
+            "payload.video_id"
+        );
+        assert_eq!(
+            field(
+                "baijiayun.crop",
+                "bjy",
+                json!({"room_id": 1, "segments": [{"start_time": 0, "end_time": "x", "name": "a"}]})
+            ),
+            "payload.segments[0].end_time"
+        );
+        assert_eq!(field("baijiayun.vod", "bjy", json!({})), "payload.video_id");
+        assert_eq!(
+            JobRequest::from_json(br#"{"kind": "download", "run_at": 5}"#)
+                .expect_err("a number is not a time")
+                .field,
+            "run_at"
+        );
+        assert_eq!(
+            JobRequest::from_json(b"[]")
+                .expect_err("not an object")
+                .field,
+            "body"
+        );
     }
 
     #[test]

@@ -92,5 +92,7 @@ fn parse(entry: &StreamEntry) -> Result<JobRequest, JobRequestError> {
     let body = entry.fields.get("request").ok_or_else(|| {
         JobRequestError::new("request", "the stream entry has no `request` field")
     })?;
-    serde_json::from_str(body).map_err(|e| JobRequestError::from_json(&e, None, "request"))
+    let de = &mut serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| JobRequestError::from_json(&e, None, "request"))
 }

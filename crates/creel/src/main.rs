@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 creel::storage_cli::sweep(&config, &queue, &profile, older_than, mode).await?;
             for s in &swept {
                 let line = format!(
-                    "{:?}\t{}\t{}\t{} h{}",
+                    "{}\t{}\t{}\t{} h{}",
                     s.verdict,
                     s.key,
                     s.upload_id,

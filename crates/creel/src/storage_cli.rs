@@ -36,6 +36,26 @@ pub enum Verdict {
     Failed,
 }
 
+impl Verdict {
+    /// The name the README, `--json` and the text output share (`would_remove`…).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Removed => "removed",
+            Self::WouldRemove => "would_remove",
+            Self::OwnedByLiveJob => "owned_by_live_job",
+            Self::TooYoung => "too_young",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One leftover and its verdict.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SweptLeftover {
@@ -132,4 +152,22 @@ async fn live_upload_ids(queue: &Queue) -> anyhow::Result<HashSet<String>> {
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_and_json_names_of_a_verdict_agree() {
+        for v in [
+            Verdict::Removed,
+            Verdict::WouldRemove,
+            Verdict::OwnedByLiveJob,
+            Verdict::TooYoung,
+            Verdict::Failed,
+        ] {
+            assert_eq!(serde_json::to_string(&v).expect("json"), format!("\"{v}\""));
+        }
+    }
 }

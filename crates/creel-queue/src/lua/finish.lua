@@ -38,6 +38,8 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   end
   if outcome == 'succeeded' then
     redis.call('HSET', jkey(id), 'result', text, 'finished_at', now)
+    -- An error of an earlier attempt (or a quota wait) is no longer what the job says.
+    redis.call('HDEL', jkey(id), 'last_error')
   else
     redis.call('HSET', jkey(id), 'last_error', text, 'finished_at', now)
   end
