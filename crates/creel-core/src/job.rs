@@ -123,27 +123,40 @@ impl JobRequestError {
             .split('`')
             .nth(1)
             .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
-        let path = err.path().to_string();
         let mut field = prefix.map(str::to_owned).unwrap_or_default();
-        let mut push = |segment: &str| {
-            if !field.is_empty() && !segment.starts_with('[') {
-                field.push('.');
+        let mut last = None;
+        for segment in err.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => {
+                    field.push_str(&format!("[{index}]"));
+                }
+                serde_path_to_error::Segment::Map { key }
+                | serde_path_to_error::Segment::Enum { variant: key } => {
+                    push_field(&mut field, key);
+                    last = Some(key.as_str());
+                }
+                // Where the parser lost its place (a syntax error) there is no field to name.
+                serde_path_to_error::Segment::Unknown => {}
             }
-            field.push_str(segment);
-        };
-        if path != "." {
-            push(&path);
         }
         if let Some(name) = named
-            && path.rsplit('.').next().is_none_or(|last| last != name)
+            && last != Some(name)
         {
-            push(name);
+            push_field(&mut field, name);
         }
         if field.is_empty() {
             field = whole.to_owned();
         }
         Self::new(field, msg)
     }
+}
+
+/// Appends `name` to a dotted field path.
+fn push_field(field: &mut String, name: &str) {
+    if !field.is_empty() {
+        field.push('.');
+    }
+    field.push_str(name);
 }
 
 impl JobRequest {
