@@ -144,8 +144,9 @@ impl JobRequestError {
         {
             push_field(&mut field, name);
         }
-        if field.is_empty() {
-            field = whole.to_owned();
+        if field.is_empty() || field.starts_with('[') {
+            // Nothing to name, or an element of a top-level array: the body itself is wrong.
+            field.insert_str(0, whole);
         }
         Self::new(field, msg)
     }
@@ -293,6 +294,11 @@ mod tests {
         assert_eq!(
             JobRequest::from_json(b"{oops").expect_err("syntax").field,
             "body"
+        );
+        // serde reads a struct from an array too: its elements are not fields.
+        assert_eq!(
+            JobRequest::from_json(b"[null]").expect_err("array").field,
+            "body[0]"
         );
     }
 
