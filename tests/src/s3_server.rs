@@ -39,6 +39,19 @@ impl LoggedRequest {
     }
 }
 
+/// A fault the server can put on CompleteMultipartUpload answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteFault {
+    /// The upload is completed, but the 200 answer has an XML root no client expects (what
+    /// moto 5.2.1 was seen to send).
+    MangledAnswer,
+    /// The upload is not completed, and the same mangled 200 answer comes back.
+    LostCompletion,
+}
+
+/// The 200 body of a [`CompleteFault`].
+const MANGLED_COMPLETE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><NotTheRootYouExpected><Bucket>x</Bucket></NotTheRootYouExpected>";
+
 /// A running S3 server; stops when dropped.
 #[derive(Debug)]
 pub struct S3Server {
@@ -48,6 +61,7 @@ pub struct S3Server {
     pub root: tempfile::TempDir,
     log: Arc<Mutex<Vec<LoggedRequest>>>,
     refusals: Arc<Mutex<Vec<String>>>,
+    complete_fault: Arc<Mutex<Option<CompleteFault>>>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -86,8 +100,10 @@ impl S3Server {
         };
         let log = Arc::new(Mutex::new(Vec::new()));
         let refusals: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let complete_fault: Arc<Mutex<Option<CompleteFault>>> = Arc::default();
         let stop = CancellationToken::new();
         let (l, s, r) = (Arc::clone(&log), stop.clone(), Arc::clone(&refusals));
+        let faults = Arc::clone(&complete_fault);
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
@@ -96,7 +112,7 @@ impl S3Server {
                     r = listener.accept() => match r { Ok((sock, _)) => sock, Err(_) => continue },
                 };
                 let svc = service.clone();
-                let (l, r) = (Arc::clone(&l), Arc::clone(&r));
+                let (l, r, f) = (Arc::clone(&l), Arc::clone(&r), Arc::clone(&faults));
                 let domain = oss_domain.clone();
                 let logged = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
@@ -123,17 +139,35 @@ impl S3Server {
                         if let (Some(reason), Ok(mut refused)) = (&refusal, r.lock()) {
                             refused.push(reason.clone());
                         }
+                        let is_complete = req.method() == hyper::Method::POST
+                            && req.uri().query().is_some_and(|q| q.contains("uploadId="));
+                        let fault = is_complete
+                            .then(|| f.lock().ok().and_then(|f| *f))
+                            .flatten();
                         let svc = svc.clone();
                         async move {
-                            match refusal {
-                            Some(reason) => Ok(hyper::Response::builder()
-                                .status(400)
-                                .body(s3s::Body::from(format!(
-                                    "<Error><Code>InvalidRequest</Code><Message>{reason}</Message></Error>"
-                                )))
-                                .expect("response")),
-                            None => hyper::service::Service::call(&svc, req).await,
-                        }
+                            if let Some(reason) = refusal {
+                                return Ok(hyper::Response::builder()
+                                    .status(400)
+                                    .body(s3s::Body::from(format!(
+                                        "<Error><Code>InvalidRequest</Code><Message>{reason}</Message></Error>"
+                                    )))
+                                    .expect("response"));
+                            }
+                            let mangled = || {
+                                hyper::Response::builder()
+                                    .status(200)
+                                    .body(s3s::Body::from(MANGLED_COMPLETE.to_owned()))
+                                    .expect("response")
+                            };
+                            match fault {
+                                Some(CompleteFault::MangledAnswer) => {
+                                    hyper::service::Service::call(&svc, req).await?;
+                                    Ok(mangled())
+                                }
+                                Some(CompleteFault::LostCompletion) => Ok(mangled()),
+                                None => hyper::service::Service::call(&svc, req).await,
+                            }
                         }
                     },
                 );
@@ -150,7 +184,15 @@ impl S3Server {
             root,
             log,
             refusals,
+            complete_fault,
             _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Puts `fault` on every CompleteMultipartUpload answer from now on.
+    pub fn fault_complete_answers(&self, fault: CompleteFault) {
+        if let Ok(mut f) = self.complete_fault.lock() {
+            *f = Some(fault);
         }
     }
 

@@ -56,9 +56,10 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
             .spawn()
             .expect("worker process"),
     );
-    // Kill it once a random number (1 to 3) of the 6 parts are checkpointed.
+    // Kill it once a random number (0 to 3) of the 6 parts are checkpointed (0: right after
+    // CreateMultipartUpload, before any part is sent).
     let kill_after =
-        1 + (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 3;
+        (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 4;
     let deadline = Instant::now() + Duration::from_secs(30);
     let checkpoint = loop {
         let rec = queue.get(&id).await.expect("get").expect("job");

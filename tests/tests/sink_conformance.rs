@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use creel_core::config::{PartChecksum, StorageProfile};
 use creel_storage::{AnySink, ObjectKey, ObjectMeta, Sink, Upload};
-use creel_tests::s3_server::S3Server;
+use creel_tests::s3_server::{CompleteFault, S3Server};
 use md5::{Digest, Md5};
 
 const PART: usize = 5 << 20;
@@ -316,14 +316,19 @@ async fn a_resumed_upload_skips_parts_the_store_already_holds() {
         .begin(&key, Some(body.len() as u64), &meta)
         .await
         .expect("begin");
-    let mut seen = None;
-    for c in body[..3 * PART + 10].chunks(256 * 1024) {
+    // Parts 1 and 2 are sent once part 2 is full; let them finish, then fill part 3: the
+    // checkpoint taken then records the parts that finished.
+    for c in body[..2 * PART + 10].chunks(256 * 1024) {
         first.write(Bytes::copy_from_slice(c)).await.expect("write");
-        if seen.is_none() {
-            seen = first.checkpoint();
-        }
     }
-    let seen = seen.expect("a checkpoint once part 1 finished");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for c in body[2 * PART + 10..3 * PART + 10].chunks(256 * 1024) {
+        first.write(Bytes::copy_from_slice(c)).await.expect("write");
+    }
+    let seen = first
+        .checkpoint()
+        .filter(|c| !c.parts.is_empty())
+        .expect("a checkpoint once part 1 finished");
     // The checkpoint as it stood right after part 1 (which parts a real crash leaves
     // unrecorded depends on timing; this fixes it at "only part 1").
     let mut md5_at_part_1 = Md5::new();
@@ -367,4 +372,112 @@ async fn a_resumed_upload_skips_parts_the_store_already_holds() {
     assert_eq!(per_part.len(), 5, "{per_part:?}");
     let stored = std::fs::read(s3.root.path().join("lessons/resumed.bin")).expect("object");
     assert_eq!(Md5::digest(&stored), Md5::digest(&body));
+}
+
+/// A crash right after CreateMultipartUpload must leave an upload a checkpoint names: the
+/// checkpoint names the upload before any part is sent, and resuming from it (offset 0, no
+/// parts) completes that same upload with nothing left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_upload_is_named_by_a_checkpoint_before_any_part_is_sent() {
+    let s3 = S3Server::start("lessons").await;
+    let profile = StorageProfile::S3(s3.profile("lessons", Some(5)));
+    let AnySink::S3(sink) = AnySink::from_profile(&profile).await else {
+        panic!("an S3 profile makes an S3 sink");
+    };
+    let body = data(2 * PART + 77, 11);
+    let key = ObjectKey::parse("early.bin").expect("key");
+    let meta = ObjectMeta::default();
+    let mut first = sink
+        .begin(&key, Some(body.len() as u64), &meta)
+        .await
+        .expect("begin");
+    assert!(
+        first.checkpoint().is_none(),
+        "no upload before a part is full"
+    );
+    // One write that fills part 1 and starts part 2: the upload is created here.
+    first
+        .write(Bytes::copy_from_slice(&body[..PART + 10]))
+        .await
+        .expect("write");
+    let cp = first
+        .checkpoint()
+        .expect("a checkpoint names the upload as soon as it exists");
+    assert!(cp.parts.is_empty(), "{cp:?}");
+    assert_eq!(cp.offset, 0);
+    let parts_sent = || s3.requests().iter().filter(|r| r.is_upload_part()).count();
+    assert_eq!(
+        parts_sent(),
+        0,
+        "no part is sent before the caller can save that checkpoint"
+    );
+    // "Crash": the upload is dropped, neither completed nor aborted.
+    drop(first);
+
+    let mut resumed = sink.resume(&key, &meta, &cp).await.expect("resume");
+    for c in body.chunks(1 << 20) {
+        resumed
+            .write(Bytes::copy_from_slice(c))
+            .await
+            .expect("write");
+    }
+    resumed.finish().await.expect("finish");
+    let creates = s3
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains("uploads"))
+        .count();
+    assert_eq!(creates, 1, "the checkpoint's upload was the one completed");
+    assert_eq!(parts_sent(), 3);
+    assert_eq!(s3.open_upload_parts(), 0);
+    let stored = std::fs::read(s3.root.path().join("lessons/early.bin")).expect("object");
+    assert_eq!(Md5::digest(&stored), Md5::digest(&body));
+}
+
+/// CompleteMultipartUpload answered 200 with a body that does not parse: an object that is
+/// whole (this upload's parts, by its multipart ETag) is accepted, with the SDK's error chain
+/// logged; an upload the store did not complete still fails, naming the answer, and is aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_complete_answer_is_settled_by_the_object() {
+    for fault in [CompleteFault::MangledAnswer, CompleteFault::LostCompletion] {
+        let s3 = S3Server::start("lessons").await;
+        s3.fault_complete_answers(fault);
+        let sink = AnySink::from_profile(&StorageProfile::S3(s3.profile("lessons", Some(5)))).await;
+        let body = data(2 * PART + 5, 12);
+        let key = ObjectKey::parse("done.bin").expect("key");
+        let mut up = sink
+            .begin(&key, Some(body.len() as u64), &ObjectMeta::default())
+            .await
+            .expect("begin");
+        for c in body.chunks(1 << 20) {
+            up.write(Bytes::copy_from_slice(c)).await.expect("write");
+        }
+        let finished = up.finish().await;
+        let stored = std::fs::read(s3.root.path().join("lessons/done.bin")).ok();
+        match fault {
+            CompleteFault::MangledAnswer => {
+                let object = finished.expect("the whole object is accepted");
+                assert_eq!(object.bytes, body.len() as u64);
+                assert_eq!(
+                    stored.map(|b| Md5::digest(&b)),
+                    Some(Md5::digest(&body)),
+                    "{fault:?}"
+                );
+            }
+            CompleteFault::LostCompletion => {
+                let err = finished.expect_err("nothing was completed");
+                let text = err.to_string();
+                assert!(
+                    text.contains("CompleteMultipartUpload") && text.contains("HTTP 200"),
+                    "{text}"
+                );
+                assert!(
+                    text.len() > "CompleteMultipartUpload: HTTP 200: unhandled error".len(),
+                    "the SDK's whole error chain is in the message: {text}"
+                );
+                assert!(stored.is_none(), "no object");
+                assert_eq!(s3.open_upload_parts(), 0, "the upload was aborted");
+            }
+        }
+    }
 }

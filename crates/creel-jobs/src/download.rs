@@ -345,13 +345,17 @@ pub async fn run(
     };
     let mut body = response.bytes_stream();
     let mut last_report = Instant::now();
-    let mut saved_parts = saved.as_ref().map_or(0, |c| c.upload.parts.len());
+    // What the saved checkpoint names: a new upload id or more parts is saved at once (a new
+    // upload is saved before any part of it is sent).
+    let mut saved_at = saved
+        .as_ref()
+        .map(|c| (c.upload.upload_id.clone(), c.upload.parts.len()));
     loop {
         let chunk = tokio::select! {
             biased;
             () = deps.shutdown.cancelled() => {
                 // An upload with a checkpoint stays open for the next run to resume; one without
-                // (a directory, or no part finished yet) is thrown away.
+                // (a directory, or no multipart upload created yet) is thrown away.
                 if upload.checkpoint().is_none() {
                     upload.abort().await;
                 }
@@ -384,8 +388,12 @@ pub async fn run(
             upload.abort().await;
             return Err(e.classify());
         }
-        if let Some(cp) = upload.checkpoint().filter(|c| c.parts.len() > saved_parts) {
-            saved_parts = cp.parts.len();
+        if let Some(cp) = upload.checkpoint().filter(|c| {
+            saved_at
+                .as_ref()
+                .is_none_or(|(id, parts)| *id != c.upload_id || c.parts.len() > *parts)
+        }) {
+            saved_at = Some((cp.upload_id.clone(), cp.parts.len()));
             let saved = DownloadCheckpoint {
                 url: source_id.clone(),
                 key: key_text.clone(),

@@ -68,9 +68,11 @@ impl StorageError {
             Some(s) if s >= 500 => RemoteClass::Transient,
             Some(_) => RemoteClass::Permanent,
         };
-        let detail = match err {
-            SdkError::ServiceError(s) => format!("HTTP {}: {}", status.unwrap_or(0), s.err()),
-            other => format!("{}", aws_sdk_s3::error::DisplayErrorContext(other)),
+        // The whole chain: "unhandled error" alone hides which answer did not parse and why.
+        let chain = aws_sdk_s3::error::DisplayErrorContext(err);
+        let detail = match status {
+            Some(s) => format!("HTTP {s}: {chain}"),
+            None => chain.to_string(),
         };
         Self::Remote { op, detail, class }
     }

@@ -150,6 +150,7 @@ impl S3Sink {
             part_checksum: cp.part_checksum,
             stored,
             boundaries: BTreeMap::from([(last, (cp.offset, state.to_vec()))]),
+            held: None,
             md5,
             bytes: cp.offset,
         })
@@ -237,8 +238,13 @@ pub struct S3Upload {
     part_checksum: PartChecksum,
     /// Parts the store held beyond the checkpoint when the upload was resumed.
     stored: BTreeMap<i32, (String, i64)>,
-    /// For each part sent: the object offset at its end and the MD5 state there.
+    /// For each part sent: the object offset at its end and the MD5 state there (part 0: the
+    /// start, recorded when the upload is created).
     boundaries: BTreeMap<i32, (u64, Vec<u8>)>,
+    /// The first part, held back after CreateMultipartUpload until the next write (or
+    /// finish), so the caller can save a checkpoint naming the upload before any part is
+    /// sent: a crash then leaves no upload that no checkpoint names.
+    held: Option<(i32, Bytes)>,
     md5: Md5,
     bytes: u64,
 }
@@ -267,6 +273,7 @@ impl Sink for S3Sink {
             part_checksum: self.part_checksum,
             stored: BTreeMap::new(),
             boundaries: BTreeMap::new(),
+            held: None,
             md5: Md5::new(),
             bytes: 0,
         })
@@ -325,7 +332,35 @@ impl S3Upload {
             .ok_or_else(|| StorageError::protocol("CreateMultipartUpload returned no upload id"))?
             .to_owned();
         self.upload_id = Some(id.clone());
+        // A checkpoint can name the upload from now on: nothing of it is stored yet.
+        self.boundaries
+            .insert(0, (0, Md5::new().serialize().to_vec()));
         Ok(id)
+    }
+
+    /// Whether the object now stored under this upload's key is what this upload makes: its
+    /// length is the bytes written and either its ETag is the multipart ETag of this upload's
+    /// parts or its recorded `creel-md5` is the MD5 known beforehand.
+    async fn is_complete(&self, expected_etag: Option<&str>) -> bool {
+        let head = self
+            .sink
+            .client
+            .head_object()
+            .bucket(&self.sink.bucket)
+            .key(&self.object)
+            .send()
+            .await;
+        let Ok(head) = head else {
+            return false;
+        };
+        let length = head.content_length().and_then(|l| u64::try_from(l).ok());
+        let etag = head
+            .e_tag()
+            .map(|e| e.trim_matches('"').to_ascii_lowercase());
+        let md5 = head.metadata().and_then(|m| m.get("creel-md5"));
+        let same_parts = etag.is_some() && etag.as_deref() == expected_etag;
+        let same_md5 = md5.is_some() && md5 == self.meta.md5.as_ref();
+        length == Some(self.bytes) && (same_parts || same_md5)
     }
 
     /// A part the store already holds with exactly these bytes (same size, ETag = their MD5).
@@ -344,24 +379,46 @@ impl S3Upload {
         })
     }
 
-    /// Sends one part, waiting first if the most parts allowed are in flight.
+    /// Takes the next part (its bytes end at the current offset): the first part of a new
+    /// upload is held back (see `held`), any other is sent after the held one.
     async fn send_part(&mut self, data: Bytes) -> Result<(), StorageError> {
+        let creating = self.upload_id.is_none();
         let upload_id = self.start_multipart().await?;
-        if let Some(part) = self.already_stored(self.next_part, &data) {
-            let number = part.number;
-            self.next_part += 1;
-            self.boundaries
-                .insert(number, (self.bytes, self.md5.serialize().to_vec()));
+        let number = self.next_part;
+        self.next_part += 1;
+        self.boundaries
+            .insert(number, (self.bytes, self.md5.serialize().to_vec()));
+        if creating {
+            self.held = Some((number, data));
+            return Ok(());
+        }
+        self.send_held(&upload_id).await?;
+        self.dispatch(number, data, upload_id).await
+    }
+
+    /// Sends the held first part, if one is held.
+    async fn send_held(&mut self, upload_id: &str) -> Result<(), StorageError> {
+        match self.held.take() {
+            Some((number, data)) => self.dispatch(number, data, upload_id.to_owned()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends part `number` unless the store already holds it, waiting first if the most parts
+    /// allowed are in flight.
+    async fn dispatch(
+        &mut self,
+        number: i32,
+        data: Bytes,
+        upload_id: String,
+    ) -> Result<(), StorageError> {
+        if let Some(part) = self.already_stored(number, &data) {
             self.completed.insert(number, part);
             return Ok(());
         }
         while self.in_flight.len() >= self.sink.parts_in_flight {
             self.collect_one().await?;
         }
-        let number = self.next_part;
-        self.next_part += 1;
-        self.boundaries
-            .insert(number, (self.bytes, self.md5.serialize().to_vec()));
         let (client, bucket, object) = (
             self.sink.client.clone(),
             self.sink.bucket.clone(),
@@ -507,12 +564,15 @@ impl Upload for S3Upload {
                 bytes: self.bytes,
             });
         }
-        if !self.buffer.is_empty() {
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let mut sent = self.send_held(&upload_id).await;
+        if sent.is_ok() && !self.buffer.is_empty() {
             let last = self.buffer.split().freeze();
-            if let Err(e) = self.send_part(last).await {
-                self.abort().await;
-                return Err(e);
-            }
+            sent = self.send_part(last).await;
+        }
+        if let Err(e) = sent {
+            self.abort().await;
+            return Err(e);
         }
         while !self.in_flight.is_empty() {
             if let Err(e) = self.collect_one().await {
@@ -520,8 +580,9 @@ impl Upload for S3Upload {
                 return Err(e);
             }
         }
-        let upload_id = self.upload_id.clone().unwrap_or_default();
-        let parts: Vec<CompletedPart> = std::mem::take(&mut self.completed)
+        let finished = std::mem::take(&mut self.completed);
+        let expected_etag = multipart_etag(finished.values());
+        let parts: Vec<CompletedPart> = finished
             .into_values()
             .map(|p| {
                 CompletedPart::builder()
@@ -547,6 +608,17 @@ impl Upload for S3Upload {
             .await;
         if let Err(e) = completed {
             let err = StorageError::remote("CompleteMultipartUpload", &e);
+            // The answer may be lost or unreadable while the object is whole (an answer that
+            // does not parse, a connection cut after the store completed, an SDK retry that
+            // meets NoSuchUpload): the object itself says whether it is this upload's.
+            if self.is_complete(expected_etag.as_deref()).await {
+                tracing::warn!(object = %self.object, error = %err, "CompleteMultipartUpload failed but the object is whole; accepting it");
+                return Ok(StoredObject {
+                    key: self.key,
+                    location,
+                    bytes: self.bytes,
+                });
+            }
             self.abort().await;
             return Err(err);
         }
@@ -580,6 +652,22 @@ impl Upload for S3Upload {
     }
 }
 
+/// The ETag S3 gives a multipart object: the MD5 of its parts' binary MD5s, then `-<count>`
+/// (lower-case hex). `None` if a part's ETag is not a plain MD5.
+fn multipart_etag<'a>(parts: impl Iterator<Item = &'a FinishedPart>) -> Option<String> {
+    let mut outer = Md5::new();
+    let mut count = 0;
+    for part in parts {
+        let md5 = hex::decode(part.etag.trim_matches('"')).ok()?;
+        if md5.len() != 16 {
+            return None;
+        }
+        outer.update(&md5);
+        count += 1;
+    }
+    Some(format!("{}-{count}", hex::encode(outer.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +682,28 @@ mod tests {
             panic!("md5 asked for");
         };
         assert_eq!(md5, "1B2M2Y8AsgTpgAmY7PhCfg==");
+    }
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
+        // Two parts "a" and "b": MD5s 0cc175b9… and 92eb5ffe…; the outer MD5 of their 32 bytes.
+        let part = |number, body: &[u8]| FinishedPart {
+            number,
+            etag: format!("\"{}\"", hex::encode(Md5::digest(body))),
+            crc32c: None,
+        };
+        let parts = [part(1, b"a"), part(2, b"b")];
+        let mut both = Md5::digest(b"a").to_vec();
+        both.extend_from_slice(&Md5::digest(b"b"));
+        assert_eq!(
+            multipart_etag(parts.iter()),
+            Some(format!("{}-2", hex::encode(Md5::digest(&both))))
+        );
+        let odd = FinishedPart {
+            number: 1,
+            etag: "not-an-md5".into(),
+            crc32c: None,
+        };
+        assert_eq!(multipart_etag([odd].iter()), None);
     }
 }

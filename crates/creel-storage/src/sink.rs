@@ -105,6 +105,8 @@ pub enum AnySink {
 }
 
 /// An upload to [`AnySink`].
+// One value per running transfer: boxing the larger variant would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AnyUpload {
     /// To a directory.
