@@ -24,25 +24,8 @@ async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
         .await
         .expect("enqueue")
         .id;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-probe"))
-        .args([redis.url(), "2000".into()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the probe worker");
-    let mut c = redis.connection().expect("conn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c
-        .get::<_, Option<String>>("probe:started")
-        .expect("get")
-        .as_deref()
-        != Some(id.as_str())
-    {
-        assert!(Instant::now() < deadline, "the probe never started the job");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("kill -9");
+    kill_a_probe_running(&redis, &id, 2000);
     let killed = Instant::now();
-    let _ = child.wait();
     assert_eq!(
         q.get(&id).await.expect("get").expect("job").state,
         JobState::Running
@@ -61,7 +44,7 @@ async fn a_killed_workers_job_runs_again_on_a_fresh_worker_within_the_lease() {
         "recovery took {took:?} with a 2 s lease"
     );
     assert_eq!(rec.lease_losses, 1);
-    assert_eq!(rec.attempts, 2);
+    assert_eq!(rec.attempts, 1, "a lost lease does not use up an attempt");
     assert_eq!(events_for(&q, &id).await.len(), 1);
 }
 
@@ -173,4 +156,97 @@ async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
             );
         }
     }
+}
+
+/// Starts a probe worker with a lease of `lease_ms`, waits until it runs `id`, and kills it
+/// with -9.
+fn kill_a_probe_running(
+    redis: &creel_queue::embedded::RedisServer,
+    id: &creel_core::JobId,
+    lease_ms: u64,
+) {
+    let mut c = redis.connection().expect("conn");
+    let _: () = c.del("probe:started").expect("del");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-probe"))
+        .args([redis.url(), lease_ms.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the probe worker");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c
+        .get::<_, Option<String>>("probe:started")
+        .expect("get")
+        .as_deref()
+        != Some(id.as_str())
+    {
+        assert!(Instant::now() < deadline, "the probe never started the job");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+}
+
+/// #18: each kill -9 of the worker running a job cost the job an attempt (7 of 8 were used
+/// after 5 kills). A lost lease is counted apart: after two kills a job allowed one attempt
+/// still runs, and one allowed fewer lease losses than it suffered fails saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_leases_are_counted_apart_from_attempts() {
+    use creel_core::RetryPolicy;
+    let (redis, q) = start_queue_with(|cfg| {
+        cfg.retry.insert(
+            "survivor".into(),
+            RetryPolicy {
+                max_attempts: 1,
+                max_lease_losses: 2,
+                ..RetryPolicy::default()
+            },
+        );
+        cfg.retry.insert(
+            "crasher".into(),
+            RetryPolicy {
+                max_attempts: 5,
+                max_lease_losses: 1,
+                ..RetryPolicy::default()
+            },
+        );
+    })
+    .await;
+    let mut outcomes = Vec::new();
+    for kind in ["survivor", "crasher"] {
+        let id = q
+            .enqueue(JobRequest::new(kind, json!({})))
+            .await
+            .expect("enqueue")
+            .id;
+        kill_a_probe_running(&redis, &id, 800);
+        // The next probe leases it only once the reaper has given it back.
+        kill_a_probe_running(&redis, &id, 800);
+        let worker = run_worker!(
+            RedisBackend::<Value>::new(q.clone(), "default"),
+            1,
+            |_j: Value| async { Ok::<Value, JobError>(json!("ran")) }
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let rec = loop {
+            let rec = q.get(&id).await.expect("get").expect("job");
+            if rec.state.is_terminal() {
+                break rec;
+            }
+            assert!(Instant::now() < deadline, "not finished: {rec:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        worker.stop().await.expect("stop");
+        assert_eq!(rec.lease_losses, 2, "{kind}: {rec:?}");
+        outcomes.push((kind, rec));
+    }
+    let (_, survivor) = &outcomes[0];
+    assert_eq!(survivor.state, JobState::Succeeded, "{survivor:?}");
+    assert_eq!(survivor.attempts, 1, "two kills used no attempt");
+    let (_, crasher) = &outcomes[1];
+    assert_eq!(crasher.state, JobState::Failed, "{crasher:?}");
+    let err = crasher.last_error.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("lease lost 2 times") && err.contains("max_lease_losses 1"),
+        "{err}"
+    );
 }

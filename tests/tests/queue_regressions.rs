@@ -93,6 +93,7 @@ async fn a_retry_policy_of_three_runs_a_failing_job_exactly_three_times() {
                 base_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(100),
                 jitter: 0.0,
+                ..RetryPolicy::default()
             },
         );
     })

@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included. `1` means never retry.
+    /// Attempts in all, the first included. `1` means never retry. A lease that expired (the
+    /// worker was killed or stalled past `worker.lease_ms`) does not count here.
     pub max_attempts: u32,
+    /// How many times the job's lease may expire before it fails: a job that keeps killing
+    /// or stalling its workers is not run forever. Counted apart from `max_attempts`.
+    pub max_lease_losses: u32,
     /// The delay before the second attempt; doubles for each further one.
     #[serde(with = "millis")]
     pub base_delay: Duration,
@@ -25,6 +29,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 5,
+            max_lease_losses: 10,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(300),
             jitter: 0.5,
@@ -80,6 +85,7 @@ mod tests {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(10),
             jitter: 0.0,
+            ..RetryPolicy::default()
         };
         let delays: Vec<u64> = (1..=6).map(|a| p.delay_after(a, 0.7).as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 10, 10]);

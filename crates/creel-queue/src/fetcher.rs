@@ -19,7 +19,7 @@ use crate::JobContext;
 use crate::worker::{Finish, WorkerShared};
 
 /// Values per leased job in the fetch script's reply.
-const FIELDS: usize = 11;
+const FIELDS: usize = 12;
 
 pub(crate) struct Fetcher<Args> {
     shared: Arc<WorkerShared>,
@@ -133,12 +133,13 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 token,
             };
             let policy = cfg.retry_policy(&ctx.kind);
-            // A job whose leases kept expiring (it kills or stalls its workers) is not retried forever.
-            if attempt > policy.max_attempts {
+            // A job whose leases kept expiring (it kills or stalls its workers) is not retried
+            // forever; a lost lease is not a failed attempt, so it has a budget of its own.
+            let lease_losses: u32 = text(11).parse().unwrap_or(0);
+            if lease_losses > policy.max_lease_losses {
                 let reason = format!(
-                    "attempts exhausted ({} of {}): the worker running it died or stalled",
-                    attempt - 1,
-                    policy.max_attempts
+                    "lease lost {lease_losses} times (max_lease_losses {}): the worker running it died or stalled",
+                    policy.max_lease_losses
                 );
                 shared.finish(&ctx, Finish::failed(reason)).await;
                 continue;

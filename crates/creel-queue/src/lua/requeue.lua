@@ -7,7 +7,7 @@ if not st then return { 'missing', '' } end
 if st ~= 'failed' and st ~= 'cancelled' then return { 'refused', st } end
 Q = redis.call('HGET', jkey(id), 'queue')
 local now = now_ms()
-redis.call('HSET', jkey(id), 'attempts', 0, 'run_at', now)
+redis.call('HSET', jkey(id), 'attempts', 0, 'lease_losses', 0, 'run_at', now)
 redis.call('HDEL', jkey(id), 'cancel_requested', 'finished_at', 'checkpoint')
 redis.call('HINCRBY', jkey(id), 'runs', 1)
 redis.call('LPUSH', qkey('ready'), id)
