@@ -61,6 +61,14 @@ impl Gcra {
     }
 }
 
+/// A reservation refused because its slot is beyond the horizon.
+struct Refused {
+    /// How long until the slot.
+    wait: Duration,
+    /// Whether the wait is a quota's cold start (its first use on this Redis).
+    cold_start: bool,
+}
+
 /// Everything the limiter knows of one account.
 struct AccountLimits {
     account: Gcra,
@@ -195,13 +203,13 @@ impl ClusterLimiter {
         )
     }
 
-    /// One reservation: `Ok(Ok(wait))` granted, `Ok(Err(wait))` beyond the horizon.
+    /// One reservation: `Ok(Ok(wait))` granted, `Ok(Err(refused))` beyond the horizon.
     async fn reserve(
         &self,
         account: &str,
         limits: &AccountLimits,
         endpoint: &str,
-    ) -> Result<Result<Duration, Duration>, JobError> {
+    ) -> Result<Result<Duration, Refused>, JobError> {
         let mut invocation = self.reserve.prepare_invoke();
         invocation.arg(self.config.horizon_ms * 1_000);
         let quotas = std::iter::once(&limits.account).chain(limits.endpoints.get(endpoint));
@@ -214,14 +222,21 @@ impl ClusterLimiter {
         let mut conn = self.redis.clone();
         self.metrics.update(account, |m| m.redis_calls += 1);
         let timeout = Duration::from_millis(self.config.redis_timeout_ms);
-        let answer: (i64, i64) =
+        let answer: (i64, i64, i64) =
             match tokio::time::timeout(timeout, invocation.invoke_async(&mut conn)).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => return Err(self.fail_closed(account, &e.to_string())),
                 Err(_) => return Err(self.fail_closed(account, "timed out")),
             };
         let wait = Duration::from_micros(u64::try_from(answer.1).unwrap_or(0));
-        Ok(if answer.0 == 1 { Ok(wait) } else { Err(wait) })
+        Ok(if answer.0 == 1 {
+            Ok(wait)
+        } else {
+            Err(Refused {
+                wait,
+                cold_start: answer.2 == 1,
+            })
+        })
     }
 
     async fn acquire_inner(&self, key: QuotaKey<'_>) -> Result<Permit, JobError> {
@@ -268,14 +283,22 @@ impl ClusterLimiter {
             let reserved = self.reserve(key.account, limits, key.endpoint).await;
             drop(asking);
             match reserved? {
-                Err(wait) => {
+                Err(Refused { wait, cold_start }) => {
                     *limits.not_before.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(asked + wait.saturating_sub(horizon));
                     self.metrics.update(key.account, |m| m.reschedules += 1);
-                    return Err(JobError::retry_after(
-                        wait,
-                        format!("{} quota: next slot in {}ms", key.vendor, wait.as_millis()),
-                    ));
+                    let why = if cold_start {
+                        // Operators meet this on every fresh Redis: say it is by design.
+                        format!(
+                            "{} quota of account {:?}: first use on this Redis, so the first slot is one quota window away ({}ms; by design: Redis cannot know what was sent in the last window)",
+                            key.vendor,
+                            key.account,
+                            wait.as_millis()
+                        )
+                    } else {
+                        format!("{} quota: next slot in {}ms", key.vendor, wait.as_millis())
+                    };
+                    return Err(JobError::retry_after(wait, why));
                 }
                 Ok(wait) => {
                     // The script ran somewhere inside the round trip; the slot's local time is

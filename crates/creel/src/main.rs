@@ -95,6 +95,10 @@ enum VendorCommand {
         account: String,
         /// Parameters: key=value (text) or key:=json (numbers, arrays).
         params: Vec<creel::vendor_cli::Param>,
+        /// The longest this call waits for a quota slot (saying so on stderr) before it gives
+        /// up; on a fresh Redis the first slot of a quota is one window away.
+        #[arg(long, default_value_t = 300)]
+        max_wait_secs: u64,
     },
 }
 
@@ -379,9 +383,17 @@ async fn vendor(
             endpoint,
             account,
             params,
+            max_wait_secs,
         } => {
-            let (answer, class) =
-                creel::vendor_cli::call(config, vendor, &endpoint, &account, &params).await?;
+            let (answer, class) = creel::vendor_cli::call(
+                config,
+                vendor,
+                &endpoint,
+                &account,
+                &params,
+                std::time::Duration::from_secs(max_wait_secs),
+            )
+            .await?;
             let v = serde_json::json!({"classification": class.to_string(), "answer": answer});
             print_value(
                 json,

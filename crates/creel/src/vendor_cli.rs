@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use creel_core::Config;
 use creel_core::config::{Vendor, VendorAccount};
+use creel_core::{Config, JobError};
 use creel_vendors::weclassroom::php::PhpValue;
-use creel_vendors::{Classification, VendorClient, baijiayun, plaso, weclassroom};
+use creel_vendors::{Classification, VendorClient, VendorError, baijiayun, plaso, weclassroom};
 use serde_json::{Value, json};
 
 /// One `key=value` argument; `key:=json` gives the value as JSON (numbers, arrays, objects).
@@ -213,6 +213,7 @@ pub async fn call(
     endpoint: &str,
     account_name: &str,
     params: &[Param],
+    max_wait: Duration,
 ) -> anyhow::Result<(Value, Classification)> {
     let a = account(config, account_name, vendor)?;
     let table = creel_vendors::endpoints(vendor);
@@ -243,7 +244,42 @@ pub async fn call(
         creel_vendors::http_client()?,
         Arc::new(limiter),
     )?;
-    let result = match &client {
+    let started = std::time::Instant::now();
+    let result = loop {
+        let result = call_once(&client, e, params).await?;
+        // The quota has no slot yet (on a fresh Redis the first is one window away): wait for
+        // it, saying so, rather than fail.
+        if let Err(VendorError::Limited {
+            error: JobError::RetryAfter { after, reason },
+            ..
+        }) = &result
+            && started.elapsed() + *after <= max_wait
+        {
+            eprintln!(
+                "waiting {:.1} s for a quota slot: {reason}",
+                after.as_secs_f64()
+            );
+            tokio::time::sleep(*after).await;
+            continue;
+        }
+        break result;
+    };
+    Ok(match result {
+        Ok(answer) => (answer, Classification::Success),
+        Err(err) => (
+            json!({"error": err.to_string(), "vendor_code": err.vendor_code()}),
+            err.classification(),
+        ),
+    })
+}
+
+/// One call of `e` through `client`.
+async fn call_once(
+    client: &VendorClient,
+    e: &creel_vendors::Endpoint,
+    params: &[Param],
+) -> anyhow::Result<Result<Value, VendorError>> {
+    Ok(match client {
         VendorClient::Baijiayun(c) => {
             let p = params
                 .iter()
@@ -265,13 +301,6 @@ pub async fn call(
                 .collect::<anyhow::Result<_>>()?;
             c.call(e, p).await
         }
-    };
-    Ok(match result {
-        Ok(answer) => (answer, Classification::Success),
-        Err(err) => (
-            json!({"error": err.to_string(), "vendor_code": err.vendor_code()}),
-            err.classification(),
-        ),
     })
 }
 

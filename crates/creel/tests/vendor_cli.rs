@@ -63,7 +63,10 @@ fn operators_sign_and_call_against_creel_sim() {
             "[redis]\nurl = \"{}\"\n\
              [accounts.plaso]\nvendor = \"plaso\"\nid = \"demo_app\"\nsecret = \"test-secret-key\"\nbase_url = \"{base}/plaso\"\n{quota}\n\
              [accounts.bjy]\nvendor = \"baijiayun\"\nid = \"12345\"\nsecret = \"8jewu3j93jjewi3jwj90093jkyu\"\nbase_url = \"{base}/baijiayun\"\n{quota}\n\
-             [accounts.wc]\nvendor = \"weclassroom\"\nid = \"sim-app\"\nsecret = \"32bf27979cf0dba95d80f500f553ed53\"\nbase_url = \"{base}/weclassroom\"\n{quota}\n",
+             [accounts.wc]\nvendor = \"weclassroom\"\nid = \"sim-app\"\nsecret = \"32bf27979cf0dba95d80f500f553ed53\"\nbase_url = \"{base}/weclassroom\"\n{quota}\n\
+             [accounts.wc_slow]\nvendor = \"weclassroom\"\nid = \"sim-app\"\nsecret = \"32bf27979cf0dba95d80f500f553ed53\"\nbase_url = \"{base}/weclassroom\"\n\
+             quota = {{ requests = 50, window_ms = 2500 }}\n\
+             [limiter]\nhorizon_ms = 1000\n",
             redis.url()
         ),
     )
@@ -216,5 +219,43 @@ fn operators_sign_and_call_against_creel_sim() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("vod_get_url"),
         "lists the known endpoints"
+    );
+
+    // A quota whose window is longer than the limiter's horizon, on a Redis that has never
+    // seen it: the first slot is one window away. Without time to wait the call says why.
+    let slow_call = |wait: &str| {
+        creel(
+            &config,
+            &[
+                "--json",
+                "vendor",
+                "call",
+                "weclassroom",
+                "replay_url",
+                "--account",
+                "wc_slow",
+                "--max-wait-secs",
+                wait,
+                r#"lessonId:="10001""#,
+            ],
+        )
+    };
+    let out = slow_call("0");
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    let error = v["answer"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("first use on this Redis") && error.contains("by design"),
+        "{v}"
+    );
+    // With time to wait it waits for the slot, saying so, and succeeds.
+    let out = slow_call("30");
+    let v = json(&out);
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["classification"], "success");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("waiting") && stderr.contains("quota slot"),
+        "{stderr}"
     );
 }

@@ -8,8 +8,9 @@
 -- ARGV[2i+1]   cold start of KEYS[i], microseconds: a missing TAT means Redis does not know
 --              what was sent in the last window (first use, or data lost), so the first
 --              slot is one window away
--- Returns {granted (1/0), wait_us}. Not granted: nothing reserved (the wait exceeds the
--- horizon); the caller reschedules instead of holding a worker.
+-- Returns {granted (1/0), wait_us, cold (1/0)}. Not granted: nothing reserved (the wait exceeds
+-- the horizon); the caller reschedules instead of holding a worker. cold: a quota had no TAT
+-- (the wait is the cold start's).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local horizon = tonumber(ARGV[1])
@@ -27,13 +28,15 @@ for i, key in ipairs(KEYS) do
   if tats[i] > slot then slot = tats[i] end
 end
 local wait = slot - now
+local any_cold = 0
+if next(cold) then any_cold = 1 end
 if wait > horizon then
   for i, key in ipairs(KEYS) do
     if cold[i] then redis.call('SET', key, tats[i]) end
   end
-  return {0, wait}
+  return {0, wait, any_cold}
 end
 for i, key in ipairs(KEYS) do
   redis.call('SET', key, slot + tonumber(ARGV[2 * i]))
 end
-return {1, wait}
+return {1, wait, any_cold}
