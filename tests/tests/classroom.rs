@@ -11,9 +11,9 @@ use creel_core::classroom::UnknownTaskPolicy;
 use creel_core::config::Vendor;
 use creel_core::{EventType, JobId, JobState, Secret, VendorFailure};
 use creel_queue::JobRecord;
-use creel_sim::RunningSim;
 use creel_sim::baijiayun::{ClassType, TaskOutcome};
 use creel_sim::plaso::PlasoOutcome;
+use creel_sim::{FidReading, RunningSim};
 use creel_tests::probe::{events_for, wait_for_state};
 use creel_tests::stack::Stack;
 use creel_tests::vendor_sim::{self, BJY_PARTNER};
@@ -42,11 +42,21 @@ async fn start_with(edit: impl FnOnce(&mut creel_core::Config)) -> Classroom {
 
 /// Like [`start_with`], with the simulator's clock at `speed` times real time.
 async fn start_at(speed: f64, edit: impl FnOnce(&mut creel_core::Config)) -> Classroom {
+    start_sim_with(speed, |_| {}, edit).await
+}
+
+/// Like [`start_at`], with the test's own changes to the simulator's configuration too.
+async fn start_sim_with(
+    speed: f64,
+    edit_sim: impl FnOnce(&mut creel_sim::SimConfig),
+    edit: impl FnOnce(&mut creel_core::Config),
+) -> Classroom {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     let mut sim_config = vendor_sim::config(speed, None);
+    edit_sim(&mut sim_config);
     for a in &mut sim_config.accounts {
         match a.vendor {
             Vendor::Plaso => {
@@ -318,20 +328,73 @@ async fn baijiayun_vod_without_callbacks_polls_status_then_info() {
     );
 }
 
-async fn ready_playback(c: &Classroom, room: i64, class: ClassType) {
-    c.sim
+/// #18: a step cut short between two vendor calls re-ran the first (60 `baijiayun.vod` jobs
+/// made 276 calls where 240 suffice). getStatus's "transcoded" is kept: after a failed getInfo
+/// the retried step asks getInfo only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_poll_does_not_ask_again_what_it_already_knows() {
+    let c = start().await;
+    c.sim.sim.drop_callbacks(1_000);
+    let video = c
         .sim
-        .baijiayun_add_playback(BJY_PARTNER, room, 0, class, None);
+        .sim
+        .baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    vendor_sim::eventually("the video transcodes", Duration::from_secs(10), || async {
+        c.sim
+            .sim
+            .baijiayun_tasks()
+            .iter()
+            .any(|v| v.video_id == video && v.status == 100)
+            .then_some(())
+    })
+    .await;
+    c.sim.sim.inject(creel_sim::Fault {
+        vendor: "baijiayun".into(),
+        endpoint: "/openapi/video/getInfo".into(),
+        kind: creel_sim::FaultKind::Status { status: 500 },
+        count: 1,
+    });
+    let id = c
+        .post("baijiayun.vod", "bjy", json!({"video_id": video}))
+        .await;
+    let rec = c.ends(&id, JobState::Succeeded).await;
+    let calls = |path: &str| {
+        c.sim
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(path))
+            .filter(|r| r.params["video_id"].as_str() == Some(video.to_string().as_str()))
+            .count()
+    };
+    assert_eq!(calls("/video/getInfo"), 2, "one failed, one answered");
+    assert_eq!(calls("/video/getStatus"), 1, "{rec:?}");
+}
+
+async fn ready_playback(c: &Classroom, room: i64, class: ClassType) {
+    ready_playbacks(c, room, &[0], class).await;
+}
+
+/// Adds a playback of `room` for each of `sessions` and waits (60 s at most: the vendor clock
+/// may be slow) until all are transcoded.
+async fn ready_playbacks(c: &Classroom, room: i64, sessions: &[i64], class: ClassType) {
+    for session in sessions {
+        c.sim
+            .sim
+            .baijiayun_add_playback(BJY_PARTNER, room, *session, class, None);
+    }
     vendor_sim::eventually(
-        "the playback transcodes",
-        Duration::from_secs(10),
+        "the playbacks transcode",
+        Duration::from_secs(60),
         || async {
-            c.sim
+            let ready = c
+                .sim
                 .sim
                 .baijiayun_tasks()
                 .iter()
-                .any(|v| v.room_id == Some(room) && v.kind == "playback" && v.status == 100)
-                .then_some(())
+                .filter(|v| v.room_id == Some(room) && v.kind == "playback" && v.status == 100)
+                .count();
+            (ready == sessions.len()).then_some(())
         },
     )
     .await;
@@ -411,6 +474,105 @@ async fn baijiayun_pure_video_of_a_playback_and_of_a_merged_playback() {
     assert!(rec.result.expect("result")["outputs"][0]["url"].is_string());
     let bills = c.sim.sim.baijiayun_submissions();
     assert_eq!(bills.get("pure_video:7002:0"), Some(&1), "{bills:?}");
+}
+
+/// #18: API 19's `success_fids` are "source video fids" by the document's words and session
+/// ids by its example. Under either reading the room's every session is followed to its pure
+/// video (resolved through API 2), never polled as a task that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baijiayun_pure_video_of_every_session_under_either_reading_of_success_fids() {
+    for reading in [FidReading::SessionIds, FidReading::VideoIds] {
+        let c = start_sim_with(600.0, |s| s.success_fids = reading, |_| {}).await;
+        let room = 7101;
+        ready_playbacks(&c, room, &[201, 202], ClassType::LargeClass).await;
+        let id = c
+            .post(
+                "baijiayun.pure_video",
+                "bjy",
+                json!({"room_id": room, "every_session": true, "deliver": deliver()}),
+            )
+            .await;
+        let rec = c.ends(&id, JobState::Succeeded).await;
+        let result = rec.result.clone().expect("result");
+        let mut sessions: Vec<i64> = result["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .map(|o| o["session_id"].as_i64().expect("session id"))
+            .collect();
+        sessions.sort_unstable();
+        assert_eq!(sessions, vec![201, 202], "{reading:?}: {result}");
+        let missing = c
+            .sim
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("getPureVideoUrl") && r.outcome != "ok")
+            .filter(|r| {
+                r.params["session_id"]
+                    .as_str()
+                    .is_some_and(|s| s != "201" && s != "202")
+            })
+            .count();
+        assert_eq!(
+            missing, 0,
+            "{reading:?}: API 20 was asked for a session that is not one"
+        );
+        let bills = c.sim.sim.baijiayun_submissions();
+        assert_eq!(
+            bills.get(&format!("room_pure_video:{room}:201")),
+            Some(&1),
+            "{bills:?}"
+        );
+        assert_eq!(
+            bills.get(&format!("room_pure_video:{room}:202")),
+            Some(&1),
+            "{bills:?}"
+        );
+    }
+}
+
+/// #18: API 20's "纯视频任务不存在" (does not exist) is not "generating": within the grace
+/// period it is taken as not listed yet, after it the job fails naming API 20's answer
+/// instead of polling to its 24 h deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pure_video_task_that_does_not_exist_fails_after_the_grace_period() {
+    // A slow vendor clock: the pure video would take minutes, so it is lost before it is done.
+    let c = start_sim_with(
+        60.0,
+        |_| {},
+        |cfg| cfg.classroom.pure_video_missing_grace_secs = 2,
+    )
+    .await;
+    let room = 7102;
+    ready_playback(&c, room, ClassType::LargeClass).await;
+    let id = c
+        .post("baijiayun.pure_video", "bjy", json!({"room_id": room}))
+        .await;
+    // (The limiter's cold start holds the account's first call for one quota window.)
+    vendor_sim::eventually("API 16 is called", Duration::from_secs(40), || async {
+        c.sim
+            .sim
+            .baijiayun_submissions()
+            .contains_key(&format!("pure_video:{room}:0"))
+            .then_some(())
+    })
+    .await;
+    c.sim.sim.baijiayun_lose_pure_videos_of(room);
+    let rec = c.ends(&id, JobState::Failed).await;
+    let failure = c.vendor_failure(&rec).await;
+    assert_eq!(failure.code, 1, "{failure:?}");
+    assert!(
+        failure.message.contains("不存在")
+            && failure.message.contains("pure_video_missing_grace_secs"),
+        "{failure:?}"
+    );
+    let bills = c.sim.sim.baijiayun_submissions();
+    assert_eq!(
+        bills.get(&format!("pure_video:{room}:0")),
+        Some(&1),
+        "never started twice: {bills:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,10 @@ pub struct ClassroomConfig {
     /// milliseconds per job; such checks do not count toward the poll policy's
     /// `max_status_calls`, so callbacks cannot spend a job's budget.
     pub callback_check_min_interval_ms: u64,
+    /// A Baijiayun pure video that API 20 still says does not exist (纯视频任务不存在) this
+    /// long after creel started it fails, naming API 20's answer; before that it is taken as
+    /// not listed yet.
+    pub pure_video_missing_grace_secs: u64,
     /// Rules that turn verified Baijiayun callbacks into archive jobs,
     /// `[[classroom.auto_archive]]`.
     pub auto_archive: Vec<AutoArchiveRule>,
@@ -86,6 +90,7 @@ impl Default for ClassroomConfig {
             unknown_task_wait_ms: 300_000,
             callback_max_age_secs: 600,
             callback_check_min_interval_ms: 5_000,
+            pure_video_missing_grace_secs: 1_800,
             auto_archive: Vec::new(),
         }
     }

@@ -86,6 +86,20 @@ pub struct SimConfig {
     pub rate_limit: RateLimitAnswer,
     /// How far a Plaso `validBegin` may be in the future, in seconds.
     pub plaso_clock_tolerance_secs: u64,
+    /// What Baijiayun API 19's `success_fids` name: the document calls them source video
+    /// fids while its example looks like a session id; both readings are offered.
+    pub success_fids: FidReading,
+}
+
+/// What Baijiayun API 19's `success_fids` hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FidReading {
+    /// The session ids of the playbacks (what the document's example looks like).
+    #[default]
+    SessionIds,
+    /// The playbacks' video ids ("回放源视频 fid").
+    VideoIds,
 }
 
 impl Default for SimConfig {
@@ -99,6 +113,7 @@ impl Default for SimConfig {
             pure_video_url_ttl_secs: 30 * 24 * 3600,
             rate_limit: RateLimitAnswer::default(),
             plaso_clock_tolerance_secs: 60,
+            success_fids: FidReading::default(),
         }
     }
 }

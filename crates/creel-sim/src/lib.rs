@@ -32,7 +32,7 @@ use axum::Router;
 use creel_core::config::Vendor;
 
 pub use callbacks::{CallbackBody, Delivery};
-pub use config::{RateLimitAnswer, SimAccount, SimConfig};
+pub use config::{FidReading, RateLimitAnswer, SimAccount, SimConfig};
 pub use faults::{Fault, FaultKind};
 pub use files::SimFile;
 pub use log::LoggedRequest;

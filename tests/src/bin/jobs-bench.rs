@@ -2,7 +2,10 @@
 //! against the vendor simulator on a 600x clock, with its callbacks into creel's API, one
 //! in-process worker at concurrency 64 and creel's default polling (10 s first poll, doubling):
 //! how many vendor status calls a job costs when callbacks arrive, and how soon after a
-//! callback reaches creel the job's terminal event is written.
+//! callback reaches creel the job's terminal event is written. Then a second round: 60
+//! `baijiayun.vod` jobs of already transcoded videos, without callbacks, under a quota tight
+//! enough that the limiter refuses calls: the vendor calls each job made (counted by the
+//! simulator) beside the minimum the vendor requires (getStatus once, getInfo once).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +20,10 @@ use creel_tests::vendor_sim::{self, BJY_PARTNER};
 use serde_json::{Value, json};
 
 const PER_KIND: i64 = 100;
+/// Jobs of the tight-quota round, and its quota: 5 calls a second, so the limiter's queue is
+/// deeper than its 5 s horizon and many calls are refused, getInfo after getStatus among them.
+const TIGHT_JOBS: usize = 60;
+const TIGHT_QUOTA: (u32, u64) = (5, 1_000);
 const TOKEN: &str = "bench-plaso-callback-token";
 
 #[tokio::main]
@@ -39,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
     let mut plaso = account(Vendor::Plaso);
     plaso.callback_token = Some(Secret::new(TOKEN));
     let (bjy, wc) = (account(Vendor::Baijiayun), account(Vendor::Weclassroom));
+    // The same partner under another name: its own quota (and no callbacks reach its jobs).
+    let mut bjy_tight = account(Vendor::Baijiayun);
+    bjy_tight.quota = Some(QuotaConfig::new(TIGHT_QUOTA.0, TIGHT_QUOTA.1));
     vendor_sim::baijiayun(&bjy)
         .set_transcode_callback_url(&format!("{api}/callbacks/baijiayun/bjy"))
         .await?;
@@ -46,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         cfg.accounts.insert("plaso".into(), plaso);
         cfg.accounts.insert("bjy".into(), bjy);
         cfg.accounts.insert("wc".into(), wc);
+        cfg.accounts.insert("bjy_tight".into(), bjy_tight);
         if let Some(q) = cfg.worker.queues.get_mut("default") {
             q.concurrency = 64;
         }
@@ -78,6 +89,9 @@ async fn main() -> anyhow::Result<()> {
         sim.sim.weclassroom_add_lesson(90_000 + i, &[]);
         requests.push(("weclassroom.replay", "wc", json!({"lesson_id": 90_000 + i})));
     }
+    let tight_videos: Vec<i64> = (0..TIGHT_JOBS)
+        .map(|_| sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success))
+        .collect();
     // The playbacks must be transcoded before they can be cropped or turned into pure video.
     let ready = Instant::now() + Duration::from_secs(30);
     while sim
@@ -193,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             l[l.len() - 1]
         );
     }
+    let tight = tight_round(&stack, &sim, &tight_videos).await?;
     #[allow(clippy::print_stdout)]
     {
         println!(
@@ -200,9 +215,78 @@ async fn main() -> anyhow::Result<()> {
             total_calls as f64 / records.len() as f64,
             p(0.99)
         );
+        println!(
+            "RESULT vendor_calls_per_job={:.2} vendor_calls_min_per_job=2.00 tight_jobs_completed={} tight_jobs_failed={}",
+            tight.calls as f64 / TIGHT_JOBS as f64,
+            tight.completed,
+            TIGHT_JOBS - tight.completed
+        );
     }
     stack.stop().await;
     Ok(())
+}
+
+/// What the tight-quota round saw.
+struct TightRound {
+    /// getStatus and getInfo calls the simulator answered for the round's videos.
+    calls: u64,
+    completed: usize,
+}
+
+/// Runs `baijiayun.vod` for each of `videos` (transcoded by now) under the tight quota and
+/// counts the vendor calls the simulator received for them.
+async fn tight_round(
+    stack: &Stack,
+    sim: &creel_sim::RunningSim,
+    videos: &[i64],
+) -> anyhow::Result<TightRound> {
+    let mut ids = Vec::new();
+    for video in videos {
+        let mut r = JobRequest::new("baijiayun.vod", json!({"video_id": video}));
+        r.account = Some("bjy_tight".into());
+        ids.push(stack.queue.enqueue(r).await?.id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let completed = loop {
+        let mut done = 0;
+        let mut completed = 0;
+        for id in &ids {
+            let rec = stack.queue.get(id).await?;
+            if let Some(rec) = rec.filter(|r| r.state.is_terminal()) {
+                done += 1;
+                completed += usize::from(rec.state == JobState::Succeeded);
+            }
+        }
+        if done == ids.len() {
+            break completed;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "tight-quota jobs did not end within 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let wanted: std::collections::BTreeSet<String> =
+        videos.iter().map(ToString::to_string).collect();
+    let calls = sim
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/video/getStatus") || r.path.ends_with("/video/getInfo"))
+        .filter(|r| {
+            r.params["video_id"]
+                .as_str()
+                .is_some_and(|v| wanted.contains(v))
+        })
+        .count() as u64;
+    eprintln!(
+        "tight round: {} baijiayun.vod jobs under {} calls / {} ms: {calls} vendor calls, minimum {}",
+        videos.len(),
+        TIGHT_QUOTA.0,
+        TIGHT_QUOTA.1,
+        2 * videos.len()
+    );
+    Ok(TightRound { calls, completed })
 }
 
 fn kind_name(kind: &str) -> &'static str {

@@ -40,7 +40,7 @@ async fn playbacks_crops_and_pure_videos() {
     };
     ready(&client, pb).await;
 
-    let page = client.playback_list(1, 10).await.expect("API 2");
+    let page = client.playback_list(None, 1, 10).await.expect("API 2");
     assert_eq!(page.list.len(), 1);
     assert_eq!(page.list[0].room_id, room);
 

@@ -2,8 +2,10 @@
 //! - `baijiayun.vod`: a VOD video, followed with `getStatus` until transcoded, then `getInfo`
 //!   for its `file_md5`.
 //! - `baijiayun.pure_video`: the pure video of one playback (API 16, `record_template`), of
-//!   every playback of a room (API 19), or of a merged playback (API 38 → 39), followed until
-//!   its URL is served (API 20 / 39).
+//!   every playback of a room (API 19, its `success_fids` resolved through the room's playback
+//!   list, API 2), or of a merged playback (API 38 → 39), followed until its URL is served
+//!   (API 20 / 39). API 20 tells "generating" from "does not exist"; a task that still does not
+//!   exist `classroom.pure_video_missing_grace_secs` after its submission fails.
 //! - `baijiayun.crop`: one playback cut into named segments (API 35) or fixed-length ones
 //!   (API 17); the new versions are persisted at once and followed with API 10 (one call for
 //!   all of them) until each is transcoded.
@@ -21,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    Deliver, Output, Polled, SubmitFailed, Uncertain, VendorTask, account, keys, task_failed,
+    Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask, account, keys,
+    task_failed,
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
@@ -38,10 +41,20 @@ impl Signalled<'_> {
     }
 }
 
-/// Code 1 "still generating" from the pure-video URL APIs means "not yet".
+/// Code 1 from the pure-video URL APIs: "still generating" (纯视频生成中) means "not yet".
+/// The same code with "does not exist" (…不存在) is [`missing`].
 fn not_ready(e: &VendorError) -> bool {
-    matches!(e, VendorError::Vendor { code: 1, .. })
+    matches!(e, VendorError::Vendor { code: 1, .. }) && !missing(e)
 }
+
+/// API 20's code 1 "纯视频任务不存在": no pure-video task for that playback.
+fn missing(e: &VendorError) -> bool {
+    matches!(e, VendorError::Vendor { code: 1, message, .. } if message.contains("不存在"))
+}
+
+/// The page size creel asks API 2 for, and the most pages it reads for one room.
+const PLAYBACK_PAGE: u32 = 100;
+const PLAYBACK_PAGES_MAX: u32 = 50;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -103,10 +116,14 @@ impl VendorTask for VodSpec {
         ctx: &JobContext,
         deps: &JobDeps,
         _: &VodTask,
-        signals: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
-        if let Some(s) = signals.first().and_then(Option::as_ref).map(Signalled) {
+        if let Some(s) = state
+            .signals
+            .first()
+            .and_then(Option::as_ref)
+            .map(Signalled)
+        {
             match s.status().map(VodStatus::from_code) {
                 Some(VodStatus::Ready) => {
                     let size = s.field("total_size").and_then(|v| v.parse().ok());
@@ -123,19 +140,24 @@ impl VendorTask for VodSpec {
             }
         }
         let c = deps.vendors.baijiayun(account(ctx)?)?;
-        *status_calls += 1;
-        let state = c.vod_status(self.video_id).await?;
-        if state.status.is_failure() {
-            return Err(task_failed(
-                Vendor::Baijiayun,
-                vod_code(state.status),
-                state.info.as_deref().unwrap_or("VOD transcoding failed"),
-            ));
+        // getStatus said "transcoded" once: a poll cut short before getInfo answered does not
+        // ask getStatus again.
+        if state.recalled::<bool>("transcoded") != Some(true) {
+            state.count_call();
+            let vod = c.vod_status(self.video_id).await?;
+            if vod.status.is_failure() {
+                return Err(task_failed(
+                    Vendor::Baijiayun,
+                    vod_code(vod.status),
+                    vod.info.as_deref().unwrap_or("VOD transcoding failed"),
+                ));
+            }
+            if vod.status != VodStatus::Ready {
+                return Ok(Polled::Pending(json!({"status": vod_code(vod.status)})));
+            }
+            state.remember("transcoded", true);
         }
-        if state.status != VodStatus::Ready {
-            return Ok(Polled::Pending(json!({"status": vod_code(state.status)})));
-        }
-        *status_calls += 1;
+        state.count_call();
         let info = c.vod_info(self.video_id).await?;
         Ok(self.done(info.file_md5, info.total_size))
     }
@@ -255,14 +277,15 @@ impl VendorTask for PureVideoSpec {
             .room_id
             .ok_or_else(|| SubmitFailed::from(JobError::permanent("payload.room_id is missing")))?;
         if self.every_session {
-            // API 19 starts the sessions without a pure video and names them; it never starts one
-            // twice, so a repeat after a lost answer costs nothing and names none.
+            // API 19 starts the playbacks without a pure video and names them; it never starts
+            // one twice, so a repeat after a lost answer costs nothing and names none. What it
+            // names are "source video fids": video ids by the document's words, session ids by
+            // its example. The room's playback list (API 2) resolves either, and every
+            // transcoded playback of the room is followed, named or not (those it did not name
+            // were started before).
             let started = c.room_pure_video(room_id).await?;
-            let sessions = started
-                .success_fids
-                .iter()
-                .map(|f| f.parse::<i64>().ok())
-                .collect();
+            let playbacks = room_playbacks(c, room_id).await?;
+            let sessions = sessions_of(room_id, &started.success_fids, &playbacks);
             return Ok(PureVideoTask::Playbacks { room_id, sessions });
         }
         let playback = Playback {
@@ -304,13 +327,12 @@ impl VendorTask for PureVideoSpec {
         ctx: &JobContext,
         deps: &JobDeps,
         task: &PureVideoTask,
-        signals: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
         let c = deps.vendors.baijiayun(account(ctx)?)?;
         match task {
             PureVideoTask::Merged { mixed_playback_id } => {
-                *status_calls += 1;
+                state.count_call();
                 match c.merge_pure_video_info(*mixed_playback_id).await {
                     Ok(info) => {
                         let (_, r) = info.best().ok_or_else(|| {
@@ -335,7 +357,7 @@ impl VendorTask for PureVideoSpec {
             PureVideoTask::Playbacks { room_id, sessions } => {
                 let mut outputs = Vec::with_capacity(sessions.len());
                 for (i, session) in sessions.iter().enumerate() {
-                    let signalled = signals.get(i).and_then(Option::as_ref).map(Signalled);
+                    let signalled = state.signals.get(i).and_then(Option::as_ref).map(Signalled);
                     let status = signalled.as_ref().and_then(Signalled::status);
                     if status.is_some_and(|s| s != 100 && s != 1 && s != 20 && s != 10) {
                         return Err(task_failed(
@@ -348,15 +370,28 @@ impl VendorTask for PureVideoSpec {
                         room_id: *room_id,
                         session_id: *session,
                     };
-                    *status_calls += 1;
-                    let url = match c.pure_video_url(playback, None).await {
-                        Ok(u) => u.url,
-                        Err(e) if not_ready(&e) => {
-                            return Ok(Polled::Pending(
-                                json!({"session": session, "pure_video": "generating"}),
-                            ));
+                    // A session whose URL an earlier poll got is not asked again.
+                    let field = format!("url_{i}");
+                    let url = match state.recalled::<String>(&field) {
+                        Some(url) => url,
+                        None => {
+                            state.count_call();
+                            match c.pure_video_url(playback, None).await {
+                                Ok(u) => {
+                                    state.remember(&field, &u.url);
+                                    u.url
+                                }
+                                Err(e) if not_ready(&e) => {
+                                    return Ok(Polled::Pending(
+                                        json!({"session": session, "pure_video": "generating"}),
+                                    ));
+                                }
+                                Err(e) if missing(&e) => {
+                                    return not_started(deps, state, *room_id, *session, &e);
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
                         }
-                        Err(e) => return Err(e.into()),
                     };
                     let md5 = signalled
                         .as_ref()
@@ -375,6 +410,98 @@ impl VendorTask for PureVideoSpec {
             }
         }
     }
+}
+
+/// Every playback of a room, from API 2's pages.
+async fn room_playbacks(
+    c: &creel_vendors::BaijiayunClient,
+    room_id: i64,
+) -> Result<Vec<creel_vendors::baijiayun::model::PlaybackItem>, VendorError> {
+    let mut all = Vec::new();
+    for page in 1..=PLAYBACK_PAGES_MAX {
+        let got = c.playback_list(Some(room_id), page, PLAYBACK_PAGE).await?;
+        let last = got.list.len() < PLAYBACK_PAGE as usize
+            || got
+                .total
+                .is_some_and(|t| (all.len() + got.list.len()) as i64 >= t);
+        all.extend(got.list.into_iter().filter(|p| p.room_id == room_id));
+        if last {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// The sessions to follow after API 19: each fid resolved as a video id or a session id of the
+/// room's playbacks (a fid neither names is taken as a session id), then every other
+/// transcoded original playback of the room. `None` is a room without sessions.
+fn sessions_of(
+    room_id: i64,
+    fids: &[String],
+    playbacks: &[creel_vendors::baijiayun::model::PlaybackItem],
+) -> Vec<Option<i64>> {
+    let session =
+        |p: &creel_vendors::baijiayun::model::PlaybackItem| p.session_id.filter(|s| *s != 0);
+    let mut sessions: Vec<Option<i64>> = Vec::new();
+    let mut add = |s: Option<i64>| {
+        if !sessions.contains(&s) {
+            sessions.push(s);
+        }
+    };
+    for fid in fids {
+        let Ok(n) = fid.trim().parse::<i64>() else {
+            tracing::warn!(
+                room_id,
+                fid,
+                "API 19 named a fid that is not a number; ignored"
+            );
+            continue;
+        };
+        match playbacks
+            .iter()
+            .find(|p| p.video_id == n)
+            .or_else(|| playbacks.iter().find(|p| p.session_id == Some(n)))
+        {
+            Some(p) => add(session(p)),
+            None => add(Some(n)),
+        }
+    }
+    for p in playbacks {
+        if p.status == PlaybackStatus::Ready && p.version.unwrap_or(0) == 0 {
+            add(session(p));
+        }
+    }
+    sessions
+}
+
+/// API 20 says a playback has no pure-video task: pending within the grace period after the
+/// submission (the vendor may not list it yet), a failure naming API 20's answer after it.
+fn not_started(
+    deps: &JobDeps,
+    state: &PollState<'_>,
+    room_id: i64,
+    session: Option<i64>,
+    answer: &VendorError,
+) -> Result<Polled, JobError> {
+    let grace = std::time::Duration::from_secs(deps.config.classroom.pure_video_missing_grace_secs);
+    if state.since_submit < grace {
+        return Ok(Polled::Pending(
+            json!({"session": session, "pure_video": "not listed yet", "vendor": answer.to_string()}),
+        ));
+    }
+    let VendorError::Vendor { code, message, .. } = answer else {
+        return Err(JobError::permanent(answer.to_string()));
+    };
+    Err(JobError::Vendor(creel_core::VendorFailure::answered(
+        Vendor::Baijiayun,
+        creel_vendors::baijiayun::PURE_VIDEO_URL.name,
+        *code,
+        format!(
+            "room {room_id} session {}: API 20 still answers {message:?} {} s after the pure video was started (classroom.pure_video_missing_grace_secs)",
+            session.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            state.since_submit.as_secs()
+        ),
+    )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,11 +651,10 @@ impl VendorTask for CropSpec {
         ctx: &JobContext,
         deps: &JobDeps,
         task: &CropTask,
-        signals: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
         let mut ready: Vec<Option<Option<String>>> = vec![None; task.videos.len()];
-        for (i, s) in signals.iter().enumerate() {
+        for (i, s) in state.signals.iter().enumerate() {
             if let Some(s) = s.as_ref().map(Signalled) {
                 match s.status() {
                     Some(100) => ready[i] = Some(s.field("file_md5").map(str::to_owned)),
@@ -545,7 +671,7 @@ impl VendorTask for CropSpec {
         }
         if ready.iter().any(Option::is_none) {
             let c = deps.vendors.baijiayun(account(ctx)?)?;
-            *status_calls += 1;
+            state.count_call();
             let list = c.crop_list(self.playback(), 1, 1000).await?;
             for (i, (id, _)) in task.videos.iter().enumerate() {
                 if ready[i].is_some() {

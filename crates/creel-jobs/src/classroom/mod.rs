@@ -110,17 +110,55 @@ pub trait VendorTask: Sync {
     /// The signal keys callbacks about `task` arrive on.
     fn keys(&self, account: &str, task: &Self::Task) -> Vec<String>;
 
-    /// Polls `task`. `signals` holds, per key of [`VendorTask::keys`], a delivered callback
-    /// payload; a kind may trust a signed one instead of calling the vendor. Every vendor status
-    /// call is counted in `status_calls`.
+    /// Polls `task` (see [`PollState`] for what a poll sees and keeps).
     fn poll(
         &self,
         ctx: &JobContext,
         deps: &JobDeps,
         task: &Self::Task,
-        signals: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> impl std::future::Future<Output = Result<Polled, JobError>> + Send;
+}
+
+/// What one poll sees, and what it keeps for the next.
+#[derive(Debug)]
+pub struct PollState<'a> {
+    /// Per key of [`VendorTask::keys`], a delivered callback payload; a kind may trust a signed
+    /// one instead of calling the vendor.
+    pub signals: &'a [Option<Value>],
+    /// Vendor status calls so far: every call a poll makes is counted here.
+    pub status_calls: &'a mut u32,
+    /// How long ago the task was submitted.
+    pub since_submit: Duration,
+    /// Vendor answers a poll needs again later, saved in the checkpoint whatever the poll's
+    /// outcome: a poll that an error (a quota refusal) cuts short resumes after the answers
+    /// it already had instead of asking again. Each kind keeps its own fields here.
+    pub memo: &'a mut Value,
+}
+
+impl PollState<'_> {
+    /// Counts one vendor status call.
+    pub fn count_call(&mut self) {
+        *self.status_calls += 1;
+    }
+
+    /// A remembered answer.
+    #[must_use]
+    pub fn recalled<T: DeserializeOwned>(&self, field: &str) -> Option<T> {
+        self.memo
+            .get(field)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// Remembers an answer for later polls of this task.
+    pub fn remember(&mut self, field: &str, value: impl Serialize) {
+        if !self.memo.is_object() {
+            *self.memo = json!({});
+        }
+        if let (Some(m), Ok(v)) = (self.memo.as_object_mut(), serde_json::to_value(value)) {
+            m.insert(field.to_owned(), v);
+        }
+    }
 }
 
 /// A submission that failed, and whether the vendor may have created the task anyway.
@@ -193,6 +231,9 @@ struct Progress<T> {
     /// Status calls made because a callback woke the job (not counted in `status_calls`).
     #[serde(default)]
     callback_checks: u32,
+    /// The kind's remembered vendor answers ([`PollState::memo`]).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    memo: Value,
 }
 
 impl<T> Default for Progress<T> {
@@ -209,6 +250,7 @@ impl<T> Default for Progress<T> {
             done: None,
             children: Vec::new(),
             child_checks: 0,
+            memo: Value::Null,
         }
     }
 }
@@ -334,15 +376,21 @@ pub async fn drive<K: VendorTask>(
         p.woken_check_at = Some(now);
     }
     let before = p.status_calls;
-    let polled = kind
-        .poll(ctx, deps, &task, &signals, &mut p.status_calls)
-        .await;
+    let memo_before = p.memo.clone();
+    let mut state = PollState {
+        signals: &signals,
+        status_calls: &mut p.status_calls,
+        since_submit: elapsed,
+        memo: &mut p.memo,
+    };
+    let polled = kind.poll(ctx, deps, &task, &mut state).await;
     if woken {
         p.callback_checks += p.status_calls - before;
         p.status_calls = before;
     }
-    if p.status_calls != before || woken {
-        // Status calls count even when the poll failed: the cap is about vendor load.
+    if p.status_calls != before || woken || p.memo != memo_before {
+        // Status calls count even when the poll failed (the cap is about vendor load), and
+        // the answers it got are kept for the next poll.
         save(ctx, deps, &p).await?;
     }
     match polled? {

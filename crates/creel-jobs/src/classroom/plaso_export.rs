@@ -22,10 +22,11 @@ use creel_vendors::plaso::TRANSFER_VIDEO;
 use creel_vendors::plaso::model::{TaskStatus, TransferVideo};
 use md5::Digest;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    Deliver, Output, Polled, SubmitFailed, Uncertain, VendorTask, account, keys, task_failed,
+    Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask, account, keys,
+    task_failed,
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
@@ -175,13 +176,12 @@ impl VendorTask for PlasoExportSpec {
         ctx: &JobContext,
         deps: &JobDeps,
         task: &PlasoTask,
-        _signals: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
         // The callback is unsigned: it only pulled this poll forward. Confirm with Plaso.
         let account = account(ctx)?;
         let c = deps.vendors.plaso(account)?;
-        *status_calls += 1;
+        state.count_call();
         let t = c.get_video_task(&task.task_id).await?;
         let release = || async {
             // The record is free again for an export with other options. (The task stays

@@ -11,10 +11,11 @@ use creel_vendors::VendorError;
 use creel_vendors::weclassroom::model::LessonStatus;
 use creel_vendors::weclassroom::{LESSON_STATUS, WeclassroomClient};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    Deliver, DeliverySource, Output, Polled, SubmitFailed, Uncertain, VendorTask, account,
+    Deliver, DeliverySource, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask,
+    account,
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
@@ -49,28 +50,41 @@ impl ReplaySpec {
         Ok(())
     }
 
-    /// API 21 for every user: done when each has at least one recording.
+    /// API 21 for every user: done when each has at least one recording. A user's recordings,
+    /// once found, are remembered: a later poll asks only for the users still without.
     async fn recordings(
         &self,
         c: &WeclassroomClient,
         users: &[i64],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
         let mut outputs = Vec::new();
         for user in users {
-            *status_calls += 1;
-            let found = c.server_recordings(self.lesson_id, *user).await?;
-            if found.is_empty() {
-                return Ok(Polled::Pending(json!({"user_id": user, "recordings": 0})));
-            }
-            for r in found {
-                let url = creel_vendors::weclassroom::model::normalize_url(&r.url);
-                outputs.push(Output {
-                    facts: json!({"lesson_id": self.lesson_id, "user_id": user, "day": r.day, "url": url}),
-                    source: DeliverySource::Url(url),
-                    md5: None,
-                });
-            }
+            let field = format!("recordings_of_{user}");
+            let found: Vec<Output> = match state.recalled(&field) {
+                Some(found) => found,
+                None => {
+                    state.count_call();
+                    let found = c.server_recordings(self.lesson_id, *user).await?;
+                    if found.is_empty() {
+                        return Ok(Polled::Pending(json!({"user_id": user, "recordings": 0})));
+                    }
+                    let found: Vec<Output> = found
+                        .into_iter()
+                        .map(|r| {
+                            let url = creel_vendors::weclassroom::model::normalize_url(&r.url);
+                            Output {
+                                facts: json!({"lesson_id": self.lesson_id, "user_id": user, "day": r.day, "url": url}),
+                                source: DeliverySource::Url(url),
+                                md5: None,
+                            }
+                        })
+                        .collect();
+                    state.remember(&field, &found);
+                    found
+                }
+            };
+            outputs.extend(found);
         }
         Ok(Polled::Done {
             facts: json!({"vendor": "weclassroom", "lesson_id": self.lesson_id, "server_recordings_of": users}),
@@ -109,14 +123,13 @@ impl VendorTask for ReplaySpec {
         ctx: &JobContext,
         deps: &JobDeps,
         task: &ReplayTask,
-        _: &[Option<Value>],
-        status_calls: &mut u32,
+        state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
         let c = deps.vendors.weclassroom(account(ctx)?)?;
         if let Some(users) = &self.server_recordings_of {
-            return self.recordings(c, users, status_calls).await;
+            return self.recordings(c, users, state).await;
         }
-        *status_calls += 1;
+        state.count_call();
         match c.replay_url(task.lesson_id).await {
             Ok(r) => {
                 let url = creel_vendors::weclassroom::model::normalize_url(&r.mp4url);
@@ -140,7 +153,8 @@ impl VendorTask for ReplaySpec {
                 message,
                 ..
             }) => {
-                *status_calls += 1;
+                // Asked again next time whatever this says: the replay may be there by then.
+                state.count_call();
                 let lesson = c
                     .lesson_status(&[task.lesson_id])
                     .await?

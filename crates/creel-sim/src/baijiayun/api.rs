@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{ClassType, TaskOutcome};
 use crate::gate::Refusal;
-use crate::{Simulator, World, verify};
+use crate::{FidReading, Simulator, World, verify};
 
 pub(crate) fn routes() -> Router<Simulator> {
     Router::new().route("/baijiayun/{*path}", any(handle))
@@ -200,12 +200,14 @@ fn playback_list(
 ) -> Answer {
     let page = int(f, "page").unwrap_or(1).max(1) as usize;
     let size = int(f, "page_size").unwrap_or(100).clamp(1, 1000) as usize;
+    let room = int(f, "room_id");
     let all: Vec<Value> = world
         .baijiayun
         .videos
         .values()
         .rev()
         .filter(|v| v.kind == "playback" && v.partner_id == partner)
+        .filter(|v| room.is_none_or(|r| v.room_id == Some(r)))
         .map(|v| video_json(v, size_of(world, v)))
         .collect();
     let list: Vec<Value> = all
@@ -294,17 +296,21 @@ fn room_pure_video(
     if class == ClassType::SmallClass {
         return Ok(fail(sim, 1, "该接口只能用于大班课生成纯视频"));
     }
-    let sessions: Vec<i64> = world
+    let playbacks: Vec<(i64, i64)> = world
         .baijiayun
         .videos
         .values()
         .filter(|v| v.kind == "playback" && v.room_id == Some(room) && v.status == 100)
-        .filter_map(|v| v.session_id)
+        .filter_map(|v| Some((v.session_id?, v.video_id)))
         .collect();
+    let reading = sim.config().success_fids;
     let mut fids = Vec::new();
-    for s in sessions {
-        if start_pure(sim, world, partner, room, s, "room_pure_video") {
-            fids.push(s.to_string());
+    for (session, video) in playbacks {
+        if start_pure(sim, world, partner, room, session, "room_pure_video") {
+            fids.push(match reading {
+                FidReading::SessionIds => session.to_string(),
+                FidReading::VideoIds => video.to_string(),
+            });
         }
     }
     Ok(ok(sim, json!({"success_fids": fids})))

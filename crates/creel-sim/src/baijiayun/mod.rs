@@ -226,6 +226,15 @@ impl Simulator {
         self.world().baijiayun.failing_rooms.insert(room_id);
     }
 
+    /// The vendor loses the pure-video tasks of `room_id`: API 20 answers "纯视频任务不存在"
+    /// for them from now on (what a task started under another reading of an id looks like).
+    pub fn baijiayun_lose_pure_videos_of(&self, room_id: i64) {
+        self.world()
+            .baijiayun
+            .pure
+            .retain(|(room, _), _| *room != room_id);
+    }
+
     /// Billed submissions by `<api>:<key>`.
     #[must_use]
     pub fn baijiayun_submissions(&self) -> BTreeMap<String, u32> {

@@ -57,9 +57,11 @@ impl BaijiayunClient {
             .await
     }
 
-    /// API 2: a page of playbacks, newest first (`page` from 1).
+    /// API 2: a page of playbacks, newest first (`page` from 1), of one room if `room_id` is
+    /// given.
     pub async fn playback_list(
         &self,
+        room_id: Option<i64>,
         page: u32,
         page_size: u32,
     ) -> Result<PlaybackPage, VendorError> {
@@ -70,6 +72,7 @@ impl BaijiayunClient {
             ("product_type", Some("0".into())),
             ("page", Some(page.to_string())),
             ("page_size", Some(page_size.to_string())),
+            ("room_id", room_id.map(|r| r.to_string())),
         ]);
         self.call_typed(&PLAYBACK_LIST, p).await
     }
