@@ -128,6 +128,7 @@ const REQUEST_FIELDS: &[&str] = &[
     "idempotency_key",
     "run_at",
     "traceparent",
+    "tracestate",
     "webhook",
     "created_by",
 ];

@@ -21,7 +21,8 @@ use crate::{ApiState, Problem};
     post, path = "/v1/jobs", tag = "jobs",
     request_body = JobRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "dedupe key; the same key returns the first job"),
-           ("traceparent" = Option<String>, Header, description = "W3C trace context stored with the job")),
+           ("traceparent" = Option<String>, Header, description = "W3C trace context: the parent of the job's send span"),
+           ("tracestate" = Option<String>, Header, description = "W3C tracestate, kept with traceparent")),
     responses((status = 201, description = "created", body = JobRecord),
               (status = 200, description = "an existing job for this idempotency key", body = JobRecord),
               (status = 401, description = "no valid bearer token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "the token lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "a field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json")),
@@ -63,7 +64,15 @@ pub(crate) async fn create(
         }
     }
     if request.traceparent.is_none() {
-        request.traceparent = header("traceparent");
+        // The request's server span (which continues the header's context) is the parent of
+        // the job's `send` span; without an OTel layer the header itself is kept.
+        let context = creel_queue::trace::StoredContext {
+            traceparent: header("traceparent"),
+            tracestate: header("tracestate"),
+        }
+        .current_or();
+        request.traceparent = context.traceparent;
+        request.tracestate = context.tracestate;
     }
     request.created_by = Some(caller.name.clone());
     request.idempotency_scope = IdempotencyScope::Owner;

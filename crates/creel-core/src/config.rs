@@ -70,6 +70,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Bounds on what a request may ask for.
     pub limits: RequestLimits,
+    /// Traces: the OTLP endpoint, service name, sampling, how job steps join traces.
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// How long what creel writes to Redis is kept, so nothing grows without bound. Workers apply
@@ -821,6 +823,7 @@ impl Config {
         self.retention.validate()?;
         self.events.webhook.validate()?;
         self.classroom.validate()?;
+        self.telemetry.validate()?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
             let field = format!("classroom.auto_archive[{i}]");
             match self.accounts.get(&rule.account) {

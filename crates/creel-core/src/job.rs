@@ -37,6 +37,9 @@ pub struct JobRequest {
     /// The producer's W3C `traceparent`, stored with the job so its spans join the trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The producer's W3C `tracestate`, kept with `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     /// A URL (from the configured allow-list) that receives the job's completion event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<String>,
@@ -178,6 +181,7 @@ impl JobRequest {
             idempotency_key: None,
             run_at: None,
             traceparent: None,
+            tracestate: None,
             webhook: None,
             created_by: None,
             idempotency_scope: IdempotencyScope::Owner,
@@ -216,6 +220,16 @@ impl JobRequest {
                 "must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>",
             ));
         }
+        if let Some(ts) = &self.tracestate
+            && (ts.len() > MAX_TRACESTATE || !ts.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
+            return Err(JobRequestError::new(
+                "tracestate",
+                format!(
+                    "must be a W3C tracestate: printable ASCII, at most {MAX_TRACESTATE} bytes"
+                ),
+            ));
+        }
         if let Some(by) = &self.created_by {
             check_name("created_by", by)?;
         }
@@ -246,6 +260,9 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<(), JobRequestError
     }
     Ok(())
 }
+
+/// The longest `tracestate` kept (32 members of 16 bytes, with room).
+const MAX_TRACESTATE: usize = 512;
 
 fn is_traceparent(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();

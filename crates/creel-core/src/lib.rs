@@ -12,6 +12,7 @@ pub mod limit;
 pub mod redact;
 pub mod retry;
 pub mod state;
+pub mod telemetry;
 
 pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind, VendorFailure};

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::events::{EventSubject, StreamEvent};
 use crate::scripts::Scripts;
+use crate::trace::StoredContext;
 use crate::{JobRecord, QueueConfig, QueueError, connect};
 
 /// Jobs per enqueue script call: keeps every call short however large the batch.
@@ -152,16 +153,26 @@ impl Queue {
             let ids = JobId::generate_batch(end - start);
             for (r, id) in requests[start..end].iter().zip(&ids) {
                 let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
+                // The job carries the context of its `send` span (with an OTel layer), or the
+                // caller's own context as given.
+                let given = StoredContext {
+                    traceparent: r.traceparent.clone(),
+                    tracestate: r.tracestate.clone(),
+                };
+                let span = crate::trace::producer_span(queue, &given);
+                span.record("messaging.message.id", id.as_str());
+                let stored = StoredContext::of_span(&span).unwrap_or(given);
                 inv.arg(id.as_str())
                     .arg(r.idempotency_slot().unwrap_or_default())
                     .arg(run_at)
                     .arg(&r.kind)
                     .arg(r.account.as_deref().unwrap_or(""))
                     .arg(r.payload.to_string())
-                    .arg(r.traceparent.as_deref().unwrap_or(""))
+                    .arg(stored.traceparent.as_deref().unwrap_or(""))
                     .arg(r.created_by.as_deref().unwrap_or(""))
                     .arg(r.webhook.as_deref().unwrap_or(""))
-                    .arg(r.idempotency_key.as_deref().unwrap_or(""));
+                    .arg(r.idempotency_key.as_deref().unwrap_or(""))
+                    .arg(stored.tracestate.as_deref().unwrap_or(""));
             }
             let reply: Vec<(String, i64)> = inv.invoke_async(&mut conn).await?;
             for (id, created) in reply {

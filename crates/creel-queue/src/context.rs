@@ -24,6 +24,8 @@ pub struct JobContext {
     pub runs: u32,
     /// The producer's W3C traceparent.
     pub traceparent: Option<String>,
+    /// The producer's W3C tracestate.
+    pub tracestate: Option<String>,
     /// What an earlier run of this step saved with [`crate::Queue::save_checkpoint`] (an upload
     /// id and finished parts, say), so this run can resume instead of starting over.
     pub checkpoint: Option<serde_json::Value>,

@@ -26,6 +26,7 @@ mod record;
 mod scripts;
 mod signals;
 mod streams;
+pub mod trace;
 mod worker;
 
 pub use ack::{AckLayer, AckService};

@@ -70,6 +70,9 @@ pub struct JobRecord {
     /// The producer's W3C traceparent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The producer's W3C tracestate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     /// The principal that owns it (who enqueued it; a child's is its parent's owner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
@@ -184,6 +187,7 @@ impl JobRecord {
             cleanup: json(take("cleanup")),
             idempotency_key: take("idempotency_key"),
             traceparent: take("traceparent"),
+            tracestate: take("tracestate"),
             created_by: take("created_by"),
             parent: take("parent").and_then(|p| p.parse().ok()),
             worker: take("worker"),

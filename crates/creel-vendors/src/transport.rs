@@ -8,6 +8,7 @@ use std::time::Duration;
 use creel_core::config::{Vendor, VendorAccount};
 use creel_core::{CallLimiter, QuotaKey};
 use reqwest::StatusCode;
+use tracing::Instrument;
 use url::Url;
 
 use crate::endpoint::{Endpoint, Paths};
@@ -88,6 +89,31 @@ impl Transport {
         }
     }
 
+    /// The CLIENT span of one call of `endpoint` (HTTP semantic conventions; `url.template` is
+    /// the path, never the signed query). The caller runs the whole call in it, so `send`
+    /// records the HTTP status and `judge` the vendor's code on it.
+    pub(crate) fn span(&self, method: &'static str, endpoint: &Endpoint) -> tracing::Span {
+        tracing::info_span!(
+            "vendor call",
+            otel.name = method,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method,
+            server.address = self.base.host_str().unwrap_or_default(),
+            server.port = self.base.port_or_known_default().map(i64::from),
+            url.template = format!(
+                "{}{}",
+                self.base.path().trim_end_matches('/'),
+                self.paths.get(endpoint)
+            ),
+            http.response.status_code = tracing::field::Empty,
+            creel.vendor = %self.vendor,
+            creel.vendor.endpoint = endpoint.name,
+            creel.vendor.code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
+    }
+
     /// Takes a permit, sends `request`, and returns the body of a 200 answer.
     pub(crate) async fn send(
         &self,
@@ -99,16 +125,28 @@ impl Transport {
         let _permit = self
             .limiter
             .acquire(self.key(endpoint))
+            .instrument(tracing::info_span!(
+                "limiter wait",
+                creel.vendor = %vendor,
+                creel.account = %self.account,
+                creel.vendor.endpoint = endpoint,
+            ))
             .await
-            .map_err(|error| VendorError::Limited {
+            .map_err(|error| {
+                record_error(&tracing::Span::current(), "quota");
+                VendorError::Limited {
+                    vendor,
+                    endpoint,
+                    error,
+                }
+            })?;
+        let transport = |e: reqwest::Error| {
+            record_error(&tracing::Span::current(), "transport");
+            VendorError::Transport {
                 vendor,
                 endpoint,
-                error,
-            })?;
-        let transport = |e: reqwest::Error| VendorError::Transport {
-            vendor,
-            endpoint,
-            reason: describe(&e),
+                reason: describe(&e),
+            }
         };
         let response = request
             .timeout(self.timeout)
@@ -116,6 +154,10 @@ impl Transport {
             .await
             .map_err(transport)?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
+        if status != StatusCode::OK {
+            record_error(&tracing::Span::current(), status.as_str());
+        }
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -151,19 +193,25 @@ impl Transport {
         message: String,
         classify: fn(i64) -> Classification,
     ) -> Result<(), VendorError> {
+        let span = tracing::Span::current();
+        span.record("creel.vendor.code", code);
         if self.rate_limit_codes.contains(&code) {
+            record_error(&span, "rate_limited");
             return Err(self
                 .rate_limited(endpoint, None, format!("code {code}: {message}"))
                 .await);
         }
         match classify(code) {
             Classification::Success => Ok(()),
-            class => Err(VendorError::Vendor {
-                vendor: self.vendor,
-                endpoint,
-                code,
-                message,
-                class,
+            class => Err({
+                record_error(&span, "vendor_error");
+                VendorError::Vendor {
+                    vendor: self.vendor,
+                    endpoint,
+                    code,
+                    message,
+                    class,
+                }
             }),
         }
     }
@@ -248,4 +296,10 @@ pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Marks `span` failed with `error.type` (a low-cardinality class, never a message).
+fn record_error(span: &tracing::Span, error_type: &str) {
+    span.record("error.type", error_type);
+    span.record("otel.status_code", "ERROR");
 }

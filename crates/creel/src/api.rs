@@ -34,7 +34,9 @@ pub async fn serve(
         max_body_bytes: config.api.max_body_bytes,
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    let app = router(state).merge(callbacks);
+    let app = router(state)
+        .merge(callbacks)
+        .layer(axum::middleware::from_fn(crate::http_trace::trace_request));
     crate::listener::serve(listener, app, &config.api.limits, stop.clone()).await?;
     let _ = intake.await;
     Ok(())

@@ -1,20 +1,11 @@
-//! Log output of the `creel` command: to stderr, coloured only on a terminal (a file or pipe
-//! gets plain text), and passed through [`creel_core::redact::redact_urls`] line by line, so no
+//! Log output of the `creel` command (installed by [`crate::telemetry`]): to stderr, coloured
+//! only on a terminal (a file or pipe gets plain text), and passed through [`creel_core::redact::redact_urls`] line by line, so no
 //! URL query value (a presigned signature, a vendor token) reaches a log from any crate,
 //! creel's own or a dependency's, whatever the level.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use tracing_subscriber::fmt::MakeWriter;
-
-/// Installs the global subscriber with `filter` (an `EnvFilter` directive string).
-pub fn init(filter: tracing_subscriber::EnvFilter) {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(RedactingStderr)
-        .init();
-}
 
 /// Makes writers that redact each formatted event before it reaches stderr.
 #[derive(Debug, Clone, Copy, Default)]

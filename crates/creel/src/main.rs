@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use creel::telemetry::Telemetry;
 use creel_core::{JobId, JobRequest, JobState, RequestValidator};
 use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
@@ -202,10 +203,6 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    creel::logging::init(
-        tracing_subscriber::EnvFilter::try_from_env("CREEL_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command))),
-    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -229,16 +226,46 @@ fn default_log(cmd: &Command) -> &'static str {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if matches!(cli.command, Command::Demo) {
-        return creel::demo::run().await.map(|()| ExitCode::SUCCESS);
+/// The command's name in its default `service.name` (`creel-<name>`).
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Worker => "worker",
+        Command::Api => "api",
+        Command::Demo => "demo",
+        Command::Sim(_) => "sim",
+        _ => "cli",
     }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log_filter = tracing_subscriber::EnvFilter::try_from_env("CREEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command)));
+    let name = command_name(&cli.command);
+    // The demo and the simulator have no config file: their telemetry is the environment's.
+    let config = match &cli.command {
+        Command::Demo | Command::Sim(_) => None,
+        _ => Some(Arc::new(creel::settings::load(cli.config.as_deref())?)),
+    };
+    let telemetry = Telemetry::install(config.as_deref().map(|c| &c.telemetry), name, log_filter)?;
+    let result = match config {
+        None => run_without_config(cli).await,
+        Some(config) => run_command(cli, config).await,
+    };
+    // After the drain: what the steps' last spans recorded is flushed before the exit.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_without_config(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Sim(a) = &cli.command {
         let config = creel::sim::load_config(a.sim_config.as_deref())?;
         creel::sim::run(a.listen, config, stop_on_signal()).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let config = Arc::new(creel::settings::load(cli.config.as_deref())?);
+    creel::demo::run().await.map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_command(cli: Cli, config: Arc<creel_core::Config>) -> anyhow::Result<ExitCode> {
     if let Command::Config(ConfigCommand::Check) = cli.command {
         out(&toml::to_string_pretty(config.as_ref())?);
         return Ok(ExitCode::SUCCESS);

@@ -22,11 +22,12 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         );
         fig = fig.merge(Toml::file(path));
     }
-    // CREEL_LOG (the log filter) and CREEL_CONFIG (the file) are the binary's own variables,
-    // not config fields; without the ignore, setting CREEL_LOG made every load fail.
+    // CREEL_LOG (the log filter), CREEL_LOG_FORMAT and CREEL_CONFIG (the file) are the
+    // binary's own variables, not config fields; without the ignore, setting one made every
+    // load fail.
     fig = fig.merge(
         Env::prefixed("CREEL_")
-            .ignore(&["LOG", "CONFIG"])
+            .ignore(&["LOG", "LOG_FORMAT", "CONFIG"])
             .split("__"),
     );
     let config = fig
@@ -104,6 +105,7 @@ mod tests {
             jail.set_env("CREEL_WORKER__DRAIN_MS", "1234");
             // The binary's own variables are not config fields.
             jail.set_env("CREEL_LOG", "debug");
+            jail.set_env("CREEL_LOG_FORMAT", "json");
             jail.set_env("CREEL_CONFIG", "/elsewhere.toml");
             let cfg = load(Some(&file)).expect("loads");
             assert_eq!(cfg.redis.url, "redis://10.0.0.1:6379/");

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use apalis_core::task::data::Data;
 use apalis_core::worker::builder::WorkerBuilder;
+use creel_core::telemetry::JobParent;
 use creel_core::{Config, JobError};
 use creel_jobs::{Job, JobDeps};
+use creel_queue::trace::StoredContext;
 use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use opentelemetry::trace::TraceContextExt;
 use tokio_util::sync::CancellationToken;
 use tower::limit::ConcurrencyLimitLayer;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Runs every configured queue's worker (and webhook delivery) until `stop` is cancelled, then
 /// drains and returns.
@@ -107,14 +111,68 @@ async fn run_step(
     ctx: Data<JobContext>,
     deps: Data<JobDeps>,
 ) -> Result<StepOutcome, JobError> {
-    let span = tracing::info_span!("job", id = %ctx.id, kind = %ctx.kind, attempt = ctx.attempt);
-    let outcome = creel_jobs::run(job, &ctx, &deps).instrument(span).await;
+    let span = process_span(&ctx, deps.config.telemetry.job_parent);
+    let outcome = creel_jobs::run(job, &ctx, &deps)
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
     match &outcome {
-        Ok(_) => tracing::info!(job = %ctx.id, kind = %ctx.kind, "step done"),
+        Ok(done) => {
+            let name = match done {
+                StepOutcome::Done(_) => "succeeded",
+                StepOutcome::Continue { .. } => "continued",
+            };
+            span.record("creel.job.outcome", name);
+            tracing::info!(job = %ctx.id, kind = %ctx.kind, "step done");
+        }
         Err(e) => {
+            let kind = match e.kind() {
+                creel_core::JobErrorKind::Retryable => "retryable",
+                creel_core::JobErrorKind::RetryAfter => "retry_after",
+                creel_core::JobErrorKind::Permanent => "permanent",
+            };
+            span.record("creel.job.outcome", kind);
+            span.record("error.type", kind);
+            span.record("otel.status_code", "ERROR");
             let error = creel_core::redact::redact_urls(&e.to_string());
             tracing::warn!(job = %ctx.id, kind = %ctx.kind, %error, "step failed");
         }
     }
     outcome
+}
+
+/// The CONSUMER span of one step, `process <queue>` (messaging conventions), linked to (or,
+/// with `telemetry.job_parent = "parent"`, continuing) the context the job was enqueued with.
+fn process_span(ctx: &JobContext, relation: JobParent) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process",
+        otel.name = format!("process {}", ctx.queue),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "creel",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %ctx.queue,
+        messaging.message.id = %ctx.id,
+        creel.job.kind = %ctx.kind,
+        creel.account = ctx.account.as_deref().unwrap_or(""),
+        creel.job.attempt = i64::from(ctx.attempt),
+        creel.job.step = ctx.step.as_deref().unwrap_or("start"),
+        creel.job.outcome = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let stored = StoredContext {
+        traceparent: ctx.traceparent.clone(),
+        tracestate: ctx.tracestate.clone(),
+    };
+    if let Some(cx) = stored.to_context() {
+        match relation {
+            JobParent::Link => span.add_link(cx.span().span_context().clone()),
+            JobParent::Parent => {
+                let _ = span.set_parent(cx);
+            }
+        }
+    }
+    span
 }

@@ -447,6 +447,11 @@ async fn finish<T: Serialize + DeserializeOwned>(
         .key
         .clone()
         .unwrap_or_else(|| "{account}/{kind}/{date}/{parent}-{index}.mp4".to_owned());
+    let trace = creel_queue::trace::StoredContext {
+        traceparent: ctx.traceparent.clone(),
+        tracestate: ctx.tracestate.clone(),
+    }
+    .current_or();
     let mut children = Vec::with_capacity(outputs.len());
     for (i, o) in outputs.iter().enumerate() {
         let key = template
@@ -462,7 +467,10 @@ async fn finish<T: Serialize + DeserializeOwned>(
             queue: ctx.queue.clone(),
             account: Some(account.to_owned()),
             idempotency_key: Some(format!("{}:deliver:{}", ctx.id, i + 1)),
-            traceparent: ctx.traceparent.clone(),
+            // The delivery's `send` span continues this step's trace (or the parent's stored
+            // context, without an OTel layer): one tree from the request to the stored objects.
+            traceparent: trace.traceparent.clone(),
+            tracestate: trace.tracestate.clone(),
             created_by: ctx.owner.clone(),
             idempotency_scope: IdempotencyScope::Internal,
             ..JobRequest::new("download", payload.clone())

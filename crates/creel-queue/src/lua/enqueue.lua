@@ -1,14 +1,15 @@
 -- Enqueue a batch of jobs (the caller sends at most a few hundred per call).
--- ARGV: prefix, queue, idempotency_ttl_secs (0 = keep), then 10 values per job:
+-- ARGV: prefix, queue, idempotency_ttl_secs (0 = keep), then 11 values per job:
 --   id, idempotency slot ('' = none; the key in its owner's namespace), run_at_ms (0 = now),
---   kind, account, payload, traceparent, created_by, webhook, idempotency_key (as the caller gave it)
+--   kind, account, payload, traceparent, created_by, webhook, idempotency_key (as the caller
+--   gave it), tracestate
 -- Returns a flat array: id, created (1) or existing (0), per job.
 local ttl = tonumber(ARGV[3])
 local now = now_ms()
 local out = {}
 local woke = false
 local i = 4
-while i + 9 <= #ARGV do
+while i + 10 <= #ARGV do
   local id, idem, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local existing = nil
   if idem ~= '' then
@@ -23,7 +24,7 @@ while i + 9 <= #ARGV do
     redis.call('HSET', jkey(id),
       'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'account', ARGV[i + 4],
       'payload', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'created_by', ARGV[i + 7], 'webhook', ARGV[i + 8],
-      'idempotency_key', ARGV[i + 9], 'idem', idem, 'attempts', 0, 'runs', 1, 'step', '',
+      'idempotency_key', ARGV[i + 9], 'tracestate', ARGV[i + 10], 'idem', idem, 'attempts', 0, 'runs', 1, 'step', '',
       'created_at', now, 'run_at', math.max(run_at, now))
     if idem ~= '' then
       if ttl > 0 then
@@ -43,7 +44,7 @@ while i + 9 <= #ARGV do
     out[#out + 1] = id
     out[#out + 1] = 1
   end
-  i = i + 10
+  i = i + 11
 end
 redis.call('SADD', P .. ':queues', Q)
 if woke then wake() end

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use creel_core::config::VendorAccount;
 use creel_core::{CallLimiter, Secret};
@@ -85,6 +86,16 @@ impl BaijiayunClient {
 
     /// One signed call; the answer's `data` on success.
     pub async fn call(
+        &self,
+        endpoint: &Endpoint,
+        params: BTreeMap<String, String>,
+    ) -> Result<Value, VendorError> {
+        let span = self.transport.span("POST", endpoint);
+        self.call_in_span(endpoint, params).instrument(span).await
+    }
+
+    /// [`Self::call`]'s work, inside its span.
+    async fn call_in_span(
         &self,
         endpoint: &Endpoint,
         params: BTreeMap<String, String>,

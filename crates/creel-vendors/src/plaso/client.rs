@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use creel_core::config::{RequestEncoding, Vendor, VendorAccount};
 use creel_core::{CallLimiter, Secret};
@@ -145,6 +146,20 @@ impl PlasoClient {
 
     /// One signed call; the answer's `obj` on code 0.
     pub async fn call(
+        &self,
+        endpoint: &Endpoint,
+        params: BTreeMap<String, Value>,
+    ) -> Result<Value, VendorError> {
+        let method = match self.encoding {
+            RequestEncoding::Json | RequestEncoding::Form => "POST",
+            RequestEncoding::Query => "GET",
+        };
+        let span = self.transport.span(method, endpoint);
+        self.call_in_span(endpoint, params).instrument(span).await
+    }
+
+    /// [`Self::call`]'s work, inside its span.
+    async fn call_in_span(
         &self,
         endpoint: &Endpoint,
         params: BTreeMap<String, Value>,

@@ -3,6 +3,7 @@
 //! with 10000 for success.
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use creel_core::CallLimiter;
 use creel_core::config::{Vendor, VendorAccount};
@@ -137,6 +138,16 @@ impl WeclassroomClient {
 
     /// One call with `params` sealed in `signMsg`; the whole answer on success.
     pub async fn call(
+        &self,
+        endpoint: &Endpoint,
+        params: Vec<(String, PhpValue)>,
+    ) -> Result<Value, VendorError> {
+        let span = self.transport.span("POST", endpoint);
+        self.call_in_span(endpoint, params).instrument(span).await
+    }
+
+    /// [`Self::call`]'s work, inside its span.
+    async fn call_in_span(
         &self,
         endpoint: &Endpoint,
         params: Vec<(String, PhpValue)>,

@@ -1,0 +1,100 @@
+//! `[telemetry]`: where traces go (OTLP over gRPC), what the service is called, how traces are
+//! sampled, and whether a job's steps join its caller's trace or link to it. The standard
+//! `OTEL_*` variables work too; a field set here wins over its variable.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/gRPC endpoint, e.g. `http://otel-collector:4317`. Unset: the
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable; neither: nothing is exported.
+    pub endpoint: Option<String>,
+    /// `service.name` (default: `OTEL_SERVICE_NAME`, else `creel-<command>`).
+    pub service_name: Option<String>,
+    /// More resource attributes (beside those of `OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: BTreeMap<String, String>,
+    /// The sampler: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
+    /// `parentbased_always_off`, `parentbased_traceidratio` (default: `OTEL_TRACES_SAMPLER`,
+    /// else `parentbased_always_on`).
+    pub sampler: Option<String>,
+    /// The ratio of the `*traceidratio` samplers (default: `OTEL_TRACES_SAMPLER_ARG`, else 1).
+    pub sampler_arg: Option<f64>,
+    /// How a job step's `process` span relates to the span that enqueued the job: `link` (its
+    /// own trace, linked: the default of the messaging conventions) or `parent` (one trace from
+    /// the caller's request to the stored object).
+    pub job_parent: JobParent,
+}
+
+/// See [`TelemetryConfig::job_parent`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobParent {
+    /// A link to the enqueue span.
+    #[default]
+    Link,
+    /// The enqueue span is the parent.
+    Parent,
+}
+
+/// The samplers [`TelemetryConfig::sampler`] accepts.
+pub const SAMPLERS: [&str; 6] = [
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+];
+
+impl TelemetryConfig {
+    /// Checks what serde cannot; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(s) = &self.sampler
+            && !SAMPLERS.contains(&s.as_str())
+        {
+            return Err(format!(
+                "telemetry.sampler: {s:?} is not one of {}",
+                SAMPLERS.join(", ")
+            ));
+        }
+        if let Some(r) = self.sampler_arg
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(format!("telemetry.sampler_arg: {r} is not within 0..=1"));
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(format!(
+                "telemetry.endpoint: {e:?} must be an http:// or https:// URL"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_fields_are_named() {
+        let bad = |edit: fn(&mut TelemetryConfig)| {
+            let mut c = TelemetryConfig::default();
+            edit(&mut c);
+            c.validate().expect_err("invalid")
+        };
+        assert!(bad(|c| c.sampler = Some("sometimes".into())).starts_with("telemetry.sampler:"));
+        assert!(bad(|c| c.sampler_arg = Some(1.5)).starts_with("telemetry.sampler_arg:"));
+        assert!(
+            bad(|c| c.endpoint = Some("collector:4317".into())).starts_with("telemetry.endpoint:")
+        );
+        TelemetryConfig::default()
+            .validate()
+            .expect("the default is valid");
+    }
+}

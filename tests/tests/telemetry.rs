@@ -1,0 +1,234 @@
+//! Telemetry end to end, with real exporters: creel's API and worker (in this process, with
+//! creel's own subscriber) export spans over OTLP/gRPC to a fake collector. One API request
+//! with a `traceparent` enqueues a `baijiayun.vod` job against the vendor simulator that
+//! delivers into S3; the collector then holds the producer span in the caller's trace, the
+//! process spans linked to it, the vendor call spans with their attributes and no secret or
+//! signed query, and the child delivery's spans in the parent's trace.
+//!
+//! One test in this file: the tracing subscriber is per process.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use creel::telemetry::Telemetry;
+use creel_core::config::{QuotaConfig, StorageProfile, Vendor};
+use creel_core::telemetry::TelemetryConfig;
+use creel_core::{JobId, JobState};
+use creel_sim::baijiayun::TaskOutcome;
+use creel_tests::probe::wait_for_state;
+use creel_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use creel_tests::stack::Stack;
+use creel_tests::vendor_sim::{self, BJY_KEY, BJY_PARTNER};
+use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use serde_json::json;
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// An attribute's value as text: the collector gives the protobuf value's `Debug` form,
+/// `Some(AnyValue { value: Some(StringValue("x")) })` or `…IntValue(5)…`.
+fn attr(s: &ExportedSpan, key: &str) -> Option<String> {
+    let raw = s.attributes.get(key)?;
+    let start = raw.find("Value(")? + "Value(".len();
+    let inner = raw.get(start..raw.len().checked_sub(")) })".len())?)?;
+    Some(
+        match inner.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
+            Some(text) => text.replace("\\\"", "\""),
+            None => inner.to_owned(),
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_from_the_callers_request_to_the_stored_object() {
+    let mut collector = FakeCollectorServer::start().await.expect("collector");
+    let telemetry = Telemetry::install(
+        Some(&TelemetryConfig {
+            endpoint: Some(collector.endpoint()),
+            sampler: Some("always_on".into()),
+            ..TelemetryConfig::default()
+        }),
+        "test",
+        tracing_subscriber::EnvFilter::new("warn"),
+    )
+    .expect("telemetry");
+    assert!(telemetry.exporting());
+
+    let sim = vendor_sim::start(vendor_sim::config(600.0, None)).await;
+    // No callbacks: the job asks the vendor (getStatus, getInfo), and its delivery asks for a
+    // fresh URL (getUrl).
+    sim.sim.drop_callbacks(1_000);
+    let video = sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let s3 = S3Server::start("archive").await;
+    let mut bjy = vendor_sim::account(&sim, Vendor::Baijiayun);
+    // A short quota window, so the limiter's cold start (one window) is short too.
+    bjy.quota = Some(QuotaConfig::new(50, 200));
+    let mut stack = Stack::start_with(|cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.accounts.insert("bjy".into(), bjy);
+        cfg.storage.insert(
+            "archive".into(),
+            StorageProfile::S3(s3.profile("archive", None)),
+        );
+        cfg.classroom.default_poll.first_ms = 100;
+        cfg.classroom.default_poll.max_ms = 500;
+    })
+    .await;
+    stack.start_worker();
+
+    let res = stack
+        .http
+        .post(format!("{}/v1/jobs", stack.api))
+        .bearer_auth(&stack.token)
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .json(&json!({"kind": "baijiayun.vod", "account": "bjy",
+            "payload": {"video_id": video, "deliver": {"profile": "archive"}}}))
+        .send()
+        .await
+        .expect("POST /v1/jobs");
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let id: JobId = body["id"].as_str().expect("id").parse().expect("job id");
+    let rec = wait_for_state(
+        &stack.queue,
+        &id,
+        JobState::Succeeded,
+        Duration::from_secs(60),
+    )
+    .await;
+    let child: JobId = rec.result.as_ref().expect("result")["stored"][0]["job_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the delivery's id in {:?}", rec.result))
+        .parse()
+        .expect("child id");
+    stack.stop().await;
+    telemetry.shutdown().await;
+
+    let spans = collector.exported_spans(12, Duration::from_secs(10)).await;
+    let by_id: BTreeMap<&str, &ExportedSpan> =
+        spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let named = |name: &str, message: &JobId| -> Vec<&ExportedSpan> {
+        spans
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && attr(s, "messaging.message.id").as_deref() == Some(message.as_str())
+            })
+            .collect()
+    };
+
+    // The producer span: in the caller's trace, under the request's server span.
+    let sends = named("send default", &id);
+    assert_eq!(sends.len(), 1, "one send span for the job: {spans:#?}");
+    let send = sends[0];
+    assert_eq!(send.kind, "SPAN_KIND_PRODUCER");
+    assert_eq!(send.trace_id, CALLER_TRACE);
+    assert_eq!(attr(send, "messaging.system").unwrap_or_default(), "creel");
+    assert_eq!(
+        attr(send, "messaging.destination.name").unwrap_or_default(),
+        "default"
+    );
+    let server = by_id
+        .get(send.parent_span_id.as_str())
+        .unwrap_or_else(|| panic!("the send span's parent was exported: {send:#?}"));
+    assert_eq!(server.name, "POST /v1/jobs");
+    assert_eq!(server.kind, "SPAN_KIND_SERVER");
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+    assert_eq!(attr(server, "http.route").unwrap_or_default(), "/v1/jobs");
+    assert_eq!(
+        attr(server, "http.response.status_code").unwrap_or_default(),
+        "201"
+    );
+    // The job stores the send span's context.
+    assert_eq!(
+        rec.traceparent.as_deref(),
+        Some(format!("00-{CALLER_TRACE}-{}-01", send.span_id).as_str())
+    );
+
+    // Each step is a consumer span linked to the send span.
+    let processes = named("process default", &id);
+    assert!(processes.len() >= 2, "submit, then polls: {processes:#?}");
+    for p in &processes {
+        assert_eq!(p.kind, "SPAN_KIND_CONSUMER");
+        assert!(
+            p.links
+                .iter()
+                .any(|l| l.span_id == send.span_id && l.trace_id == CALLER_TRACE),
+            "linked to the send span: {p:#?}"
+        );
+        assert_eq!(
+            attr(p, "creel.job.kind").unwrap_or_default(),
+            "baijiayun.vod"
+        );
+        assert_eq!(attr(p, "creel.account").unwrap_or_default(), "bjy");
+        assert!(attr(p, "creel.job.outcome").is_some(), "{p:#?}");
+    }
+
+    // Vendor calls: client spans inside the steps, with the HTTP and vendor attributes.
+    let calls: Vec<&ExportedSpan> = spans
+        .iter()
+        .filter(|s| s.kind == "SPAN_KIND_CLIENT" && attr(s, "creel.vendor").is_some())
+        .collect();
+    let endpoints: Vec<String> = calls
+        .iter()
+        .map(|c| attr(c, "creel.vendor.endpoint").unwrap_or_default())
+        .collect();
+    for e in ["vod_get_status", "vod_get_info", "vod_get_url"] {
+        assert!(
+            endpoints.iter().any(|x| x == e),
+            "a {e} call span: {endpoints:?}"
+        );
+    }
+    for c in &calls {
+        assert_eq!(c.name, "POST");
+        assert_eq!(attr(c, "creel.vendor").unwrap_or_default(), "baijiayun");
+        assert_eq!(attr(c, "http.request.method").unwrap_or_default(), "POST");
+        assert_eq!(attr(c, "server.address").unwrap_or_default(), "127.0.0.1");
+        assert_eq!(
+            attr(c, "http.response.status_code").unwrap_or_default(),
+            "200"
+        );
+        assert_eq!(attr(c, "creel.vendor.code").unwrap_or_default(), "0");
+        let template = attr(c, "url.template").unwrap_or_default();
+        assert!(
+            template.starts_with("/") && !template.contains('?'),
+            "{template}"
+        );
+        assert!(
+            by_id.contains_key(c.parent_span_id.as_str()),
+            "a call has its step: {c:#?}"
+        );
+    }
+
+    // The delivery is in the parent's trace: its send span's parent is a parent step.
+    let child_send = named("send default", &child);
+    assert_eq!(child_send.len(), 1, "{spans:#?}");
+    let parent_step = by_id
+        .get(child_send[0].parent_span_id.as_str())
+        .expect("the delivery's send span has an exported parent");
+    assert_eq!(
+        attr(parent_step, "messaging.message.id").unwrap_or_default(),
+        id.as_str(),
+        "enqueued by the parent's step"
+    );
+    assert!(!named("process default", &child).is_empty());
+
+    // No secret and no signed query anywhere.
+    for s in &spans {
+        for (k, v) in &s.attributes {
+            for secret in [BJY_KEY, SECRET_KEY, ACCESS_KEY, stack_token()] {
+                assert!(!v.contains(secret), "{k}={v} in {}", s.name);
+            }
+            assert!(
+                !v.contains("sign=") && !v.contains("X-Amz-Signature") && !v.contains("&t="),
+                "{k}={v} in {}",
+                s.name
+            );
+        }
+    }
+}
+
+/// The API token [`Stack`] uses.
+fn stack_token() -> &'static str {
+    "test-token-of-thirty-two-bytes-at-least"
+}
