@@ -2,6 +2,7 @@
 //! sample-lesson server with a webhook receiver, the API on a free port, and (when the test
 //! asks for it) a worker; all configured through the same `Config` a deployment uses.
 
+use creel::telemetry::MetricsHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,25 @@ impl Stack {
         listener: tokio::net::TcpListener,
         edit: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::start_serving(listener, MetricsHandle::default(), edit).await
+    }
+
+    /// Like [`Stack::start_with`], with the API serving `metrics` on `/metrics`.
+    pub async fn start_with_metrics(
+        metrics: MetricsHandle,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_serving(listener, metrics, edit).await
+    }
+
+    async fn start_serving(
+        listener: tokio::net::TcpListener,
+        metrics: MetricsHandle,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
         let redis = RedisServer::start().expect("redis-server");
         let samples = SampleServer::start(SAMPLES, Duration::ZERO, "hook-secret")
             .await
@@ -108,6 +128,7 @@ impl Stack {
             Arc::clone(&config),
             queue.clone(),
             listener,
+            metrics,
             stop.clone(),
         ))];
         Self {

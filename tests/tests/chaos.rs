@@ -152,6 +152,7 @@ base_url = "{wc}"
         Arc::clone(&config),
         queue.clone(),
         listener,
+        creel::telemetry::MetricsHandle::default(),
         stop.clone(),
     ));
     vendor_sim::baijiayun(&config.accounts["bjy"])

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use creel::telemetry::Telemetry;
+use creel::telemetry::{Exposition, Telemetry};
 use creel_core::config::{QuotaConfig, StorageProfile, Vendor};
 use creel_core::telemetry::TelemetryConfig;
 use creel_core::{JobId, JobState};
@@ -49,6 +49,7 @@ async fn one_trace_from_the_callers_request_to_the_stored_object() {
             ..TelemetryConfig::default()
         }),
         "test",
+        Exposition::Prometheus,
         tracing_subscriber::EnvFilter::new("warn"),
     )
     .expect("telemetry");
@@ -59,17 +60,26 @@ async fn one_trace_from_the_callers_request_to_the_stored_object() {
     // fresh URL (getUrl).
     sim.sim.drop_callbacks(1_000);
     let video = sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    // One failed getInfo: a retried step, an error class on a vendor call.
+    sim.sim.inject(creel_sim::Fault {
+        vendor: "baijiayun".into(),
+        endpoint: "/openapi/video/getInfo".into(),
+        kind: creel_sim::FaultKind::Status { status: 500 },
+        count: 1,
+    });
     let s3 = S3Server::start("archive").await;
     let mut bjy = vendor_sim::account(&sim, Vendor::Baijiayun);
     // A short quota window, so the limiter's cold start (one window) is short too.
     bjy.quota = Some(QuotaConfig::new(50, 200));
-    let mut stack = Stack::start_with(|cfg| {
+    let mut stack = Stack::start_with_metrics(telemetry.metrics(), |cfg| {
         cfg.download.allow_hosts.push("127.0.0.1".into());
         cfg.accounts.insert("bjy".into(), bjy);
         cfg.storage.insert(
             "archive".into(),
             StorageProfile::S3(s3.profile("archive", None)),
         );
+        cfg.telemetry.gauge_interval_secs = 1;
+        cfg.worker.default_retry.base_delay = Duration::from_millis(100);
         cfg.classroom.default_poll.first_ms = 100;
         cfg.classroom.default_poll.max_ms = 500;
     })
@@ -101,8 +111,11 @@ async fn one_trace_from_the_callers_request_to_the_stored_object() {
         .unwrap_or_else(|| panic!("the delivery's id in {:?}", rec.result))
         .parse()
         .expect("child id");
+    let exposition = metrics_after_a_gauge_read(&stack).await;
     stack.stop().await;
     telemetry.shutdown().await;
+    metrics_are_named_and_bounded(&exposition, &id, &child);
+    the_dashboard_uses_only_what_creel_emits(&exposition);
 
     let spans = collector.exported_spans(12, Duration::from_secs(10)).await;
     let by_id: BTreeMap<&str, &ExportedSpan> =
@@ -184,11 +197,11 @@ async fn one_trace_from_the_callers_request_to_the_stored_object() {
         assert_eq!(attr(c, "creel.vendor").unwrap_or_default(), "baijiayun");
         assert_eq!(attr(c, "http.request.method").unwrap_or_default(), "POST");
         assert_eq!(attr(c, "server.address").unwrap_or_default(), "127.0.0.1");
-        assert_eq!(
-            attr(c, "http.response.status_code").unwrap_or_default(),
-            "200"
-        );
-        assert_eq!(attr(c, "creel.vendor.code").unwrap_or_default(), "0");
+        match attr(c, "http.response.status_code").as_deref() {
+            Some("200") => assert_eq!(attr(c, "creel.vendor.code").as_deref(), Some("0")),
+            Some("500") => assert_eq!(attr(c, "error.type").as_deref(), Some("500")),
+            other => panic!("status {other:?}: {c:#?}"),
+        }
         let template = attr(c, "url.template").unwrap_or_default();
         assert!(
             template.starts_with("/") && !template.contains('?'),
@@ -231,4 +244,216 @@ async fn one_trace_from_the_callers_request_to_the_stored_object() {
 /// The API token [`Stack`] uses.
 fn stack_token() -> &'static str {
     "test-token-of-thirty-two-bytes-at-least"
+}
+
+/// `/metrics` once the queue gauges have been read (their first read is at the API's start,
+/// before the job; the second after `gauge_interval_secs`).
+async fn metrics_after_a_gauge_read(stack: &Stack) -> String {
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let res = stack
+        .http
+        .get(format!("{}/metrics", stack.api))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/plain"))
+    );
+    res.text().await.expect("text")
+}
+
+/// The Prometheus text parses, holds every metric creel records with its attributes, the
+/// gauges are exact for a queue whose one job (and its delivery) succeeded, and no job id
+/// or URL is a label value.
+fn metrics_are_named_and_bounded(text: &str, id: &JobId, child: &JobId) {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text parses");
+    let names: std::collections::BTreeSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for family in creel::telemetry::metric_families() {
+        assert!(
+            names.iter().any(|n| n.starts_with(&family)),
+            "{family} in /metrics: {names:?}"
+        );
+    }
+    let value = |metric: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let queue = [("messaging_destination_name", "default")];
+    assert_eq!(
+        value(
+            "creel_queue_jobs",
+            &[queue[0], ("creel_job_state", "succeeded")]
+        ),
+        2.0,
+        "the job and its delivery"
+    );
+    assert_eq!(
+        value(
+            "creel_queue_jobs",
+            &[queue[0], ("creel_job_state", "ready")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            "creel_queue_jobs",
+            &[queue[0], ("creel_job_state", "failed")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value("messaging_client_sent_messages_total", &queue),
+        2.0,
+        "sent: the job and its delivery"
+    );
+    assert_eq!(
+        value(
+            "creel_job_outcomes_total",
+            &[
+                ("creel_job_kind", "baijiayun.vod"),
+                ("creel_job_outcome", "succeeded")
+            ]
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            "creel_vendor_requests_total",
+            &[
+                ("creel_vendor", "baijiayun"),
+                ("creel_vendor_endpoint", "vod_get_url"),
+                ("class", "ok")
+            ]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            "http_server_request_duration_seconds_count",
+            &[("http_route", "/v1/jobs")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(
+            "creel_job_retries_total",
+            &[("creel_job_kind", "baijiayun.vod")]
+        ),
+        1.0,
+        "the failed getInfo"
+    );
+    assert_eq!(
+        value(
+            "creel_vendor_requests_total",
+            &[("creel_vendor_endpoint", "vod_get_info"), ("class", "500")]
+        ),
+        1.0
+    );
+    for s in &scrape.samples {
+        for (k, v) in s.labels.iter() {
+            assert!(
+                !v.contains(id.as_str()) && !v.contains(child.as_str()) && !v.contains("://"),
+                "{}{{{k}={v}}}",
+                s.metric
+            );
+        }
+    }
+}
+
+/// Metric names a PromQL expression selects.
+struct Selected(Vec<String>);
+
+impl promql_parser::util::ExprVisitor for Selected {
+    type Error = String;
+
+    fn pre_visit(&mut self, expr: &promql_parser::parser::Expr) -> Result<bool, String> {
+        use promql_parser::parser::Expr;
+        match expr {
+            Expr::VectorSelector(vs) => self.0.extend(vs.name.clone()),
+            Expr::MatrixSelector(ms) => self.0.extend(ms.vs.name.clone()),
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+/// deploy/grafana/creel.json: every panel and target uses the datasource variable, has a
+/// description and a unit; every PromQL expression parses; every metric it selects is one a
+/// real run of creel exposed (`text`, this run's `/metrics`).
+fn the_dashboard_uses_only_what_creel_emits(text: &str) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/creel.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard file"))
+            .expect("the dashboard is JSON");
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating");
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource"),
+        "a datasource variable"
+    );
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text parses");
+    let emitted: std::collections::BTreeSet<String> =
+        scrape.samples.iter().map(|s| s.metric.clone()).collect();
+    let known = |name: &str| {
+        emitted.contains(name)
+            || name
+                .strip_suffix("_bucket")
+                .is_some_and(|base| emitted.contains(base))
+    };
+    let uses_variable = |ds: &serde_json::Value| ds["uid"] == "${datasource}";
+    let mut exprs = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        if panel["type"] == "row" {
+            continue;
+        }
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(uses_variable(&panel["datasource"]), "{title}: datasource");
+        assert!(
+            panel["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{title}: description"
+        );
+        assert!(
+            panel["fieldConfig"]["defaults"]["unit"].is_string(),
+            "{title}: unit"
+        );
+        for target in panel["targets"].as_array().expect("targets") {
+            assert!(
+                uses_variable(&target["datasource"]),
+                "{title}: target datasource"
+            );
+            let expr = target["expr"].as_str().expect("expr");
+            let promql = expr
+                .replace("$__rate_interval", "5m")
+                .replace("$queue", ".*");
+            let parsed = promql_parser::parser::parse(&promql)
+                .unwrap_or_else(|e| panic!("{title}: {expr}: {e}"));
+            let mut selected = Selected(Vec::new());
+            promql_parser::util::walk_expr(&mut selected, &parsed).expect("walk");
+            assert!(!selected.0.is_empty(), "{title}: {expr} selects no metric");
+            for name in &selected.0 {
+                assert!(known(name), "{title}: {name} is not emitted: {emitted:?}");
+            }
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= 12, "{exprs} expressions");
 }

@@ -1,5 +1,6 @@
-//! `[telemetry]`: where traces go (OTLP over gRPC), what the service is called, how traces are
-//! sampled, and whether a job's steps join its caller's trace or link to it. The standard
+//! `[telemetry]`: where traces and metrics go (OTLP over gRPC; Prometheus text on `/metrics`),
+//! what the service is called, how traces are sampled, and whether a job's steps join its
+//! caller's trace or link to it. The standard
 //! `OTEL_*` variables work too; a field set here wins over its variable.
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `[telemetry]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// The OTLP/gRPC endpoint, e.g. `http://otel-collector:4317`. Unset: the
@@ -27,6 +28,27 @@ pub struct TelemetryConfig {
     /// own trace, linked: the default of the messaging conventions) or `parent` (one trace from
     /// the caller's request to the stored object).
     pub job_parent: JobParent,
+    /// Where a worker serves its metrics as Prometheus text (`GET /metrics`), e.g.
+    /// `0.0.0.0:9464`; unset: it serves none (the API always serves `/metrics` on its own
+    /// listener).
+    pub metrics_listen: Option<String>,
+    /// How often the API reads the queue gauges (`creel.queue.*`) from Redis, in seconds.
+    pub gauge_interval_secs: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: None,
+            resource_attributes: BTreeMap::new(),
+            sampler: None,
+            sampler_arg: None,
+            job_parent: JobParent::default(),
+            metrics_listen: None,
+            gauge_interval_secs: 15,
+        }
+    }
 }
 
 /// See [`TelemetryConfig::job_parent`].
@@ -72,6 +94,16 @@ impl TelemetryConfig {
             return Err(format!(
                 "telemetry.endpoint: {e:?} must be an http:// or https:// URL"
             ));
+        }
+        if let Some(a) = &self.metrics_listen
+            && a.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "telemetry.metrics_listen: {a:?} is not an address like 0.0.0.0:9464"
+            ));
+        }
+        if self.gauge_interval_secs == 0 {
+            return Err("telemetry.gauge_interval_secs: must be at least 1".into());
         }
         Ok(())
     }

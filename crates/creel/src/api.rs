@@ -1,6 +1,9 @@
 //! `creel api`: the HTTP API and the Redis-stream intake, until `stop` is cancelled.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
 
 use creel_api::{ApiState, Tokens, router};
 use creel_core::{Config, RequestValidator};
@@ -9,11 +12,15 @@ use creel_queue::Queue;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves the API on `listener` and runs the stream intake; both stop when `stop` is cancelled.
+use crate::telemetry::MetricsHandle;
+
+/// Serves the API (and `/metrics`, from `metrics`) on `listener`, runs the stream intake and
+/// reads the queue gauges; all stop when `stop` is cancelled.
 pub async fn serve(
     config: Arc<Config>,
     queue: Queue,
     listener: TcpListener,
+    metrics: MetricsHandle,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     if config.api.tokens.is_empty() {
@@ -34,10 +41,47 @@ pub async fn serve(
         max_body_bytes: config.api.max_body_bytes,
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
+    let gauges = metrics.meter().map(|meter| {
+        tokio::spawn(crate::queue_gauges::run(
+            meter.clone(),
+            state.queue.clone(),
+            config.worker.queues.keys().cloned().collect(),
+            Duration::from_secs(config.telemetry.gauge_interval_secs),
+            stop.clone(),
+        ))
+    });
     let app = router(state)
         .merge(callbacks)
+        .merge(metrics_route(metrics))
         .layer(axum::middleware::from_fn(crate::http_trace::trace_request));
     crate::listener::serve(listener, app, &config.api.limits, stop.clone()).await?;
     let _ = intake.await;
+    if let Some(g) = gauges {
+        let _ = g.await;
+    }
     Ok(())
+}
+
+/// `GET /metrics`: the process's metrics as Prometheus text (404 when it serves none).
+pub fn metrics_route(metrics: MetricsHandle) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics.render();
+            async move {
+                match text {
+                    Some(body) => (
+                        axum::http::StatusCode::OK,
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        }),
+    )
 }

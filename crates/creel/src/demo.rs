@@ -31,7 +31,7 @@ const SAMPLES: &[(&str, usize)] = &[
 const PAUSE: Duration = Duration::from_millis(15);
 
 /// Runs the demo; `Ok` means every job succeeded with the right MD5 and the webhook arrived.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()> {
     let redis = RedisServer::start().context("starting a private redis-server")?;
     say(&format!(
         "1. started a private redis-server at {}",
@@ -140,6 +140,7 @@ pub async fn run() -> anyhow::Result<()> {
         Arc::clone(&config),
         queue.clone(),
         api_listener,
+        metrics,
         stop.clone(),
     ));
     let worker = tokio::spawn(crate::worker::run(
@@ -148,7 +149,9 @@ pub async fn run() -> anyhow::Result<()> {
         stop.clone(),
     ));
     say(&format!(
-        "3. API at {api_base}, one worker (concurrency 4), storage profile `local` = {}",
+        "3. API at {api_base}, one worker (concurrency 4), storage profile `local` = {}; \
+         metrics as Prometheus text at {api_base}/metrics (and over OTLP when \
+         OTEL_EXPORTER_OTLP_ENDPOINT is set)",
         out_dir.display()
     ));
 

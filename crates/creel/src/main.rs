@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use creel::telemetry::Telemetry;
+use creel::telemetry::{Exposition, MetricsHandle, Telemetry};
 use creel_core::{JobId, JobRequest, JobState, RequestValidator};
 use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
@@ -246,26 +246,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo | Command::Sim(_) => None,
         _ => Some(Arc::new(creel::settings::load(cli.config.as_deref())?)),
     };
-    let telemetry = Telemetry::install(config.as_deref().map(|c| &c.telemetry), name, log_filter)?;
+    // The API serves /metrics always, a worker only on telemetry.metrics_listen, and the demo
+    // on its API.
+    let exposition = match (&cli.command, &config) {
+        (Command::Api | Command::Demo, _) => Exposition::Prometheus,
+        (Command::Worker, Some(c)) if c.telemetry.metrics_listen.is_some() => {
+            Exposition::Prometheus
+        }
+        _ => Exposition::Nothing,
+    };
+    let telemetry = Telemetry::install(
+        config.as_deref().map(|c| &c.telemetry),
+        name,
+        exposition,
+        log_filter,
+    )?;
+    let metrics = telemetry.metrics();
     let result = match config {
-        None => run_without_config(cli).await,
-        Some(config) => run_command(cli, config).await,
+        None => run_without_config(cli, metrics).await,
+        Some(config) => run_command(cli, config, metrics).await,
     };
     // After the drain: what the steps' last spans recorded is flushed before the exit.
     telemetry.shutdown().await;
     result
 }
 
-async fn run_without_config(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run_without_config(cli: Cli, metrics: MetricsHandle) -> anyhow::Result<ExitCode> {
     if let Command::Sim(a) = &cli.command {
         let config = creel::sim::load_config(a.sim_config.as_deref())?;
         creel::sim::run(a.listen, config, stop_on_signal()).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    creel::demo::run().await.map(|()| ExitCode::SUCCESS)
+    creel::demo::run(metrics).await.map(|()| ExitCode::SUCCESS)
 }
 
-async fn run_command(cli: Cli, config: Arc<creel_core::Config>) -> anyhow::Result<ExitCode> {
+async fn run_command(
+    cli: Cli,
+    config: Arc<creel_core::Config>,
+    metrics: MetricsHandle,
+) -> anyhow::Result<ExitCode> {
     if let Command::Config(ConfigCommand::Check) = cli.command {
         out(&toml::to_string_pretty(config.as_ref())?);
         return Ok(ExitCode::SUCCESS);
@@ -280,14 +299,33 @@ async fn run_command(cli: Cli, config: Arc<creel_core::Config>) -> anyhow::Resul
     match cli.command {
         Command::Worker => {
             let stop = stop_on_signal();
+            let exposition = match &config.telemetry.metrics_listen {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("telemetry.metrics_listen {addr}"))?;
+                    tracing::info!(%addr, "serving /metrics");
+                    let app = creel::api::metrics_route(metrics);
+                    let stopping = stop.clone();
+                    Some(tokio::spawn(async move {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stopping.cancelled_owned())
+                            .await
+                    }))
+                }
+                None => None,
+            };
             creel::worker::run(config, queue, stop).await?;
+            if let Some(server) = exposition {
+                let _ = server.await;
+            }
         }
         Command::Api => {
             let listener = tokio::net::TcpListener::bind(&config.api.listen)
                 .await
                 .with_context(|| format!("listening on {}", config.api.listen))?;
             let stop = stop_on_signal();
-            creel::api::serve(config, queue, listener, stop).await?;
+            creel::api::serve(config, queue, listener, metrics, stop).await?;
         }
         Command::Enqueue(a) => {
             let payload = serde_json::from_str(&a.payload).context("--payload is not JSON")?;

@@ -1,18 +1,21 @@
 //! Telemetry of the `creel` command: one `tracing` subscriber with the log output (text, or
-//! JSON lines with `CREEL_LOG_FORMAT=json`, both through the redacting writer) and, when an
-//! OTLP endpoint is configured (`telemetry.endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`), an
-//! OpenTelemetry layer exporting spans over gRPC. Without an endpoint there is no OTel layer
-//! at all: nothing is exported and no span carries an OTel context. [`Telemetry::shutdown`]
-//! flushes what is buffered; the commands call it after their drain.
+//! JSON lines with `CREEL_LOG_FORMAT=json`, both through the redacting writer); when an OTLP
+//! endpoint is configured (`telemetry.endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`), an
+//! OpenTelemetry layer exporting spans over gRPC; and when metrics are wanted (an endpoint, or
+//! a Prometheus `/metrics` to serve), [`SpanMetrics`] recording creel's spans as metrics.
+//! Without an endpoint nothing is exported. [`Telemetry::shutdown`] flushes what is buffered;
+//! the commands call it after their drain.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
 use creel_core::telemetry::TelemetryConfig;
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -20,31 +23,92 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::json_log::JsonLines;
 use crate::logging::RedactingStderr;
+use crate::span_metrics::SpanMetrics;
 
 /// The variable that picks the log format: `json`, or text (anything else).
 pub const LOG_FORMAT_VAR: &str = "CREEL_LOG_FORMAT";
+
+/// What is traced and measured: creel's crates at INFO (their spans are the ones the
+/// conventions name), whatever the log filter says.
+const TRACED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_jobs=info,\
+                      creel_vendors=info,creel_storage=info,creel_limiter=info";
+
+/// Whether this command serves its metrics as Prometheus text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// It serves `/metrics` (the API; a worker with `telemetry.metrics_listen`).
+    Prometheus,
+    /// It serves none.
+    Nothing,
+}
 
 /// What [`Telemetry::install`] set up; keep it until the command ends.
 #[must_use = "shut it down after the drain, or buffered spans are lost"]
 #[derive(Debug, Default)]
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+    metrics: MetricsHandle,
 }
 
-/// What is traced: creel's crates at INFO (their spans are the ones the conventions name).
-const TRACED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_jobs=info,\
-                      creel_vendors=info,creel_storage=info,creel_limiter=info";
+/// The metrics of this process: the meter (for gauges) and the Prometheus registry `/metrics`
+/// renders. Cheap to clone; the default has neither.
+#[derive(Clone, Default)]
+pub struct MetricsHandle {
+    meter: Option<Meter>,
+    registry: Option<prometheus::Registry>,
+}
+
+impl std::fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsHandle")
+            .field("meter", &self.meter.is_some())
+            .field("prometheus", &self.registry.is_some())
+            .finish()
+    }
+}
+
+impl MetricsHandle {
+    /// The meter, when metrics are recorded.
+    #[must_use]
+    pub fn meter(&self) -> Option<&Meter> {
+        self.meter.as_ref()
+    }
+
+    /// The metrics as Prometheus text (exposition format 0.0.4), when served.
+    #[must_use]
+    pub fn render(&self) -> Option<String> {
+        let registry = self.registry.as_ref()?;
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&registry.gather(), &mut text)
+            .ok()?;
+        Some(text)
+    }
+}
+
+/// Every metric creel records, by the name its Prometheus family starts with (dots as
+/// underscores; the exposition adds unit and `_total` suffixes).
+#[must_use]
+pub fn metric_families() -> Vec<String> {
+    crate::span_metrics::NAMES
+        .iter()
+        .chain(crate::queue_gauges::NAMES.iter())
+        .map(|n| n.replace('.', "_"))
+        .collect()
+}
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 impl Telemetry {
     /// Installs the global subscriber for the command named `command` (its default service
-    /// name is `creel-<command>`): logs filtered by `log_filter`, and spans to OTLP if
-    /// `config` (or the environment) names an endpoint. Must run inside the tokio runtime: the
-    /// gRPC exporter is built on it.
+    /// name is `creel-<command>`): logs filtered by `log_filter`, spans to OTLP if `config`
+    /// (or the environment) names an endpoint, and metrics to OTLP and/or Prometheus text.
+    /// Must run inside the tokio runtime: the gRPC exporters are built on it.
     pub fn install(
         config: Option<&TelemetryConfig>,
         command: &str,
+        exposition: Exposition,
         log_filter: EnvFilter,
     ) -> anyhow::Result<Self> {
         let json = std::env::var(LOG_FORMAT_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("json"));
@@ -63,20 +127,38 @@ impl Telemetry {
         };
         let default = TelemetryConfig::default();
         let config = config.unwrap_or(&default);
-        let tracer = tracer_provider(config, command)?;
-        let spans: Option<BoxedLayer> = tracer.as_ref().map(|p| {
-            tracing_opentelemetry::layer()
-                .with_tracer(p.tracer("creel"))
-                // creel's own spans; the log filter does not decide what is traced.
-                .with_filter(EnvFilter::new(TRACED))
-                .boxed()
-        });
-        let layers: Vec<BoxedLayer> = std::iter::once(logs).chain(spans).collect();
+        let endpoint = endpoint(config);
+        let resource = resource(config, command);
+        let tracer = match &endpoint {
+            Some(e) => Some(tracer_provider(config, e, resource.clone())?),
+            None => None,
+        };
+        let (meter, metrics) = meter_provider(endpoint.as_deref(), exposition, resource)?;
+        let mut layers: Vec<BoxedLayer> = vec![logs];
+        if let Some(p) = &tracer {
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(p.tracer("creel"))
+                    .with_filter(EnvFilter::new(TRACED))
+                    .boxed(),
+            );
+        }
+        if let Some(m) = metrics.meter() {
+            layers.push(
+                SpanMetrics::new(m)
+                    .with_filter(EnvFilter::new(TRACED))
+                    .boxed(),
+            );
+        }
         tracing_subscriber::registry()
             .with(layers)
             .try_init()
             .context("installing the tracing subscriber")?;
-        Ok(Self { tracer })
+        Ok(Self {
+            tracer,
+            meter,
+            metrics,
+        })
     }
 
     /// Whether spans are exported.
@@ -85,15 +167,95 @@ impl Telemetry {
         self.tracer.is_some()
     }
 
-    /// Flushes and shuts down the exporter (blocking work, off the async threads).
+    /// This process's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> MetricsHandle {
+        self.metrics.clone()
+    }
+
+    /// Flushes and shuts down the exporters (blocking work, off the async threads).
     pub async fn shutdown(self) {
-        if let Some(p) = self.tracer {
-            let done = tokio::task::spawn_blocking(move || p.shutdown()).await;
-            if let Ok(Err(e)) = done {
+        let (tracer, meter) = (self.tracer, self.meter);
+        let done = tokio::task::spawn_blocking(move || {
+            if let Some(p) = tracer
+                && let Err(e) = p.shutdown()
+            {
                 eprintln!("telemetry: flushing spans failed: {e}");
             }
+            if let Some(p) = meter
+                && let Err(e) = p.shutdown()
+            {
+                eprintln!("telemetry: flushing metrics failed: {e}");
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            eprintln!("telemetry: shutting down failed: {e}");
         }
     }
+}
+
+/// The resource of this process: `service.name` from config, else `OTEL_SERVICE_NAME` (read
+/// by the SDK's detectors), else `creel-<command>`; `service.version`; the configured
+/// attributes beside `OTEL_RESOURCE_ATTRIBUTES`.
+fn resource(config: &TelemetryConfig, command: &str) -> Resource {
+    let mut resource = Resource::builder();
+    if let Some(name) = config.service_name.clone() {
+        resource = resource.with_service_name(name);
+    } else if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name(format!("creel-{command}"));
+    }
+    resource
+        .with_attribute(KeyValue::new(
+            opentelemetry_semantic_conventions::resource::SERVICE_VERSION,
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_attributes(
+            config
+                .resource_attributes
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .build()
+}
+
+/// The meter provider (OTLP with an endpoint, a Prometheus reader when served), or none when
+/// neither is wanted.
+fn meter_provider(
+    endpoint: Option<&str>,
+    exposition: Exposition,
+    resource: Resource,
+) -> anyhow::Result<(Option<SdkMeterProvider>, MetricsHandle)> {
+    if endpoint.is_none() && exposition == Exposition::Nothing {
+        return Ok((None, MetricsHandle::default()));
+    }
+    let mut builder = SdkMeterProvider::builder().with_resource(resource);
+    if let Some(endpoint) = endpoint {
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.to_owned())
+            .build()
+            .with_context(|| format!("telemetry.endpoint {endpoint:?} (metrics)"))?;
+        builder = builder.with_periodic_exporter(exporter);
+    }
+    let registry = match exposition {
+        Exposition::Prometheus => {
+            let registry = prometheus::Registry::new();
+            let reader = opentelemetry_prometheus::exporter()
+                .with_registry(registry.clone())
+                .build()
+                .context("the Prometheus exporter")?;
+            builder = builder.with_reader(reader);
+            Some(registry)
+        }
+        Exposition::Nothing => None,
+    };
+    let provider = builder.build();
+    let handle = MetricsHandle {
+        meter: Some(provider.meter("creel")),
+        registry,
+    };
+    Ok((Some(provider), handle))
 }
 
 /// The OTLP endpoint `config` or the environment names.
@@ -108,38 +270,17 @@ fn endpoint(config: &TelemetryConfig) -> Option<String> {
     })
 }
 
-/// The tracer provider, or `None` when no endpoint is configured.
+/// The tracer provider exporting to `endpoint`.
 fn tracer_provider(
     config: &TelemetryConfig,
-    command: &str,
-) -> anyhow::Result<Option<SdkTracerProvider>> {
-    let Some(endpoint) = endpoint(config) else {
-        return Ok(None);
-    };
+    endpoint: &str,
+    resource: Resource,
+) -> anyhow::Result<SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(endpoint.clone())
+        .with_endpoint(endpoint.to_owned())
         .build()
         .with_context(|| format!("telemetry.endpoint {endpoint:?}"))?;
-    let mut resource = Resource::builder();
-    // OTEL_SERVICE_NAME (read by the default detectors) wins over creel's default name.
-    if let Some(name) = config.service_name.clone() {
-        resource = resource.with_service_name(name);
-    } else if std::env::var("OTEL_SERVICE_NAME").is_err() {
-        resource = resource.with_service_name(format!("creel-{command}"));
-    }
-    let resource = resource
-        .with_attribute(KeyValue::new(
-            opentelemetry_semantic_conventions::resource::SERVICE_VERSION,
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_attributes(
-            config
-                .resource_attributes
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        )
-        .build();
     let mut builder = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource);
@@ -147,7 +288,7 @@ fn tracer_provider(
     if let Some(sampler) = sampler(config) {
         builder = builder.with_sampler(sampler);
     }
-    Ok(Some(builder.build()))
+    Ok(builder.build())
 }
 
 /// The configured sampler (validated at load), if one is configured.

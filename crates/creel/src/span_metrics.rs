@@ -1,0 +1,226 @@
+//! Metrics from creel's spans: when a span that the conventions name closes (an API request, an
+//! enqueue, a step, a vendor call, a limiter wait), its duration and its bounded attributes
+//! (queue, kind, account, vendor, endpoint, route, status, outcome; never a job id or a URL)
+//! are recorded on OpenTelemetry instruments. The library crates only make spans; what is
+//! measured is decided here, once.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Subscriber, span};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// Duration buckets in seconds: 5 ms to 30 min (a step of a download may take that long).
+const SECONDS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0,
+];
+
+/// The instruments, made once from the meter.
+#[derive(Clone)]
+pub struct SpanMetrics {
+    sent: Counter<u64>,
+    consumed: Counter<u64>,
+    process_duration: Histogram<f64>,
+    outcomes: Counter<u64>,
+    retries: Counter<u64>,
+    http_duration: Histogram<f64>,
+    vendor_requests: Counter<u64>,
+    vendor_duration: Histogram<f64>,
+    limiter_wait: Histogram<f64>,
+}
+
+/// The names of every instrument [`SpanMetrics`] records, as OpenTelemetry names them.
+pub const NAMES: [&str; 9] = [
+    "messaging.client.sent.messages",
+    "messaging.client.consumed.messages",
+    "messaging.process.duration",
+    "creel.job.outcomes",
+    "creel.job.retries",
+    "http.server.request.duration",
+    "creel.vendor.requests",
+    "creel.vendor.request.duration",
+    "creel.limiter.wait.duration",
+];
+
+impl SpanMetrics {
+    /// The instruments on `meter`.
+    #[must_use]
+    pub fn new(meter: &Meter) -> Self {
+        let seconds = |name: &'static str, what: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(what)
+                .with_boundaries(SECONDS.to_vec())
+                .build()
+        };
+        let count = |name: &'static str, what: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_unit("{message}")
+                .with_description(what)
+                .build()
+        };
+        Self {
+            sent: count(NAMES[0], "Jobs enqueued (API, stream intake, CLI, deliveries)."),
+            consumed: count(NAMES[1], "Job steps a worker started."),
+            process_duration: seconds(NAMES[2], "How long a job step ran."),
+            outcomes: meter
+                .u64_counter(NAMES[3])
+                .with_unit("{step}")
+                .with_description("Job steps by how they ended: succeeded, continued, retryable, retry_after, permanent.")
+                .build(),
+            retries: meter
+                .u64_counter(NAMES[4])
+                .with_unit("{step}")
+                .with_description("Job steps that ended in a retry (retryable or retry_after).")
+                .build(),
+            http_duration: seconds(NAMES[5], "How long the API took to answer a request."),
+            vendor_requests: meter
+                .u64_counter(NAMES[6])
+                .with_unit("{request}")
+                .with_description("Vendor API calls by outcome class.")
+                .build(),
+            vendor_duration: seconds(NAMES[7], "How long a vendor API call took (after its permit)."),
+            limiter_wait: seconds(NAMES[8], "How long a vendor call waited for its quota permit."),
+        }
+    }
+}
+
+/// What a span carried, kept in its extensions until it closes.
+struct Seen {
+    started: Instant,
+    fields: BTreeMap<&'static str, String>,
+}
+
+/// Collects a span's fields as text.
+struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name(), format!("{value:?}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name(), value.to_owned());
+    }
+}
+
+/// The span names this layer measures.
+const MEASURED: [&str; 5] = [
+    "send",
+    "process",
+    "http request",
+    "vendor call",
+    "limiter wait",
+];
+
+impl<S> Layer<S> for SpanMetrics
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !MEASURED.contains(&attrs.metadata().name()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut seen = Seen {
+            started: Instant::now(),
+            fields: BTreeMap::new(),
+        };
+        attrs.record(&mut Fields(&mut seen.fields));
+        span.extensions_mut().insert(seen);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(seen) = span.extensions_mut().get_mut::<Seen>() {
+            values.record(&mut Fields(&mut seen.fields));
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(seen) = span.extensions_mut().remove::<Seen>() else {
+            return;
+        };
+        self.record(span.name(), &seen);
+    }
+}
+
+impl SpanMetrics {
+    fn record(&self, name: &str, seen: &Seen) {
+        let secs = seen.started.elapsed().as_secs_f64();
+        let f = |k: &str| seen.fields.get(k).cloned().unwrap_or_default();
+        let kv = |k: &'static str| KeyValue::new(k, f(k));
+        match name {
+            "send" => self.sent.add(
+                1,
+                &[kv("messaging.system"), kv("messaging.destination.name")],
+            ),
+            "process" => {
+                let base = [kv("messaging.system"), kv("messaging.destination.name")];
+                let kind = kv("creel.job.kind");
+                self.consumed
+                    .add(1, &[base[0].clone(), base[1].clone(), kind.clone()]);
+                let mut with_error = vec![base[1].clone(), kind.clone()];
+                if seen.fields.contains_key("error.type") {
+                    with_error.push(kv("error.type"));
+                }
+                self.process_duration.record(secs, &with_error);
+                let outcome = f("creel.job.outcome");
+                self.outcomes.add(
+                    1,
+                    &[
+                        kind.clone(),
+                        KeyValue::new("creel.job.outcome", outcome.clone()),
+                    ],
+                );
+                if outcome == "retryable" || outcome == "retry_after" {
+                    self.retries.add(1, &[kind]);
+                }
+            }
+            "http request" => {
+                let mut attrs = vec![
+                    kv("http.request.method"),
+                    kv("http.route"),
+                    KeyValue::new(
+                        "http.response.status_code",
+                        f("http.response.status_code").parse::<i64>().unwrap_or(0),
+                    ),
+                ];
+                if seen.fields.contains_key("error.type") {
+                    attrs.push(kv("error.type"));
+                }
+                self.http_duration.record(secs, &attrs);
+            }
+            "vendor call" => {
+                let class = seen
+                    .fields
+                    .get("error.type")
+                    .cloned()
+                    .unwrap_or_else(|| "ok".to_owned());
+                let target = [kv("creel.vendor"), kv("creel.vendor.endpoint")];
+                self.vendor_requests.add(
+                    1,
+                    &[
+                        target[0].clone(),
+                        target[1].clone(),
+                        KeyValue::new("class", class),
+                    ],
+                );
+                self.vendor_duration.record(secs, &target);
+            }
+            "limiter wait" => self
+                .limiter_wait
+                .record(secs, &[kv("creel.vendor"), kv("creel.account")]),
+            _ => {}
+        }
+    }
+}
