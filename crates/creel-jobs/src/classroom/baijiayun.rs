@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask, account, keys,
-    task_failed,
+    CallbackTrust, Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask,
+    account, keys, task_failed,
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
@@ -94,6 +94,8 @@ impl VodSpec {
 
 impl VendorTask for VodSpec {
     type Task = VodTask;
+
+    const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 
     async fn submit(
         &self,
@@ -255,6 +257,8 @@ impl PureVideoSpec {
 
 impl VendorTask for PureVideoSpec {
     type Task = PureVideoTask;
+
+    const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 
     async fn submit(
         &self,
@@ -594,6 +598,8 @@ impl CropSpec {
 
 impl VendorTask for CropSpec {
     type Task = CropTask;
+
+    const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 
     async fn submit(
         &self,

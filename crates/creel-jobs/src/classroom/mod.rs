@@ -92,10 +92,25 @@ pub enum Polled {
     },
 }
 
+/// How far a kind's callbacks can be trusted, which decides whether the checks they wake are
+/// spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackTrust {
+    /// Signed by the vendor and replay-guarded (Baijiayun): no one else can send them, so the
+    /// checks they wake run at once.
+    Signed,
+    /// Anyone who knows the URL can send them (Plaso's token URL): the checks they wake are
+    /// spaced by `classroom.callback_check_min_interval_ms`.
+    Unsigned,
+}
+
 /// One classroom job kind.
 pub trait VendorTask: Sync {
     /// What the vendor's task is, as persisted (ids).
     type Task: Serialize + DeserializeOwned + Send + Sync + Clone;
+
+    /// Whether this kind's callbacks are signed.
+    const CALLBACKS: CallbackTrust = CallbackTrust::Unsigned;
 
     /// Submits the task, or finds the one an interrupted earlier submission created
     /// (`uncertain` is true then: the vendor may have accepted it without creel recording the
@@ -356,12 +371,13 @@ pub async fn drive<K: VendorTask>(
     }
     let keys = kind.keys(&account, &task);
     let signals = listen(ctx, deps, &keys).await?;
-    // A callback made this poll due before its time. Such checks are spaced by
-    // `callback_check_min_interval_ms` and do not spend the status-call budget, so callbacks
-    // (Plaso's are unsigned) cannot make a job fail on its cap.
+    // A callback made this poll due before its time. Such checks do not spend the status-call
+    // budget, so callbacks cannot make a job fail on its cap; those of unsigned callbacks
+    // (Plaso's) are also spaced by `callback_check_min_interval_ms`, so a flood of forged
+    // ones cannot drive vendor calls. A signed callback's check runs at once.
     let now = now_ms();
     let woken = p.due_at.is_some_and(|due| now < due);
-    if woken {
+    if woken && K::CALLBACKS == CallbackTrust::Unsigned {
         let gap =
             i64::try_from(deps.config.classroom.callback_check_min_interval_ms).unwrap_or(i64::MAX);
         if let Some(last) = p.woken_check_at
