@@ -144,11 +144,10 @@ async fn main() -> anyhow::Result<()> {
             JobState::Succeeded => completed += 1,
             _ => failed += 1,
         }
-        let n = r
-            .checkpoint
-            .as_ref()
-            .and_then(|c| c["status_calls"].as_u64())
-            .unwrap_or(0);
+        // Every status call, counted in the budget or woken by a callback.
+        let n = r.checkpoint.as_ref().map_or(0, |c| {
+            c["status_calls"].as_u64().unwrap_or(0) + c["callback_checks"].as_u64().unwrap_or(0)
+        });
         let e = calls.entry(kind_name(&r.kind)).or_default();
         e.0 += n;
         e.1 += 1;
