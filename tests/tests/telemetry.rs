@@ -317,6 +317,9 @@ fn metrics_are_named_and_bounded(text: &str, id: &JobId, child: &JobId) {
         ),
         0.0
     );
+    assert_eq!(value("creel_workers_alive", &[]), 1.0, "the one worker");
+    assert_eq!(value("creel_worker_slots", &[queue[0], ("state", "limit")]), 4.0);
+    assert_eq!(value("creel_worker_slots", &[queue[0], ("state", "busy")]), 0.0);
     assert_eq!(
         value("messaging_client_sent_messages_total", &queue),
         2.0,

@@ -26,6 +26,9 @@ pub struct JobContext {
     pub traceparent: Option<String>,
     /// The producer's W3C tracestate.
     pub tracestate: Option<String>,
+    /// When this step became due (ms since the epoch): enqueue time, `run_at`, or the end of
+    /// a retry's or the previous step's wait.
+    pub due_at_ms: Option<i64>,
     /// What an earlier run of this step saved with [`crate::Queue::save_checkpoint`] (an upload
     /// id and finished parts, say), so this run can resume instead of starting over.
     pub checkpoint: Option<serde_json::Value>,

@@ -19,7 +19,7 @@ use crate::JobContext;
 use crate::worker::{Finish, WorkerShared};
 
 /// Values per leased job in the fetch script's reply.
-const FIELDS: usize = 13;
+const FIELDS: usize = 14;
 
 pub(crate) struct Fetcher<Args> {
     shared: Arc<WorkerShared>,
@@ -129,6 +129,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 runs: text(8).parse().unwrap_or(1),
                 traceparent: non_empty(text(7)),
                 tracestate: non_empty(text(12)),
+                due_at_ms: text(13).parse().ok(),
                 checkpoint: non_empty(text(9)).and_then(|t| serde_json::from_str(&t).ok()),
                 owner: non_empty(text(10)),
                 token,

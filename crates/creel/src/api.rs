@@ -45,8 +45,14 @@ pub async fn serve(
         tokio::spawn(crate::queue_gauges::run(
             meter.clone(),
             state.queue.clone(),
-            config.worker.queues.keys().cloned().collect(),
+            config
+                .worker
+                .queues
+                .iter()
+                .map(|(name, q)| (name.clone(), q.concurrency))
+                .collect(),
             Duration::from_secs(config.telemetry.gauge_interval_secs),
+            Duration::from_millis(config.worker.lease_ms.saturating_mul(2)),
             stop.clone(),
         ))
     });

@@ -33,10 +33,11 @@ pub struct SpanMetrics {
     vendor_requests: Counter<u64>,
     vendor_duration: Histogram<f64>,
     limiter_wait: Histogram<f64>,
+    queue_wait: Histogram<f64>,
 }
 
 /// The names of every instrument [`SpanMetrics`] records, as OpenTelemetry names them.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "messaging.client.sent.messages",
     "messaging.client.consumed.messages",
     "messaging.process.duration",
@@ -46,6 +47,7 @@ pub const NAMES: [&str; 9] = [
     "creel.vendor.requests",
     "creel.vendor.request.duration",
     "creel.limiter.wait.duration",
+    "creel.job.queue_wait",
 ];
 
 impl SpanMetrics {
@@ -89,6 +91,10 @@ impl SpanMetrics {
                 .build(),
             vendor_duration: seconds(NAMES[7], "How long a vendor API call took (after its permit)."),
             limiter_wait: seconds(NAMES[8], "How long a vendor call waited for its quota permit."),
+            queue_wait: seconds(
+                NAMES[9],
+                "How long a job step waited for a worker after it was due.",
+            ),
         }
     }
 }
@@ -103,6 +109,10 @@ struct Seen {
 struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
 
 impl Visit for Fields<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name(), value.to_string());
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.0.insert(field.name(), format!("{value:?}"));
     }
@@ -174,6 +184,14 @@ impl SpanMetrics {
                     with_error.push(kv("error.type"));
                 }
                 self.process_duration.record(secs, &with_error);
+                if let Some(waited) = seen
+                    .fields
+                    .get("creel.job.queue_wait")
+                    .and_then(|w| w.parse::<f64>().ok())
+                {
+                    self.queue_wait
+                        .record(waited, &[base[1].clone(), kind.clone()]);
+                }
                 let outcome = f("creel.job.outcome");
                 self.outcomes.add(
                     1,

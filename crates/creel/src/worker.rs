@@ -160,8 +160,14 @@ fn process_span(ctx: &JobContext, relation: JobParent) -> tracing::Span {
         creel.job.attempt = i64::from(ctx.attempt),
         creel.job.step = ctx.step.as_deref().unwrap_or("start"),
         creel.job.outcome = tracing::field::Empty,
+        creel.job.queue_wait = tracing::field::Empty,
         error.type = tracing::field::Empty,
     );
+    if let Some(due) = ctx.due_at_ms {
+        // From due (enqueued, `run_at`, a retry's or a poll's wait over) to started, seconds.
+        let waited = (chrono::Utc::now().timestamp_millis() - due).max(0) as f64 / 1000.0;
+        span.record("creel.job.queue_wait", waited);
+    }
     let stored = StoredContext {
         traceparent: ctx.traceparent.clone(),
         tracestate: ctx.tracestate.clone(),

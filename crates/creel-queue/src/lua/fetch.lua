@@ -1,8 +1,8 @@
 -- Promote due scheduled jobs (a bounded chunk), then lease up to `max` ready jobs.
 -- ARGV: prefix, queue, max, lease_ms, worker_id, token_prefix, promote_chunk
--- Returns: { wait_ms, then 13 values per leased job:
+-- Returns: { wait_ms, then 14 values per leased job:
 --   id, token, attempts, kind, account, payload, step, traceparent, runs, checkpoint, created_by,
---   lease_losses, tracestate }
+--   lease_losses, tracestate, run_at (ms: when it became due) }
 -- wait_ms: -2 paused, -1 nothing scheduled, else ms until the next scheduled job is due
 -- (0 when more due jobs remain to promote).
 local max, lease_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -35,7 +35,7 @@ while leased < max and popped < max * 4 do
     redis.call('HDEL', jkey(id), 'wake_requested')
     set_state(id, 'ready', 'running', now)
     redis.call('ZADD', qkey('leases'), now + lease_ms, id)
-    local f = redis.call('HMGET', jkey(id), 'kind', 'account', 'payload', 'step', 'traceparent', 'runs', 'checkpoint', 'created_by', 'lease_losses', 'tracestate')
+    local f = redis.call('HMGET', jkey(id), 'kind', 'account', 'payload', 'step', 'traceparent', 'runs', 'checkpoint', 'created_by', 'lease_losses', 'tracestate', 'run_at')
     out[#out + 1] = id
     out[#out + 1] = token
     out[#out + 1] = attempts
