@@ -258,6 +258,15 @@ impl S3 for CheckedFs {
         // (its MD5) in part order after `part-number-marker`.
         let upload = req.input.upload_id.clone();
         let after = req.input.part_number_marker.unwrap_or(0);
+        // S3 answers NoSuchUpload for an upload that was completed or aborted; s3s-fs lists
+        // nothing.
+        let open = self
+            .open_uploads(&req.input.bucket, &req.input.key)
+            .into_iter()
+            .any(|(k, id, _)| k == req.input.key && id == upload);
+        if !open {
+            return Err(s3_error!(NoSuchUpload));
+        }
         let mut out = self.inner.list_parts(req).await?;
         let mut parts = out.output.parts.take().unwrap_or_default();
         parts.retain(|p| p.part_number.unwrap_or(0) > after);

@@ -56,10 +56,9 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
             .spawn()
             .expect("worker process"),
     );
-    // Kill it once a random number (0 to 3) of the 6 parts are checkpointed (0: right after
-    // CreateMultipartUpload, before any part is sent).
+    // Kill it once a random number (1 to 3) of the 6 parts are checkpointed.
     let kill_after =
-        (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 4;
+        1 + (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 3;
     let deadline = Instant::now() + Duration::from_secs(30);
     let checkpoint = loop {
         let rec = queue.get(&id).await.expect("get").expect("job");
@@ -161,6 +160,105 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
         "the resumed upload (not a new one) was completed"
     );
     assert_eq!(s3.open_upload_parts(), 0);
+}
+
+/// #18: kill -9 right after CreateMultipartUpload, before any part finished. The checkpoint
+/// already names the upload, so nothing is orphaned: the next worker aborts it (a checkpoint
+/// without finished parts is not resumed, so no part of it is sent twice) and completes a new
+/// one; no upload is left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_right_after_create_leaves_no_orphan_upload() {
+    let redis = RedisServer::start().expect("redis");
+    let s3 = S3Server::start("archive").await;
+    let samples = SampleServer::start(&[("long.mp4", 12 << 20)], Duration::from_millis(20), "s")
+        .await
+        .expect("samples");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_file = dir.path().join("creel.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 1500\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
+             [storage.bucket]\ntype = \"s3\"\nbucket = \"archive\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\npath_style = true\n\
+             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\npart_size_mib = 5\nparts_in_flight = 2\n",
+            redis.url(),
+            s3.endpoint
+        ),
+    )
+    .expect("config");
+    let config = Arc::new(creel::settings::load(Some(&config_file)).expect("config loads"));
+    let queue = Queue::connect(creel::settings::queue_config(&config))
+        .await
+        .expect("queue");
+    let payload = serde_json::json!({"url": samples.url("long.mp4"), "profile": "bucket", "key": "x/long.mp4",
+        "expected_md5": samples.md5["long.mp4"]});
+    let id = queue
+        .enqueue(JobRequest::new("download", payload))
+        .await
+        .expect("enqueue")
+        .id;
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_creel-worker"))
+            .arg(&config_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker process"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let named = loop {
+        let rec = queue.get(&id).await.expect("get").expect("job");
+        if let Some(cp) = rec.checkpoint.clone() {
+            child.0.kill().expect("kill -9");
+            let _ = child.0.wait();
+            break cp;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint: {rec:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        named["upload"]["parts"].as_array().map(Vec::len),
+        Some(0),
+        "killed before a part finished: {named}"
+    );
+    let first = named["upload"]["upload_id"]
+        .as_str()
+        .expect("the checkpoint names the upload")
+        .to_owned();
+
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(creel::worker::run(
+        Arc::clone(&config),
+        queue.clone(),
+        stop.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rec = loop {
+        let rec = queue.get(&id).await.expect("get").expect("job");
+        if rec.state.is_terminal() {
+            break rec;
+        }
+        assert!(Instant::now() < deadline, "not finished: {rec:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.cancel();
+    worker.await.expect("join").expect("worker");
+    assert_eq!(rec.state, JobState::Succeeded, "{rec:?}");
+    let stored = std::fs::read(s3.root.path().join("archive/x/long.mp4")).expect("object");
+    assert_eq!(hex::encode(Md5::digest(&stored)), samples.md5["long.mp4"]);
+    let requests = s3.requests();
+    let aborted = requests
+        .iter()
+        .any(|r| r.method == "DELETE" && r.target.contains(&format!("uploadId={first}")));
+    assert!(aborted, "the named upload was aborted");
+    let completed_first = requests
+        .iter()
+        .any(|r| r.method == "POST" && r.target.contains(&format!("uploadId={first}")));
+    assert!(
+        !completed_first,
+        "a new upload was completed, not the named one"
+    );
+    assert_eq!(s3.open_upload_parts(), 0, "no upload left open");
 }
 
 /// Kills the worker process if the test ends early.

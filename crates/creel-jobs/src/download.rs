@@ -9,6 +9,7 @@ use creel_queue::{JobContext, StepOutcome};
 use creel_storage::{ObjectKey, ObjectMeta, Sink, Upload, UploadCheckpoint};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::JobDeps;
 use crate::source::SourcePolicy;
@@ -212,6 +213,28 @@ pub async fn run(
     ctx: &JobContext,
     deps: &JobDeps,
 ) -> Result<StepOutcome, JobError> {
+    let span = tracing::info_span!(
+        "transfer",
+        creel.storage.profile = %spec.profile,
+        creel.transfer.bytes = tracing::field::Empty,
+        creel.transfer.start = "fresh",
+        creel.transfer.outcome = tracing::field::Empty,
+    );
+    let outcome = transfer(spec, ctx, deps).instrument(span.clone()).await;
+    span.record(
+        "creel.transfer.outcome",
+        if outcome.is_ok() { "stored" } else { "failed" },
+    );
+    outcome
+}
+
+/// [`run`]'s work, in its `transfer` span (which it tells the bytes moved and whether the
+/// upload was resumed).
+async fn transfer(
+    spec: &DownloadSpec,
+    ctx: &JobContext,
+    deps: &JobDeps,
+) -> Result<StepOutcome, JobError> {
     let Some(sink) = deps.sinks.get(&spec.profile) else {
         return Err(JobError::permanent(format!(
             "storage profile {:?} is not configured",
@@ -261,7 +284,10 @@ pub async fn run(
             .await
             .map_err(|r| JobError::permanent(r.to_string()))?;
         let mut request = deps.http.get(url);
-        if let Some(cp) = &saved {
+        // A checkpoint without finished parts only names its upload (so a crash right after
+        // creating it leaves none that no checkpoint names): it is aborted and the transfer
+        // starts over, never resumed, so no part of it is sent twice.
+        if let Some(cp) = saved.as_ref().filter(|c| !c.upload.parts.is_empty()) {
             request = request.header(
                 reqwest::header::RANGE,
                 format!("bytes={}-", cp.upload.offset),
@@ -302,10 +328,19 @@ pub async fn run(
     let (mut upload, total) = match (&saved, resumed_total) {
         (Some(cp), Some(total)) => match sink.resume(&key, &meta, &cp.upload).await {
             Some(Ok(u)) => {
+                tracing::Span::current().record("creel.transfer.start", "resumed");
                 tracing::info!(job = %ctx.id, offset = cp.upload.offset, parts = cp.upload.parts.len(), "resuming the upload");
                 (u, Some(total))
             }
-            Some(Err(e)) => return Err(e.classify()),
+            Some(Err(e)) => {
+                // The checkpoint's upload is gone (completed or aborted by an attempt that
+                // outlived its lease): the next attempt starts over.
+                tracing::warn!(job = %ctx.id, error = %e, "the checkpoint's upload cannot be resumed; starting over");
+                forget_checkpoint(ctx, deps).await?;
+                return Err(JobError::retryable(format!(
+                    "the checkpoint's upload cannot be resumed ({e}); starting over"
+                )));
+            }
             None => {
                 return Err(JobError::retryable(
                     "this sink cannot resume; starting over",
@@ -314,7 +349,11 @@ pub async fn run(
         },
         _ => {
             if let Some(cp) = &saved {
-                tracing::info!(job = %ctx.id, "the source did not honour the range; starting over");
+                if cp.upload.parts.is_empty() {
+                    tracing::info!(job = %ctx.id, "the checkpoint's upload has no finished part; aborting it and starting over");
+                } else {
+                    tracing::info!(job = %ctx.id, "the source did not honour the range; starting over");
+                }
                 sink.discard(&key, &cp.upload).await;
                 if response.status() == reqwest::StatusCode::PARTIAL_CONTENT {
                     return Err(JobError::retryable(
@@ -386,6 +425,8 @@ pub async fn run(
         }
         if let Err(e) = upload.write(chunk).await {
             upload.abort().await;
+            // The aborted upload must not be resumed by the next attempt.
+            forget_checkpoint(ctx, deps).await?;
             return Err(e.classify());
         }
         if let Some(cp) = upload.checkpoint().filter(|c| {
@@ -400,10 +441,16 @@ pub async fn run(
                 validator: validator.clone(),
                 upload: cp,
             };
-            if let Ok(v) = serde_json::to_value(&saved)
-                && let Err(e) = deps.queue.save_checkpoint(ctx, &v).await
-            {
-                tracing::warn!(job = %ctx.id, error = %e, "checkpoint not saved; a crash now would redo more parts");
+            if let Ok(v) = serde_json::to_value(&saved) {
+                match deps.queue.save_checkpoint(ctx, &v).await {
+                    Ok(true) => {}
+                    // Another worker has the job (this one stalled past its lease): it owns
+                    // the upload now; leave it be.
+                    Ok(false) => return Err(lease_lost()),
+                    Err(e) => {
+                        tracing::warn!(job = %ctx.id, error = %e, "checkpoint not saved; a crash now would redo more parts");
+                    }
+                }
             }
         }
         if last_report.elapsed() >= PROGRESS_EVERY {
@@ -419,6 +466,7 @@ pub async fn run(
     }
 
     let bytes = upload.bytes();
+    tracing::Span::current().record("creel.transfer.bytes", bytes);
     let digest = upload.md5_hex();
     let short = total.is_some_and(|t| t != bytes);
     let mismatch = if short {
@@ -451,7 +499,23 @@ pub async fn run(
             JobError::permanent(reason)
         });
     }
-    let stored = upload.finish().await.map_err(|e| e.classify())?;
+    // Only the lease holder completes the upload: a twin that outlived its lease must not.
+    if !deps
+        .queue
+        .report_progress(ctx, &serde_json::json!({ "bytes": bytes, "total": total }))
+        .await
+        .unwrap_or(true)
+    {
+        return Err(lease_lost());
+    }
+    let stored = match upload.finish().await {
+        Ok(s) => s,
+        Err(e) => {
+            // The upload is aborted: a resumed attempt must not name it again.
+            forget_checkpoint(ctx, deps).await?;
+            return Err(e.classify());
+        }
+    };
     report(deps, ctx, bytes, Some(bytes)).await;
     Ok(StepOutcome::Done(serde_json::json!({
         "profile": spec.profile,
@@ -460,6 +524,24 @@ pub async fn run(
         "bytes": stored.bytes,
         "md5": digest,
     })))
+}
+
+/// The error of an attempt that finds another worker holding its job.
+fn lease_lost() -> JobError {
+    JobError::retryable("the job's lease was lost; another worker has it")
+}
+
+/// Clears the checkpoint, so the next attempt starts a new upload.
+async fn forget_checkpoint(ctx: &JobContext, deps: &JobDeps) -> Result<(), JobError> {
+    match deps
+        .queue
+        .save_checkpoint(ctx, &serde_json::Value::Null)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(lease_lost()),
+        Err(e) => Err(JobError::retryable(format!("clearing the checkpoint: {e}"))),
+    }
 }
 
 /// What identifies this version of the source for `If-Range`: a strong ETag, or else

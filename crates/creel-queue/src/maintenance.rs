@@ -115,6 +115,13 @@ async fn reap(shared: Arc<WorkerShared>) {
             Ok(ids) if ids.len() == CHUNK => continue,
             Ok(ids) => {
                 if !ids.is_empty() {
+                    // A span per reclaiming pass (metrics count its jobs).
+                    let _pass = tracing::info_span!(
+                        "reclaim",
+                        messaging.destination.name = %shared.queue_name,
+                        creel.job.reclaimed = ids.len(),
+                    )
+                    .entered();
                     tracing::info!(
                         count = ids.len(),
                         "returned jobs with expired leases to the queue"

@@ -158,6 +158,40 @@ impl Queue {
         })
     }
 
+    /// The consumer groups of `stream`: each one's name and lag (entries not yet delivered to
+    /// it; `None` when Redis cannot tell, e.g. after a trim past its last delivery).
+    pub async fn consumer_groups(
+        &self,
+        stream: Stream,
+    ) -> Result<Vec<(String, Option<u64>)>, QueueError> {
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.stream_key(stream))
+            .query_async(&mut conn)
+            .await;
+        let groups = match groups {
+            Ok(g) => g,
+            // No stream yet: no groups.
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(groups
+            .into_iter()
+            .filter_map(|g| {
+                let name: String = redis::from_redis_value_ref(g.get("name")?).ok()?;
+                let lag = g
+                    .get("lag")
+                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok());
+                Some((name, lag))
+            })
+            .collect())
+    }
+
     /// Trims the request stream to about `max_len` entries (`XTRIM MAXLEN ~`): entries the
     /// intake has long since handled go, so producers cannot grow it without bound.
     pub async fn trim_requests(&self, max_len: u64) -> Result<u64, QueueError> {

@@ -49,6 +49,13 @@ impl StoredContext {
         })
     }
 
+    /// Links the current span to this context (a callback that woke a step), if it is one.
+    pub fn link_current(&self) {
+        if let Some(cx) = self.to_context() {
+            tracing::Span::current().add_link(cx.span().span_context().clone());
+        }
+    }
+
     /// The current span's context if it has one, else `self`: what a job enqueued from inside
     /// a step (a child delivery) should carry.
     #[must_use]

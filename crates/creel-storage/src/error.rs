@@ -77,6 +77,19 @@ impl StorageError {
         Self::Remote { op, detail, class }
     }
 
+    /// The same error, to be retried whatever its status said.
+    #[must_use]
+    pub fn transient(self) -> Self {
+        match self {
+            Self::Remote { op, detail, .. } => Self::Remote {
+                op,
+                detail,
+                class: RemoteClass::Transient,
+            },
+            other => other,
+        }
+    }
+
     /// A protocol violation.
     pub fn protocol(msg: impl Into<String>) -> Self {
         Self::Protocol(msg.into())

@@ -135,7 +135,7 @@ impl S3Sink {
             .map_err(|_| StorageError::protocol("checkpoint MD5 state does not load"))?;
         let last = cp.parts.last().map_or(0, |p| p.number);
         let part_size = usize::try_from(cp.part_size).unwrap_or(usize::MAX);
-        let stored = self.stored_parts(key, &cp.upload_id, last).await;
+        let stored = self.stored_parts(key, &cp.upload_id, last).await?;
         Ok(S3Upload {
             sink: self.clone(),
             key: key.clone(),
@@ -157,13 +157,14 @@ impl S3Sink {
     }
 
     /// Parts after `after` that the store holds for the upload: number → (ETag, size). A listing
-    /// that fails only means those parts are sent again.
+    /// that fails means the upload cannot be confirmed to exist (it may have been completed or
+    /// aborted since the checkpoint): the caller starts over.
     async fn stored_parts(
         &self,
         key: &ObjectKey,
         upload_id: &str,
         after: i32,
-    ) -> BTreeMap<i32, (String, i64)> {
+    ) -> Result<BTreeMap<i32, (String, i64)>, StorageError> {
         let object = format!("{}{}", self.prefix, key.as_str());
         let mut found = BTreeMap::new();
         let mut marker = Some(after.to_string());
@@ -177,13 +178,7 @@ impl S3Sink {
                 .part_number_marker(m)
                 .send()
                 .await;
-            let page = match page {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::debug!(%object, error = %e, "ListParts failed; parts after the checkpoint will be sent again");
-                    return found;
-                }
-            };
+            let page = page.map_err(|e| StorageError::remote("ListParts", &e))?;
             for p in page.parts() {
                 if let (Some(n), Some(etag), Some(size)) = (p.part_number(), p.e_tag(), p.size())
                     && n > after
@@ -195,7 +190,7 @@ impl S3Sink {
                 marker = page.next_part_number_marker().map(str::to_owned);
             }
         }
-        found
+        Ok(found)
     }
 
     /// Aborts a multipart upload of `key` (one a checkpoint names that will not be resumed).
@@ -327,6 +322,7 @@ impl S3Upload {
             .send()
             .await
             .map_err(|e| StorageError::remote("CreateMultipartUpload", &e))?;
+        tracing::debug!(object = %self.object, "CreateMultipartUpload");
         let id = out
             .upload_id()
             .ok_or_else(|| StorageError::protocol("CreateMultipartUpload returned no upload id"))?
@@ -419,6 +415,8 @@ impl S3Upload {
         while self.in_flight.len() >= self.sink.parts_in_flight {
             self.collect_one().await?;
         }
+        // An event of the transfer's span per part (debug: traced, not logged at info).
+        tracing::debug!(part = number, bytes = data.len(), "UploadPart");
         let (client, bucket, object) = (
             self.sink.client.clone(),
             self.sink.bucket.clone(),
@@ -447,7 +445,10 @@ impl S3Upload {
                 .disable_payload_signing()
                 .send()
                 .await
-                .map_err(|e| StorageError::remote("UploadPart", &e))?;
+                // Create (or ListParts, on resume) just succeeded: a refused part means the
+                // upload is gone (completed or aborted by an attempt that outlived its lease)
+                // or the part was damaged on the way; a fresh attempt may succeed either way.
+                .map_err(|e| StorageError::remote("UploadPart", &e).transient())?;
             let etag = out
                 .e_tag()
                 .map(str::to_owned)
@@ -471,6 +472,7 @@ impl S3Upload {
     ) -> Result<(), StorageError> {
         let part = joined
             .map_err(|e| StorageError::protocol(format!("a part upload task failed: {e}")))??;
+        tracing::debug!(part = part.number, "part stored");
         self.completed.insert(part.number, part);
         Ok(())
     }
@@ -620,7 +622,9 @@ impl Upload for S3Upload {
                 });
             }
             self.abort().await;
-            return Err(err);
+            // The parts were all accepted, so the store refused the upload itself (it may
+            // have been completed or aborted meanwhile): a fresh attempt may succeed.
+            return Err(err.transient());
         }
         tracing::debug!(endpoint = %self.sink.endpoint, object = %self.object, "multipart upload complete");
         Ok(StoredObject {

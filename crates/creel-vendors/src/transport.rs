@@ -122,24 +122,31 @@ impl Transport {
     ) -> Result<Vec<u8>, VendorError> {
         let vendor = self.vendor;
         // Held until the answer is read: a per-pod concurrency cap counts calls in flight.
-        let _permit = self
+        let wait = tracing::info_span!(
+            "limiter wait",
+            creel.vendor = %vendor,
+            creel.account = %self.account,
+            creel.vendor.endpoint = endpoint,
+            creel.limiter.outcome = tracing::field::Empty,
+        );
+        let permit = self
             .limiter
             .acquire(self.key(endpoint))
-            .instrument(tracing::info_span!(
-                "limiter wait",
-                creel.vendor = %vendor,
-                creel.account = %self.account,
-                creel.vendor.endpoint = endpoint,
-            ))
-            .await
-            .map_err(|error| {
-                record_error(&tracing::Span::current(), "quota");
-                VendorError::Limited {
-                    vendor,
-                    endpoint,
-                    error,
-                }
-            })?;
+            .instrument(wait.clone())
+            .await;
+        wait.record(
+            "creel.limiter.outcome",
+            if permit.is_ok() { "granted" } else { "refused" },
+        );
+        drop(wait);
+        let _permit = permit.map_err(|error| {
+            record_error(&tracing::Span::current(), "quota");
+            VendorError::Limited {
+                vendor,
+                endpoint,
+                error,
+            }
+        })?;
         let transport = |e: reqwest::Error| {
             record_error(&tracing::Span::current(), "transport");
             VendorError::Transport {

@@ -1,7 +1,6 @@
 //! `creel api`: the HTTP API and the Redis-stream intake, until `stop` is cancelled.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::response::IntoResponse;
 
@@ -45,14 +44,7 @@ pub async fn serve(
         tokio::spawn(crate::queue_gauges::run(
             meter.clone(),
             state.queue.clone(),
-            config
-                .worker
-                .queues
-                .iter()
-                .map(|(name, q)| (name.clone(), q.concurrency))
-                .collect(),
-            Duration::from_secs(config.telemetry.gauge_interval_secs),
-            Duration::from_millis(config.worker.lease_ms.saturating_mul(2)),
+            crate::queue_gauges::GaugeSources::of(&config),
             stop.clone(),
         ))
     });

@@ -165,7 +165,7 @@ async fn baijiayun(
         .and_then(|v| v["kind"].as_str().map(str::to_owned))
         .unwrap_or_default();
     let payload = json!({"vendor": "baijiayun", "kind": kind, "qid": verified.qid, "fields": fields,
-        "received_at_ms": chrono::Utc::now().timestamp_millis()});
+        "received_at_ms": chrono::Utc::now().timestamp_millis(), "traceparent": callback_trace()});
     let mut signal_keys = Vec::new();
     match &verified.callback {
         Callback::PureVideo {
@@ -236,7 +236,7 @@ async fn plaso_callback(
         Err(e) => return unavailable(&e),
     }
     let payload = json!({"vendor": "plaso", "task_id": hint.task_id, "status": hint.status.code(),
-        "received_at_ms": chrono::Utc::now().timestamp_millis()});
+        "received_at_ms": chrono::Utc::now().timestamp_millis(), "traceparent": callback_trace()});
     if let Err(e) = cb
         .queue
         .signal(
@@ -347,4 +347,11 @@ fn unavailable(e: &creel_queue::QueueError) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"code": 1, "msg": "try again"}).to_string(),
     )
+}
+
+/// The context of the request span a callback arrived in (the step it wakes links to it), when
+/// spans are traced.
+fn callback_trace() -> Option<String> {
+    creel_queue::trace::StoredContext::of_span(&tracing::Span::current())
+        .and_then(|c| c.traceparent)
 }

@@ -2,23 +2,25 @@
 //! `telemetry.gauge_interval_secs`: `creel.queue.jobs` per queue and state (exact: the state
 //! indexes' sizes, not the length of a list that may hold cancelled ids) and
 //! `creel.queue.oldest_ready.age`, and the fleet's `creel.workers.alive` and
-//! `creel.worker.slots`.
+//! `creel.worker.slots`; and each account's configured `creel.limiter.quota`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use creel_core::JobState;
-use creel_queue::{Queue, QueueCounts};
+use creel_queue::{Queue, QueueCounts, Stream};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use tokio_util::sync::CancellationToken;
 
 /// The gauges' names, as OpenTelemetry names them.
-pub const NAMES: [&str; 4] = [
+pub const NAMES: [&str; 6] = [
     "creel.queue.jobs",
     "creel.queue.oldest_ready.age",
     "creel.workers.alive",
     "creel.worker.slots",
+    "creel.limiter.quota",
+    "creel.events.consumer_lag",
 ];
 
 /// What one read of Redis found.
@@ -26,19 +28,73 @@ pub const NAMES: [&str; 4] = [
 struct Snapshot {
     queues: Vec<QueueCounts>,
     workers_alive: u64,
+    /// (stream, group, lag) of the stream consumer groups.
+    lags: Vec<(&'static str, String, u64)>,
 }
 
-/// Registers the gauges on `meter` and refreshes their snapshot of `queues` (name, the
-/// configured concurrency) until `stop`. A worker is alive when its heartbeat is younger than
-/// `alive_within`.
-pub async fn run(
-    meter: Meter,
-    queue: Queue,
-    queues: Vec<(String, usize)>,
-    every: Duration,
-    alive_within: Duration,
-    stop: CancellationToken,
-) {
+/// What the gauges read, from the config.
+#[derive(Debug, Clone)]
+pub struct GaugeSources {
+    /// Each queue's name and configured concurrency.
+    pub queues: Vec<(String, usize)>,
+    /// Each account's vendor, name and quota in calls per second.
+    pub quotas: Vec<(String, String, f64)>,
+    /// How often Redis is read.
+    pub every: Duration,
+    /// A worker is alive when its heartbeat is younger than this.
+    pub alive_within: Duration,
+}
+
+impl GaugeSources {
+    /// The sources `config` names.
+    #[must_use]
+    pub fn of(config: &creel_core::Config) -> Self {
+        Self {
+            queues: config
+                .worker
+                .queues
+                .iter()
+                .map(|(name, q)| (name.clone(), q.concurrency))
+                .collect(),
+            quotas: config
+                .accounts
+                .iter()
+                .map(|(name, a)| {
+                    let q = a.effective_quota();
+                    let per_sec = f64::from(q.requests) * 1000.0 / q.window_ms.max(1) as f64;
+                    (a.vendor.to_string(), name.clone(), per_sec)
+                })
+                .collect(),
+            every: Duration::from_secs(config.telemetry.gauge_interval_secs),
+            alive_within: Duration::from_millis(config.worker.lease_ms.saturating_mul(2)),
+        }
+    }
+}
+
+/// Registers the gauges on `meter` and refreshes their snapshot until `stop`.
+pub async fn run(meter: Meter, queue: Queue, sources: GaugeSources, stop: CancellationToken) {
+    let GaugeSources {
+        queues,
+        quotas,
+        every,
+        alive_within,
+    } = sources;
+    let _quota = meter
+        .f64_observable_gauge(NAMES[4])
+        .with_unit("{call}/s")
+        .with_description("Each account's configured quota, in calls per second: the line creel.limiter.permits stays under.")
+        .with_callback(move |observer| {
+            for (vendor, account, per_sec) in &quotas {
+                observer.observe(
+                    *per_sec,
+                    &[
+                        KeyValue::new("creel.vendor", vendor.clone()),
+                        KeyValue::new("creel.account", account.clone()),
+                    ],
+                );
+            }
+        })
+        .build();
     let snapshot: Arc<Mutex<Snapshot>> = Arc::default();
     let jobs_view = Arc::clone(&snapshot);
     let _jobs = meter
@@ -124,8 +180,35 @@ pub async fn run(
             }
         })
         .build();
+    let lag_view = Arc::clone(&snapshot);
+    let _lag = meter
+        .u64_observable_gauge(NAMES[5])
+        .with_unit("{event}")
+        .with_description("Entries of creel's streams not yet delivered to each consumer group (webhooks, cleanup on the events stream; the intake on the request stream).")
+        .with_callback(move |observer| {
+            for (stream, group, lag) in lag_view.lock().map(|s| s.lags.clone()).unwrap_or_default() {
+                observer.observe(
+                    lag,
+                    &[
+                        KeyValue::new("creel.stream", stream),
+                        KeyValue::new("group", group),
+                    ],
+                );
+            }
+        })
+        .build();
     loop {
         let mut fresh = Snapshot::default();
+        for (stream, name) in [(Stream::Events, "events"), (Stream::Requests, "requests")] {
+            match queue.consumer_groups(stream).await {
+                Ok(groups) => fresh.lags.extend(
+                    groups
+                        .into_iter()
+                        .filter_map(|(group, lag)| Some((name, group, lag?))),
+                ),
+                Err(e) => tracing::debug!(error = %e, "consumer groups not read"),
+            }
+        }
         for (name, _) in &queues {
             match queue.counts(name).await {
                 Ok(c) => fresh.queues.push(c),

@@ -34,10 +34,17 @@ pub struct SpanMetrics {
     vendor_duration: Histogram<f64>,
     limiter_wait: Histogram<f64>,
     queue_wait: Histogram<f64>,
+    reclaimed: Counter<u64>,
+    dead_lettered: Counter<u64>,
+    permits: Counter<u64>,
+    throttled: Counter<u64>,
+    transfer_bytes: Counter<u64>,
+    transfer_duration: Histogram<f64>,
+    resumes: Counter<u64>,
 }
 
 /// The names of every instrument [`SpanMetrics`] records, as OpenTelemetry names them.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 17] = [
     "messaging.client.sent.messages",
     "messaging.client.consumed.messages",
     "messaging.process.duration",
@@ -48,6 +55,13 @@ pub const NAMES: [&str; 10] = [
     "creel.vendor.request.duration",
     "creel.limiter.wait.duration",
     "creel.job.queue_wait",
+    "creel.job.reclaimed",
+    "creel.job.dead_lettered",
+    "creel.limiter.permits",
+    "creel.limiter.throttled",
+    "creel.transfer.bytes",
+    "creel.transfer.duration",
+    "creel.transfer.resumes",
 ];
 
 impl SpanMetrics {
@@ -95,6 +109,37 @@ impl SpanMetrics {
                 NAMES[9],
                 "How long a job step waited for a worker after it was due.",
             ),
+            reclaimed: meter
+                .u64_counter(NAMES[10])
+                .with_unit("{job}")
+                .with_description("Jobs whose lease expired (their worker died or stalled), given back to the queue.")
+                .build(),
+            dead_lettered: meter
+                .u64_counter(NAMES[11])
+                .with_unit("{job}")
+                .with_description("Jobs that ended failed (dead): permanent errors, attempts or lease losses spent, undecodable payloads.")
+                .build(),
+            permits: meter
+                .u64_counter(NAMES[12])
+                .with_unit("{permit}")
+                .with_description("Quota permits granted: vendor calls the limiter let through.")
+                .build(),
+            throttled: meter
+                .u64_counter(NAMES[13])
+                .with_unit("{call}")
+                .with_description("Vendor calls the limiter held back (their step was rescheduled).")
+                .build(),
+            transfer_bytes: meter
+                .u64_counter(NAMES[14])
+                .with_unit("{byte}")
+                .with_description("Bytes downloads moved into storage (failed attempts included).")
+                .build(),
+            transfer_duration: seconds(NAMES[15], "How long one download attempt took, by outcome."),
+            resumes: meter
+                .u64_counter(NAMES[16])
+                .with_unit("{attempt}")
+                .with_description("Download attempts that resumed a multipart upload from its checkpoint.")
+                .build(),
         }
     }
 }
@@ -109,6 +154,14 @@ struct Seen {
 struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
 
 impl Visit for Fields<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name(), value.to_string());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name(), value.to_string());
+    }
+
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.insert(field.name(), value.to_string());
     }
@@ -123,12 +176,15 @@ impl Visit for Fields<'_> {
 }
 
 /// The span names this layer measures.
-const MEASURED: [&str; 5] = [
+const MEASURED: [&str; 8] = [
     "send",
     "process",
     "http request",
     "vendor call",
     "limiter wait",
+    "reclaim",
+    "ack",
+    "transfer",
 ];
 
 impl<S> Layer<S> for SpanMetrics
@@ -235,9 +291,34 @@ impl SpanMetrics {
                 );
                 self.vendor_duration.record(secs, &target);
             }
-            "limiter wait" => self
-                .limiter_wait
-                .record(secs, &[kv("creel.vendor"), kv("creel.account")]),
+            "limiter wait" => {
+                let who = [kv("creel.vendor"), kv("creel.account")];
+                self.limiter_wait.record(secs, &who);
+                match f("creel.limiter.outcome").as_str() {
+                    "granted" => self.permits.add(1, &who),
+                    "refused" => self.throttled.add(1, &who),
+                    _ => {}
+                }
+            }
+            "transfer" => {
+                let profile = kv("creel.storage.profile");
+                self.transfer_bytes.add(
+                    f("creel.transfer.bytes").parse().unwrap_or(0),
+                    std::slice::from_ref(&profile),
+                );
+                self.transfer_duration
+                    .record(secs, &[profile.clone(), kv("creel.transfer.outcome")]);
+                if f("creel.transfer.start") == "resumed" {
+                    self.resumes.add(1, &[profile]);
+                }
+            }
+            "reclaim" => self.reclaimed.add(
+                f("creel.job.reclaimed").parse().unwrap_or(0),
+                &[kv("messaging.destination.name")],
+            ),
+            "ack" if f("creel.job.state") == "failed" => self
+                .dead_lettered
+                .add(1, &[kv("messaging.destination.name"), kv("creel.job.kind")]),
             _ => {}
         }
     }

@@ -29,9 +29,10 @@ use crate::span_metrics::SpanMetrics;
 pub const LOG_FORMAT_VAR: &str = "CREEL_LOG_FORMAT";
 
 /// What is traced and measured: creel's crates at INFO (their spans are the ones the
-/// conventions name), whatever the log filter says.
+/// conventions name; storage's DEBUG events are the parts of a transfer, span events),
+/// whatever the log filter says.
 const TRACED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_jobs=info,\
-                      creel_vendors=info,creel_storage=info,creel_limiter=info";
+                      creel_vendors=info,creel_storage=debug,creel_limiter=info";
 
 /// Whether this command serves its metrics as Prometheus text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -377,6 +377,16 @@ pub async fn drive<K: VendorTask>(
     // ones cannot drive vendor calls. A signed callback's check runs at once.
     let now = now_ms();
     let woken = p.due_at.is_some_and(|due| now < due);
+    if woken {
+        // The callbacks that woke this step, as links of its span.
+        for payload in signals.iter().flatten() {
+            creel_queue::trace::StoredContext {
+                traceparent: payload["traceparent"].as_str().map(str::to_owned),
+                tracestate: None,
+            }
+            .link_current();
+        }
+    }
     if woken && K::CALLBACKS == CallbackTrust::Unsigned {
         let gap =
             i64::try_from(deps.config.classroom.callback_check_min_interval_ms).unwrap_or(i64::MAX);
