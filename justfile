@@ -34,7 +34,8 @@ lint:
 # All benchmarks (not part of the tests).
 bench: bench-queue bench-download bench-transfer bench-limiter bench-jobs
 
-# creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain.
+# creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain; creel also
+# with every job traced to a local OTLP collector (telemetry_overhead_ratio).
 bench-queue jobs="50000" concurrency="50":
     bash bench/queue/run.sh {{jobs}} {{concurrency}}
 

@@ -2,6 +2,8 @@
 # just bench-queue [jobs] [concurrency]: creel-queue against BullMQ 6 on one private Redis,
 # same job count, concurrency and payload size, enqueue-then-drain, in one run. Each side runs
 # 3 times (Redis flushed in between); the median end-to-end time of each is compared.
+# A third side, creel with telemetry on (every job traced to a local OTLP collector, sampler
+# always on), gives RESULT telemetry_overhead_ratio=<on jobs/s ÷ off jobs/s>.
 # Last line: RESULT queue_ratio_vs_bullmq=<creel jobs/s ÷ bullmq jobs/s>
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,29 +16,38 @@ command -v redis-server >/dev/null || { echo "install redis-server: apt-get inst
 command -v node >/dev/null || { echo "install Node.js 18+ (node, npm)" >&2; exit 1; }
 
 (cd bench/bullmq && npm install --no-audit --no-fund --silent >/dev/null)
-cargo build --release --locked --quiet -p creel-tests --bin queue-bench
+cargo build --release --locked --quiet -p creel-tests --bin queue-bench --bin otlp-sink
 
 DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize no --loglevel warning &
 REDIS_PID=$!
-trap 'kill $REDIS_PID 2>/dev/null; rm -rf "$DIR"' EXIT
+target/release/otlp-sink > "$DIR/otlp" &
+SINK_PID=$!
+trap 'kill $REDIS_PID $SINK_PID 2>/dev/null; rm -rf "$DIR"' EXIT
 until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+until grep -q '^OTLP ' "$DIR/otlp" 2>/dev/null; do sleep 0.05; done
+OTLP=$(awk '/^OTLP /{print $2}' "$DIR/otlp")
 echo "redis $(redis-server --version | awk '{print $3}') on port $PORT; bullmq $(node -p 'require("./bench/bullmq/node_modules/bullmq/package.json").version'); jobs=$JOBS concurrency=$CONC payload_pad=$PAD"
 
 total() { awk '{for(i=1;i<=NF;i++){split($i,kv,"="); if(kv[1]=="enqueue_s")e=kv[2]; if(kv[1]=="drain_s")d=kv[2]} print e+d}'; }
-creel_t=(); bull_t=()
+creel_t=(); bull_t=(); traced_t=()
 for r in $(seq 1 $ROUNDS); do
   redis-cli -p "$PORT" flushall >/dev/null
   line=$(target/release/queue-bench "redis://127.0.0.1:$PORT/" "$JOBS" "$CONC" --pad "$PAD")
   echo "round $r: $line"; creel_t+=("$(echo "$line" | total)")
   redis-cli -p "$PORT" flushall >/dev/null
+  line=$(target/release/queue-bench "redis://127.0.0.1:$PORT/" "$JOBS" "$CONC" --pad "$PAD" --otlp "$OTLP")
+  echo "round $r (telemetry on): $line"; traced_t+=("$(echo "$line" | total)")
+  redis-cli -p "$PORT" flushall >/dev/null
   line=$(node bench/bullmq/bench.js "$PORT" "$JOBS" "$CONC" "$PAD")
   echo "round $r: $line"; bull_t+=("$(echo "$line" | total)")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-C=$(median "${creel_t[@]}"); B=$(median "${bull_t[@]}")
-awk -v c="$C" -v b="$B" -v n="$JOBS" 'BEGIN{
+C=$(median "${creel_t[@]}"); B=$(median "${bull_t[@]}"); T=$(median "${traced_t[@]}")
+awk -v c="$C" -v b="$B" -v t="$T" -v n="$JOBS" 'BEGIN{
   printf "creel  %.0f jobs/s (median %.3f s end to end)\n", n/c, c
+  printf "creel, telemetry on  %.0f jobs/s (median %.3f s end to end)\n", n/t, t
+  printf "RESULT telemetry_overhead_ratio=%.2f\n", c/t
   printf "bullmq %.0f jobs/s (median %.3f s end to end)\n", n/b, b
   printf "RESULT queue_ratio_vs_bullmq=%.2f\n", b/c }'

@@ -255,6 +255,7 @@ impl WorkerShared {
         let mut backoff = Duration::from_millis(50);
         // The recording of the outcome: metrics count the jobs that end failed (dead letters).
         let ack = tracing::info_span!(
+            target: "creel_queue::ack",
             "ack",
             messaging.destination.name = %self.queue_name,
             creel.job.kind = %ctx.kind,

@@ -143,7 +143,8 @@ async fn run_step(
 
 /// The CONSUMER span of one step, `process <queue>` (messaging conventions), linked to (or,
 /// with `telemetry.job_parent = "parent"`, continuing) the context the job was enqueued with.
-fn process_span(ctx: &JobContext, relation: JobParent) -> tracing::Span {
+#[must_use]
+pub fn process_span(ctx: &JobContext, relation: JobParent) -> tracing::Span {
     let span = tracing::info_span!(
         parent: None,
         "process",

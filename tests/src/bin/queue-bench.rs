@@ -1,14 +1,18 @@
 //! One side of `just bench-queue`: enqueue N no-op jobs with creel-queue (batches of 1,000),
 //! then drain them with one apalis worker at concurrency C, and print
-//! `creel enqueue_s=<f> drain_s=<f> jobs=<n>`. bench/queue/run.sh runs BullMQ the same way
+//! `creel enqueue_s=<f> drain_s=<f> jobs=<n>`. With `--otlp <endpoint>` every job is traced
+//! (send, process and ack spans) to that collector, for the telemetry-on round. bench/queue/run.sh runs BullMQ the same way
 //! against the same Redis and prints the ratio.
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use creel::telemetry::{Exposition, Telemetry};
+use creel_core::telemetry::{JobParent, TelemetryConfig};
 use creel_core::{JobError, JobRequest, JobState};
-use creel_queue::{Queue, QueueConfig, RedisBackend};
+use creel_queue::{JobContext, Queue, QueueConfig, RedisBackend};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 #[derive(Parser)]
 struct Args {
@@ -21,11 +25,28 @@ struct Args {
     /// Bytes of padding in each payload.
     #[arg(long, default_value_t = 100)]
     pad: usize,
+    /// Trace every job (send, process and ack spans, sampler always on) to this OTLP/gRPC
+    /// endpoint, as a creel worker with telemetry does.
+    #[arg(long)]
+    otlp: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let telemetry = match &args.otlp {
+        Some(endpoint) => Some(Telemetry::install(
+            Some(&TelemetryConfig {
+                endpoint: Some(endpoint.clone()),
+                sampler: Some("always_on".into()),
+                ..TelemetryConfig::default()
+            }),
+            "bench",
+            Exposition::Nothing,
+            tracing_subscriber::EnvFilter::new("warn"),
+        )?),
+        None => None,
+    };
     let mut cfg = QueueConfig::new(&args.redis_url);
     cfg.fetch_batch = args.concurrency.max(1);
     let q = Queue::connect(cfg).await?;
@@ -44,10 +65,15 @@ async fn main() -> anyhow::Result<()> {
     let enqueue_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
+    // Each step in a process span, as creel's worker runs it (a no-op span without a
+    // subscriber).
     let worker = creel_tests::run_worker!(
         RedisBackend::<Value>::new(q.clone(), "default"),
         args.concurrency,
-        |_j: Value| async { Ok::<Value, JobError>(Value::Null) }
+        |_j: Value, ctx: apalis_core::task::data::Data<JobContext>| {
+            let span = creel::worker::process_span(&ctx, JobParent::Link);
+            async { Ok::<Value, JobError>(Value::Null) }.instrument(span)
+        }
     );
     let target = args.jobs as u64;
     while q.counts("default").await?.get(JobState::Succeeded) < target {
@@ -55,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let drain_s = t1.elapsed().as_secs_f64();
     worker.stop().await?;
+    if let Some(t) = telemetry {
+        t.shutdown().await;
+    }
     say(&format!(
         "creel enqueue_s={enqueue_s:.3} drain_s={drain_s:.3} jobs={}",
         args.jobs
