@@ -18,44 +18,16 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
-    let redis = RedisServer::start().expect("redis");
-    let s3 = S3Server::start("archive").await;
-    let samples = SampleServer::start(&[("long.mp4", 30 << 20)], Duration::from_millis(20), "s")
-        .await
-        .expect("samples");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_file = dir.path().join("creel.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 1500\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
-             [storage.bucket]\ntype = \"s3\"\nbucket = \"archive\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\npath_style = true\n\
-             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\npart_size_mib = 5\nparts_in_flight = 2\n",
-            redis.url(),
-            s3.endpoint
-        ),
-    )
-    .expect("config");
-    let config = Arc::new(creel::settings::load(Some(&config_file)).expect("config loads"));
-    let queue = Queue::connect(creel::settings::queue_config(&config))
-        .await
-        .expect("queue");
-    let payload = serde_json::json!({"url": samples.url("long.mp4"), "profile": "bucket", "key": "x/long.mp4",
-        "expected_md5": samples.md5["long.mp4"]});
-    let id = queue
-        .enqueue(JobRequest::new("download", payload))
-        .await
-        .expect("enqueue")
-        .id;
-
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_creel-worker"))
-            .arg(&config_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("worker process"),
-    );
+    let Resume {
+        redis: _redis,
+        s3,
+        samples,
+        config,
+        queue,
+        id,
+        mut child,
+        dir: _dir,
+    } = Resume::start(30 << 20).await;
     // Kill it once a random number (1 to 3) of the 6 parts are checkpointed.
     let kill_after =
         1 + (std::process::id() as usize + Instant::now().elapsed().subsec_nanos() as usize) % 3;
@@ -100,23 +72,7 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
 
     sweep_keeps_the_killed_jobs_upload(&config, &queue, &s3, &upload_id).await;
 
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(creel::worker::run(
-        Arc::clone(&config),
-        queue.clone(),
-        stop.clone(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let rec = loop {
-        let rec = queue.get(&id).await.expect("get").expect("job");
-        if rec.state.is_terminal() {
-            break rec;
-        }
-        assert!(Instant::now() < deadline, "not finished: {rec:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    stop.cancel();
-    worker.await.expect("join").expect("worker");
+    let rec = finish_in_process(&config, &queue, &id).await;
     assert_eq!(rec.state, JobState::Succeeded, "{rec:?}");
     assert_eq!(rec.lease_losses, 1);
 
@@ -168,43 +124,16 @@ async fn a_killed_upload_resumes_without_reuploading_finished_parts() {
 /// one; no upload is left open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_right_after_create_leaves_no_orphan_upload() {
-    let redis = RedisServer::start().expect("redis");
-    let s3 = S3Server::start("archive").await;
-    let samples = SampleServer::start(&[("long.mp4", 12 << 20)], Duration::from_millis(20), "s")
-        .await
-        .expect("samples");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_file = dir.path().join("creel.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 1500\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
-             [storage.bucket]\ntype = \"s3\"\nbucket = \"archive\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\npath_style = true\n\
-             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\npart_size_mib = 5\nparts_in_flight = 2\n",
-            redis.url(),
-            s3.endpoint
-        ),
-    )
-    .expect("config");
-    let config = Arc::new(creel::settings::load(Some(&config_file)).expect("config loads"));
-    let queue = Queue::connect(creel::settings::queue_config(&config))
-        .await
-        .expect("queue");
-    let payload = serde_json::json!({"url": samples.url("long.mp4"), "profile": "bucket", "key": "x/long.mp4",
-        "expected_md5": samples.md5["long.mp4"]});
-    let id = queue
-        .enqueue(JobRequest::new("download", payload))
-        .await
-        .expect("enqueue")
-        .id;
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_creel-worker"))
-            .arg(&config_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("worker process"),
-    );
+    let Resume {
+        redis: _redis,
+        s3,
+        samples,
+        config,
+        queue,
+        id,
+        mut child,
+        dir: _dir,
+    } = Resume::start(12 << 20).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let named = loop {
         let rec = queue.get(&id).await.expect("get").expect("job");
@@ -226,23 +155,7 @@ async fn a_kill_right_after_create_leaves_no_orphan_upload() {
         .expect("the checkpoint names the upload")
         .to_owned();
 
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(creel::worker::run(
-        Arc::clone(&config),
-        queue.clone(),
-        stop.clone(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let rec = loop {
-        let rec = queue.get(&id).await.expect("get").expect("job");
-        if rec.state.is_terminal() {
-            break rec;
-        }
-        assert!(Instant::now() < deadline, "not finished: {rec:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    stop.cancel();
-    worker.await.expect("join").expect("worker");
+    let rec = finish_in_process(&config, &queue, &id).await;
     assert_eq!(rec.state, JobState::Succeeded, "{rec:?}");
     let stored = std::fs::read(s3.root.path().join("archive/x/long.mp4")).expect("object");
     assert_eq!(hex::encode(Md5::digest(&stored)), samples.md5["long.mp4"]);
@@ -259,6 +172,97 @@ async fn a_kill_right_after_create_leaves_no_orphan_upload() {
         "a new upload was completed, not the named one"
     );
     assert_eq!(s3.open_upload_parts(), 0, "no upload left open");
+}
+
+/// A download of a throttled `long.mp4` of the given size into an S3 bucket (5 MiB parts, two
+/// in flight), enqueued, with a `creel-worker` process running it.
+struct Resume {
+    redis: RedisServer,
+    s3: S3Server,
+    samples: SampleServer,
+    config: Arc<creel_core::Config>,
+    queue: Queue,
+    id: creel_core::JobId,
+    child: KillOnDrop,
+    dir: tempfile::TempDir,
+}
+
+impl Resume {
+    async fn start(size: usize) -> Self {
+        let redis = RedisServer::start().expect("redis");
+        let s3 = S3Server::start("archive").await;
+        let samples = SampleServer::start(&[("long.mp4", size)], Duration::from_millis(20), "s")
+            .await
+            .expect("samples");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_file = dir.path().join("creel.toml");
+        std::fs::write(
+            &config_file,
+            format!(
+                "[redis]\nurl = \"{}\"\n[worker]\nlease_ms = 1500\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
+                 [storage.bucket]\ntype = \"s3\"\nbucket = \"archive\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\npath_style = true\n\
+                 access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\npart_size_mib = 5\nparts_in_flight = 2\n",
+                redis.url(),
+                s3.endpoint
+            ),
+        )
+        .expect("config");
+        let config = Arc::new(creel::settings::load(Some(&config_file)).expect("config loads"));
+        let queue = Queue::connect(creel::settings::queue_config(&config))
+            .await
+            .expect("queue");
+        let payload = serde_json::json!({"url": samples.url("long.mp4"), "profile": "bucket", "key": "x/long.mp4",
+            "expected_md5": samples.md5["long.mp4"]});
+        let id = queue
+            .enqueue(JobRequest::new("download", payload))
+            .await
+            .expect("enqueue")
+            .id;
+        let child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_creel-worker"))
+                .arg(&config_file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("worker process"),
+        );
+        Self {
+            redis,
+            s3,
+            samples,
+            config,
+            queue,
+            id,
+            child,
+            dir,
+        }
+    }
+}
+
+/// Runs a worker in this process until job `id` ends; its record.
+async fn finish_in_process(
+    config: &Arc<creel_core::Config>,
+    queue: &Queue,
+    id: &creel_core::JobId,
+) -> creel_queue::JobRecord {
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(creel::worker::run(
+        Arc::clone(config),
+        queue.clone(),
+        stop.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rec = loop {
+        let rec = queue.get(id).await.expect("get").expect("job");
+        if rec.state.is_terminal() {
+            break rec;
+        }
+        assert!(Instant::now() < deadline, "not finished: {rec:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.cancel();
+    worker.await.expect("join").expect("worker");
+    rec
 }
 
 /// Kills the worker process if the test ends early.

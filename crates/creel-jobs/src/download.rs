@@ -500,12 +500,7 @@ async fn transfer(
         });
     }
     // Only the lease holder completes the upload: a twin that outlived its lease must not.
-    if !deps
-        .queue
-        .report_progress(ctx, &serde_json::json!({ "bytes": bytes, "total": total }))
-        .await
-        .unwrap_or(true)
-    {
+    if !report(deps, ctx, bytes, total).await {
         return Err(lease_lost());
     }
     let stored = match upload.finish().await {
@@ -573,10 +568,16 @@ fn content_range_total(response: &reqwest::Response, offset: u64) -> Option<u64>
     total.parse().ok()
 }
 
-async fn report(deps: &JobDeps, ctx: &JobContext, bytes: u64, total: Option<u64>) {
+/// Records progress; `false` when the job's lease is no longer this attempt's (an unreachable
+/// Redis does not say so: the next write will).
+async fn report(deps: &JobDeps, ctx: &JobContext, bytes: u64, total: Option<u64>) -> bool {
     let progress = serde_json::json!({ "bytes": bytes, "total": total });
-    if let Err(e) = deps.queue.report_progress(ctx, &progress).await {
-        tracing::debug!(job = %ctx.id, error = %e, "progress not recorded");
+    match deps.queue.report_progress(ctx, &progress).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::debug!(job = %ctx.id, error = %e, "progress not recorded");
+            true
+        }
     }
 }
 

@@ -21,6 +21,15 @@ pub struct StoredContext {
 }
 
 impl StoredContext {
+    /// The context a leased job was enqueued with.
+    #[must_use]
+    pub fn of_job(ctx: &crate::JobContext) -> Self {
+        Self {
+            traceparent: ctx.traceparent.clone(),
+            tracestate: ctx.tracestate.clone(),
+        }
+    }
+
     /// The OTel context these headers describe (a remote parent), if they describe one.
     #[must_use]
     pub fn to_context(&self) -> Option<Context> {

@@ -76,70 +76,79 @@ impl SpanMetrics {
                 .with_boundaries(SECONDS.to_vec())
                 .build()
         };
-        let count = |name: &'static str, what: &'static str| {
+        let count = |name: &'static str, unit: &'static str, what: &'static str| {
             meter
                 .u64_counter(name)
-                .with_unit("{message}")
+                .with_unit(unit)
                 .with_description(what)
                 .build()
         };
         Self {
-            sent: count(NAMES[0], "Jobs enqueued (API, stream intake, CLI, deliveries)."),
-            consumed: count(NAMES[1], "Job steps a worker started."),
+            sent: count(
+                NAMES[0],
+                "{message}",
+                "Jobs enqueued (API, stream intake, CLI, deliveries).",
+            ),
+            consumed: count(NAMES[1], "{message}", "Job steps a worker started."),
             process_duration: seconds(NAMES[2], "How long a job step ran."),
-            outcomes: meter
-                .u64_counter(NAMES[3])
-                .with_unit("{step}")
-                .with_description("Job steps by how they ended: succeeded, continued, retryable, retry_after, permanent.")
-                .build(),
-            retries: meter
-                .u64_counter(NAMES[4])
-                .with_unit("{step}")
-                .with_description("Job steps that ended in a retry (retryable or retry_after).")
-                .build(),
+            outcomes: count(
+                NAMES[3],
+                "{step}",
+                "Job steps by how they ended: succeeded, continued, retryable, retry_after, permanent.",
+            ),
+            retries: count(
+                NAMES[4],
+                "{step}",
+                "Job steps that ended in a retry (retryable or retry_after).",
+            ),
             http_duration: seconds(NAMES[5], "How long the API took to answer a request."),
-            vendor_requests: meter
-                .u64_counter(NAMES[6])
-                .with_unit("{request}")
-                .with_description("Vendor API calls by outcome class.")
-                .build(),
-            vendor_duration: seconds(NAMES[7], "How long a vendor API call took (after its permit)."),
-            limiter_wait: seconds(NAMES[8], "How long a vendor call waited for its quota permit."),
+            vendor_requests: count(NAMES[6], "{request}", "Vendor API calls by outcome class."),
+            vendor_duration: seconds(
+                NAMES[7],
+                "How long a vendor API call took, its quota wait included.",
+            ),
+            limiter_wait: seconds(
+                NAMES[8],
+                "How long a vendor call waited for its quota permit.",
+            ),
             queue_wait: seconds(
                 NAMES[9],
                 "How long a job step waited for a worker after it was due.",
             ),
-            reclaimed: meter
-                .u64_counter(NAMES[10])
-                .with_unit("{job}")
-                .with_description("Jobs whose lease expired (their worker died or stalled), given back to the queue.")
-                .build(),
-            dead_lettered: meter
-                .u64_counter(NAMES[11])
-                .with_unit("{job}")
-                .with_description("Jobs that ended failed (dead): permanent errors, attempts or lease losses spent, undecodable payloads.")
-                .build(),
-            permits: meter
-                .u64_counter(NAMES[12])
-                .with_unit("{permit}")
-                .with_description("Quota permits granted: vendor calls the limiter let through.")
-                .build(),
-            throttled: meter
-                .u64_counter(NAMES[13])
-                .with_unit("{call}")
-                .with_description("Vendor calls the limiter held back (their step was rescheduled).")
-                .build(),
-            transfer_bytes: meter
-                .u64_counter(NAMES[14])
-                .with_unit("{byte}")
-                .with_description("Bytes downloads moved into storage (failed attempts included).")
-                .build(),
-            transfer_duration: seconds(NAMES[15], "How long one download attempt took, by outcome."),
-            resumes: meter
-                .u64_counter(NAMES[16])
-                .with_unit("{attempt}")
-                .with_description("Download attempts that resumed a multipart upload from its checkpoint.")
-                .build(),
+            reclaimed: count(
+                NAMES[10],
+                "{job}",
+                "Jobs whose lease expired (their worker died or stalled), given back to the queue.",
+            ),
+            dead_lettered: count(
+                NAMES[11],
+                "{job}",
+                "Jobs that ended failed (dead): permanent errors, attempts or lease losses spent, undecodable payloads.",
+            ),
+            permits: count(
+                NAMES[12],
+                "{permit}",
+                "Quota permits granted: vendor calls the limiter let through.",
+            ),
+            throttled: count(
+                NAMES[13],
+                "{call}",
+                "Vendor calls the limiter held back (their step was rescheduled).",
+            ),
+            transfer_bytes: count(
+                NAMES[14],
+                "{byte}",
+                "Bytes downloads moved into storage (failed attempts included).",
+            ),
+            transfer_duration: seconds(
+                NAMES[15],
+                "How long one download attempt took, by outcome.",
+            ),
+            resumes: count(
+                NAMES[16],
+                "{attempt}",
+                "Download attempts that resumed a multipart upload from its checkpoint.",
+            ),
         }
     }
 }

@@ -169,11 +169,7 @@ pub fn process_span(ctx: &JobContext, relation: JobParent) -> tracing::Span {
         let waited = (chrono::Utc::now().timestamp_millis() - due).max(0) as f64 / 1000.0;
         span.record("creel.job.queue_wait", waited);
     }
-    let stored = StoredContext {
-        traceparent: ctx.traceparent.clone(),
-        tracestate: ctx.tracestate.clone(),
-    };
-    if let Some(cx) = stored.to_context() {
+    if let Some(cx) = StoredContext::of_job(ctx).to_context() {
         match relation {
             JobParent::Link => span.add_link(cx.span().span_context().clone()),
             JobParent::Parent => {

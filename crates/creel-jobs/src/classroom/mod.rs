@@ -473,11 +473,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
         .key
         .clone()
         .unwrap_or_else(|| "{account}/{kind}/{date}/{parent}-{index}.mp4".to_owned());
-    let trace = creel_queue::trace::StoredContext {
-        traceparent: ctx.traceparent.clone(),
-        tracestate: ctx.tracestate.clone(),
-    }
-    .current_or();
+    let trace = creel_queue::trace::StoredContext::of_job(ctx).current_or();
     let mut children = Vec::with_capacity(outputs.len());
     for (i, o) in outputs.iter().enumerate() {
         let key = template
