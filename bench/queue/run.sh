@@ -3,7 +3,10 @@
 # same job count, concurrency and payload size, enqueue-then-drain, in one run. Each side runs
 # 3 times (Redis flushed in between); the median end-to-end time of each is compared.
 # A third side, creel with telemetry on (every job traced to a local OTLP collector, sampler
-# always on), gives RESULT telemetry_overhead_ratio=<on jobs/s ÷ off jobs/s>.
+# always on), gives RESULT telemetry_overhead_ratio=<on jobs/s ÷ off jobs/s>. The collector
+# counts what arrives; the round fails unless every job's process span did (the SDK's span
+# queue is raised with OTEL_BSP_MAX_QUEUE_SIZE, as README's Telemetry section says to for a
+# busy worker: at the default 2,048 it drops spans at this rate).
 # Last line: RESULT queue_ratio_vs_bullmq=<creel jobs/s ÷ bullmq jobs/s>
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +33,7 @@ until grep -q '^OTLP ' "$DIR/otlp" 2>/dev/null; do sleep 0.05; done
 OTLP=$(awk '/^OTLP /{print $2}' "$DIR/otlp")
 echo "redis $(redis-server --version | awk '{print $3}') on port $PORT; bullmq $(node -p 'require("./bench/bullmq/node_modules/bullmq/package.json").version'); jobs=$JOBS concurrency=$CONC payload_pad=$PAD"
 
+spans() { { grep '^SPANS ' "$DIR/otlp" || true; } | tail -1 | awk '{print $2+0}'; }
 total() { awk '{for(i=1;i<=NF;i++){split($i,kv,"="); if(kv[1]=="enqueue_s")e=kv[2]; if(kv[1]=="drain_s")d=kv[2]} print e+d}'; }
 creel_t=(); bull_t=(); traced_t=()
 for r in $(seq 1 $ROUNDS); do
@@ -37,8 +41,12 @@ for r in $(seq 1 $ROUNDS); do
   line=$(target/release/queue-bench "redis://127.0.0.1:$PORT/" "$JOBS" "$CONC" --pad "$PAD")
   echo "round $r: $line"; creel_t+=("$(echo "$line" | total)")
   redis-cli -p "$PORT" flushall >/dev/null
-  line=$(target/release/queue-bench "redis://127.0.0.1:$PORT/" "$JOBS" "$CONC" --pad "$PAD" --otlp "$OTLP")
-  echo "round $r (telemetry on): $line"; traced_t+=("$(echo "$line" | total)")
+  before=$(spans)
+  line=$(OTEL_BSP_MAX_QUEUE_SIZE=131072 target/release/queue-bench "redis://127.0.0.1:$PORT/" "$JOBS" "$CONC" --pad "$PAD" --otlp "$OTLP")
+  sleep 0.3 # the sink prints its count every 100 ms
+  exported=$(( $(spans) - before ))
+  echo "round $r (telemetry on): $line spans_exported=$exported"; traced_t+=("$(echo "$line" | total)")
+  if [ "$exported" -lt "$JOBS" ]; then echo "telemetry round lost spans: $exported exported for $JOBS jobs" >&2; exit 1; fi
   redis-cli -p "$PORT" flushall >/dev/null
   line=$(node bench/bullmq/bench.js "$PORT" "$JOBS" "$CONC" "$PAD")
   echo "round $r: $line"; bull_t+=("$(echo "$line" | total)")

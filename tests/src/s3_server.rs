@@ -62,6 +62,7 @@ pub struct S3Server {
     log: Arc<Mutex<Vec<LoggedRequest>>>,
     refusals: Arc<Mutex<Vec<String>>>,
     complete_fault: Arc<Mutex<Option<CompleteFault>>>,
+    part_faults: Arc<std::sync::atomic::AtomicUsize>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -104,6 +105,8 @@ impl S3Server {
         let stop = CancellationToken::new();
         let (l, s, r) = (Arc::clone(&log), stop.clone(), Arc::clone(&refusals));
         let faults = Arc::clone(&complete_fault);
+        let part_faults = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failing_parts = Arc::clone(&part_faults);
         tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
@@ -113,6 +116,7 @@ impl S3Server {
                 };
                 let svc = service.clone();
                 let (l, r, f) = (Arc::clone(&l), Arc::clone(&r), Arc::clone(&faults));
+                let failing_parts = Arc::clone(&failing_parts);
                 let domain = oss_domain.clone();
                 let logged = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
@@ -144,8 +148,28 @@ impl S3Server {
                         let fault = is_complete
                             .then(|| f.lock().ok().and_then(|f| *f))
                             .flatten();
+                        let is_part = req.method() == hyper::Method::PUT
+                            && req.uri().query().is_some_and(|q| {
+                                q.contains("partNumber=") && q.contains("uploadId=")
+                            });
+                        let fail_part = is_part
+                            && failing_parts
+                                .fetch_update(
+                                    std::sync::atomic::Ordering::SeqCst,
+                                    std::sync::atomic::Ordering::SeqCst,
+                                    |n| n.checked_sub(1),
+                                )
+                                .is_ok();
                         let svc = svc.clone();
                         async move {
+                            if fail_part {
+                                return Ok(hyper::Response::builder()
+                                    .status(503)
+                                    .body(s3s::Body::from(
+                                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".to_owned(),
+                                    ))
+                                    .expect("response"));
+                            }
                             if let Some(reason) = refusal {
                                 return Ok(hyper::Response::builder()
                                     .status(400)
@@ -185,6 +209,7 @@ impl S3Server {
             log,
             refusals,
             complete_fault,
+            part_faults,
             _stop: stop.drop_guard(),
         }
     }
@@ -194,6 +219,22 @@ impl S3Server {
         if let Ok(mut f) = self.complete_fault.lock() {
             *f = Some(fault);
         }
+    }
+
+    /// Answers the next `n` UploadPart requests `503 SlowDown` (throttled, as S3 does under
+    /// load), unread.
+    pub fn fail_upload_parts(&self, n: usize) {
+        self.part_faults
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The hex MD5 of the stored object `bucket/key`; panics if there is none.
+    #[must_use]
+    pub fn object_md5(&self, path: &str) -> String {
+        use md5::Digest;
+        let stored = std::fs::read(self.root.path().join(path))
+            .unwrap_or_else(|e| panic!("object {path} on the S3 server: {e}"));
+        hex::encode(md5::Md5::digest(&stored))
     }
 
     /// Requests refused for breaking an OSS rule.

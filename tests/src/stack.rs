@@ -174,6 +174,17 @@ impl Stack {
             .expect("POST /v1/jobs")
     }
 
+    /// POSTs `body` to `/v1/jobs`, expects 201, and returns the new job's id.
+    pub async fn create_job(&self, body: &serde_json::Value) -> creel_core::JobId {
+        let res = self.post_job(body).await;
+        assert_eq!(res.status(), 201, "POST /v1/jobs {body}");
+        res.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("job id")
+    }
+
     /// POSTs `/v1/jobs/{id}/cancel` with the token.
     pub async fn cancel_job(&self, id: &creel_core::JobId) -> reqwest::Response {
         self.http

@@ -21,13 +21,7 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
     let good = json!({"kind": "download", "payload": {
         "url": stack.samples.url("huge.mp4"), "profile": "bucket", "key": "lessons/huge.mp4",
         "expected_md5": stack.samples.md5["huge.mp4"]}});
-    let res = stack.post_job(&good).await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("job id");
+    let id = stack.create_job(&good).await;
     let rec = wait_for_state(
         &stack.queue,
         &id,
@@ -39,10 +33,8 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
         rec.result.expect("result")["location"],
         "s3://archive/lessons/huge.mp4"
     );
-    let stored = std::fs::read(s3.root.path().join("archive/lessons/huge.mp4"))
-        .expect("object on the S3 server");
     assert_eq!(
-        hex::encode(Md5::digest(&stored)),
+        s3.object_md5("archive/lessons/huge.mp4"),
         stack.samples.md5["huge.mp4"]
     );
 
@@ -52,16 +44,7 @@ async fn a_download_into_s3_lands_whole_and_a_bad_md5_leaves_nothing() {
     let bad = json!({"kind": "download", "payload": {
         "url": stack.samples.url("huge.mp4"), "profile": "bucket", "key": "lessons/bad.mp4",
         "expected_md5": "00000000000000000000000000000000"}});
-    let id = stack
-        .post_job(&bad)
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("job id");
+    let id = stack.create_job(&bad).await;
     let rec = wait_for_state(&stack.queue, &id, JobState::Failed, Duration::from_secs(30)).await;
     assert!(
         rec.last_error

@@ -151,17 +151,28 @@ impl Queue {
             let mut inv = self.scripts.enqueue.prepare_invoke();
             inv.arg(&self.cfg.prefix).arg(queue).arg(ttl);
             let ids = JobId::generate_batch(end - start);
+            // One `send` span per run of requests with the same given context (a batch, in
+            // the messaging conventions' terms); each job carries that span's context (with an
+            // OTel layer), or the caller's own context as given. The spans close when Redis
+            // has answered, so their duration is the write's.
+            let mut sends: Vec<crate::trace::BatchSend> = Vec::new();
             for (r, id) in requests[start..end].iter().zip(&ids) {
-                let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
-                // The job carries the context of its `send` span (with an OTel layer), or the
-                // caller's own context as given.
                 let given = StoredContext {
                     traceparent: r.traceparent.clone(),
                     tracestate: r.tracestate.clone(),
                 };
-                let span = crate::trace::producer_span(queue, &given);
-                span.record("messaging.message.id", id.as_str());
-                let stored = StoredContext::of_span(&span).unwrap_or(given);
+                let send = match sends.last_mut() {
+                    Some(send) if send.given == given => send,
+                    _ => {
+                        sends.push(crate::trace::BatchSend::open(queue, given));
+                        sends
+                            .last_mut()
+                            .unwrap_or_else(|| unreachable!("just pushed"))
+                    }
+                };
+                send.add(id.as_str());
+                let stored = &send.stored;
+                let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
                 inv.arg(id.as_str())
                     .arg(r.idempotency_slot().unwrap_or_default())
                     .arg(run_at)
@@ -175,6 +186,7 @@ impl Queue {
                     .arg(stored.tracestate.as_deref().unwrap_or(""));
             }
             let reply: Vec<(String, i64)> = inv.invoke_async(&mut conn).await?;
+            drop(sends);
             for (id, created) in reply {
                 let id = id.parse().map_err(|e| QueueError::Corrupt {
                     id: id.clone(),

@@ -3,10 +3,8 @@
 //! spans themselves come from `tracing` spans through `tracing-opentelemetry`; when no OTel
 //! layer is installed, spans carry no context and a caller's own `traceparent` is kept as given.
 
-use std::collections::HashMap;
-
 use opentelemetry::Context;
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -33,12 +31,8 @@ impl StoredContext {
     /// The OTel context these headers describe (a remote parent), if they describe one.
     #[must_use]
     pub fn to_context(&self) -> Option<Context> {
-        let mut carrier = HashMap::new();
-        carrier.insert("traceparent".to_owned(), self.traceparent.clone()?);
-        if let Some(ts) = &self.tracestate {
-            carrier.insert("tracestate".to_owned(), ts.clone());
-        }
-        let cx = TraceContextPropagator::new().extract(&carrier);
+        self.traceparent.as_ref()?;
+        let cx = TraceContextPropagator::new().extract(self);
         cx.span().span_context().is_valid().then_some(cx)
     }
 
@@ -50,12 +44,9 @@ impl StoredContext {
         if !cx.span().span_context().is_valid() {
             return None;
         }
-        let mut carrier: HashMap<String, String> = HashMap::new();
-        TraceContextPropagator::new().inject_context(&cx, &mut carrier);
-        Some(Self {
-            traceparent: carrier.remove("traceparent"),
-            tracestate: carrier.remove("tracestate").filter(|s| !s.is_empty()),
-        })
+        let mut headers = Self::default();
+        TraceContextPropagator::new().inject_context(&cx, &mut headers);
+        Some(headers)
     }
 
     /// Links the current span to this context (a callback that woke a step), if it is one.
@@ -73,23 +64,95 @@ impl StoredContext {
     }
 }
 
-/// The PRODUCER span of one enqueue, `send <queue>` (messaging conventions), whose parent is
-/// the request's stored context if it has one, else the current span.
-pub(crate) fn producer_span(queue: &str, given: &StoredContext) -> tracing::Span {
-    let span = tracing::info_span!(
-        "send",
-        otel.name = format!("send {queue}"),
-        otel.kind = "producer",
-        messaging.system = "creel",
-        messaging.operation.type = "send",
-        messaging.operation.name = "send",
-        messaging.destination.name = queue,
-        messaging.message.id = tracing::field::Empty,
-    );
-    if let Some(cx) = given.to_context() {
-        let _ = span.set_parent(cx);
+/// The propagator reads the headers straight from the stored strings (a step's span is made
+/// for every job: no map per job).
+impl Extractor for StoredContext {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent.as_deref(),
+            "tracestate" => self.tracestate.as_deref(),
+            _ => None,
+        }
     }
-    span
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// The propagator writes the headers into the stored strings (an empty `tracestate` is none).
+impl Injector for StoredContext {
+    fn set(&mut self, key: &str, value: String) {
+        match key {
+            "traceparent" => self.traceparent = Some(value),
+            "tracestate" => self.tracestate = Some(value).filter(|v| !v.is_empty()),
+            _ => {}
+        }
+    }
+}
+
+/// The PRODUCER span of one enqueue call for one queue and one given context, `send <queue>`
+/// (messaging conventions): its parent is the given context if there is one, else the
+/// current span. One job is a single-message send (`messaging.message.id`); more are a batch
+/// (`messaging.batch.message_count`), every job carrying the span's context.
+pub(crate) struct BatchSend {
+    /// The context the requests came with.
+    pub(crate) given: StoredContext,
+    /// The context the jobs store: the span's, or `given` when spans carry none.
+    pub(crate) stored: StoredContext,
+    span: tracing::Span,
+    first_id: Option<String>,
+    count: u64,
+}
+
+impl BatchSend {
+    /// Opens the span for requests that came with `given`.
+    pub(crate) fn open(queue: &str, given: StoredContext) -> Self {
+        let span = tracing::info_span!(
+            "send",
+            otel.name = format!("send {queue}"),
+            otel.kind = "producer",
+            messaging.system = "creel",
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.destination.name = queue,
+            messaging.message.id = tracing::field::Empty,
+            messaging.batch.message_count = tracing::field::Empty,
+        );
+        if let Some(cx) = given.to_context() {
+            let _ = span.set_parent(cx);
+        }
+        let stored = StoredContext::of_span(&span).unwrap_or_else(|| given.clone());
+        Self {
+            given,
+            stored,
+            span,
+            first_id: None,
+            count: 0,
+        }
+    }
+
+    /// Counts one more job in this send.
+    pub(crate) fn add(&mut self, id: &str) {
+        self.count += 1;
+        if self.count == 1 {
+            self.first_id = Some(id.to_owned());
+        }
+    }
+}
+
+impl Drop for BatchSend {
+    /// Records what was sent as the span closes.
+    fn drop(&mut self) {
+        if self.count == 1 {
+            if let Some(id) = &self.first_id {
+                self.span.record("messaging.message.id", id.as_str());
+            }
+        } else {
+            self.span
+                .record("messaging.batch.message_count", self.count);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -253,18 +253,19 @@ impl WorkerShared {
         };
         let deadline = tokio::time::Instant::now() + cfg.lease;
         let mut backoff = Duration::from_millis(50);
-        // The recording of the outcome: metrics count the jobs that end failed (dead letters).
-        let ack = tracing::info_span!(
-            target: "creel_queue::ack",
-            "ack",
-            messaging.destination.name = %self.queue_name,
-            creel.job.kind = %ctx.kind,
-            creel.job.state = tracing::field::Empty,
-        );
         loop {
             match self.run_finish(ctx, &finish, &event, &cancel_event).await {
                 Ok((1, state)) => {
-                    ack.record("creel.job.state", state.as_str());
+                    if state == "failed" {
+                        // Metrics count this event (creel.job.dead_lettered).
+                        tracing::info!(
+                            name: "dead letter",
+                            job = %ctx.id,
+                            messaging.destination.name = %self.queue_name,
+                            creel.job.kind = %ctx.kind,
+                            "job failed for good"
+                        );
+                    }
                     tracing::debug!(job = %ctx.id, %state, "step finished");
                     break;
                 }

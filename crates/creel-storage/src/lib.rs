@@ -8,6 +8,7 @@ mod error;
 mod key;
 mod leftovers;
 pub mod oss;
+mod part_retries;
 mod s3;
 mod sink;
 

@@ -423,42 +423,48 @@ impl S3Upload {
             self.object.clone(),
         );
         let kind = self.part_checksum;
-        self.in_flight.spawn(async move {
-            let check = BodyCheck::of(kind, &data);
-            let crc32c = check.crc32c();
-            let req = client
-                .upload_part()
-                .bucket(bucket)
-                .key(object)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
-                .body(ByteStream::from(data));
-            let req = match check {
-                BodyCheck::Md5(v) => req.content_md5(v),
-                BodyCheck::Crc32c(v) => req.checksum_crc32_c(v),
-            };
-            let out = req
-                .customize()
-                // The part's own check already protects it; SigV4's SHA-256 of the payload
-                // would hash every byte once more.
-                .disable_payload_signing()
-                .send()
-                .await
-                // Create (or ListParts, on resume) just succeeded: a refused part means the
-                // upload is gone (completed or aborted by an attempt that outlived its lease)
-                // or the part was damaged on the way; a fresh attempt may succeed either way.
-                .map_err(|e| StorageError::remote("UploadPart", &e).transient())?;
-            let etag = out
-                .e_tag()
-                .map(str::to_owned)
-                .ok_or_else(|| StorageError::protocol("UploadPart returned no ETag"))?;
-            Ok(FinishedPart {
-                number,
-                etag,
-                crc32c,
-            })
-        });
+        // In the transfer's span: the retried-part events count by its storage profile.
+        let span = tracing::Span::current();
+        self.in_flight.spawn(tracing::Instrument::instrument(
+            async move {
+                let check = BodyCheck::of(kind, &data);
+                let crc32c = check.crc32c();
+                let req = client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(object)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
+                    .body(ByteStream::from(data));
+                let req = match check {
+                    BodyCheck::Md5(v) => req.content_md5(v),
+                    BodyCheck::Crc32c(v) => req.checksum_crc32_c(v),
+                };
+                let out = req
+                    .customize()
+                    // The part's own check already protects it; SigV4's SHA-256 of the payload
+                    // would hash every byte once more.
+                    .disable_payload_signing()
+                    .interceptor(crate::part_retries::PartRetries { part: number })
+                    .send()
+                    .await
+                    // Create (or ListParts, on resume) just succeeded: a refused part means the
+                    // upload is gone (completed or aborted by an attempt that outlived its lease)
+                    // or the part was damaged on the way; a fresh attempt may succeed either way.
+                    .map_err(|e| StorageError::remote("UploadPart", &e).transient())?;
+                let etag = out
+                    .e_tag()
+                    .map(str::to_owned)
+                    .ok_or_else(|| StorageError::protocol("UploadPart returned no ETag"))?;
+                Ok(FinishedPart {
+                    number,
+                    etag,
+                    crc32c,
+                })
+            },
+            span,
+        ));
         // Record parts that already finished, so checkpoints move on while streaming.
         while let Some(joined) = self.in_flight.try_join_next() {
             self.record(joined)?;

@@ -4,7 +4,6 @@
 //! are recorded on OpenTelemetry instruments. The library crates only make spans; what is
 //! measured is decided here, once.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
@@ -41,10 +40,11 @@ pub struct SpanMetrics {
     transfer_bytes: Counter<u64>,
     transfer_duration: Histogram<f64>,
     resumes: Counter<u64>,
+    parts_retried: Counter<u64>,
 }
 
 /// The names of every instrument [`SpanMetrics`] records, as OpenTelemetry names them.
-pub const NAMES: [&str; 17] = [
+pub const NAMES: [&str; 18] = [
     "messaging.client.sent.messages",
     "messaging.client.consumed.messages",
     "messaging.process.duration",
@@ -62,6 +62,7 @@ pub const NAMES: [&str; 17] = [
     "creel.transfer.bytes",
     "creel.transfer.duration",
     "creel.transfer.resumes",
+    "creel.transfer.parts_retried",
 ];
 
 impl SpanMetrics {
@@ -149,50 +150,100 @@ impl SpanMetrics {
                 "{attempt}",
                 "Download attempts that resumed a multipart upload from its checkpoint.",
             ),
+            parts_retried: count(
+                NAMES[17],
+                "{part}",
+                "Multipart parts sent again after a failed attempt (the storage SDK's retries).",
+            ),
         }
     }
 }
 
+/// The span fields the metrics read (as attributes or values); others are not kept.
+const READ: [&str; 19] = [
+    "creel.account",
+    "creel.job.kind",
+    "creel.job.outcome",
+    "creel.job.queue_wait",
+    "creel.job.reclaimed",
+    "creel.limiter.outcome",
+    "creel.storage.profile",
+    "creel.transfer.bytes",
+    "creel.transfer.outcome",
+    "creel.transfer.start",
+    "creel.vendor",
+    "creel.vendor.endpoint",
+    "error.type",
+    "http.request.method",
+    "http.response.status_code",
+    "http.route",
+    "messaging.batch.message_count",
+    "messaging.destination.name",
+    "messaging.system",
+];
+
 /// What a span carried, kept in its extensions until it closes.
 struct Seen {
     started: Instant,
-    fields: BTreeMap<&'static str, String>,
+    fields: Kept,
 }
 
-/// Collects a span's fields as text.
-struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
+/// The [`READ`] fields of a span or event, as text (a handful: a list, not a map).
+#[derive(Default)]
+struct Kept(Vec<(&'static str, String)>);
 
-impl Visit for Fields<'_> {
+impl Kept {
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn keep(&mut self, field: &Field, value: impl FnOnce() -> String) {
+        let name = field.name();
+        if !READ.contains(&name) {
+            return;
+        }
+        let value = value();
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Visit for Kept {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name(), value.to_string());
+        self.keep(field, || value.to_string());
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name(), value.to_string());
+        self.keep(field, || value.to_string());
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name(), value.to_string());
+        self.keep(field, || value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name(), format!("{value:?}"));
+        self.keep(field, || format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name(), value.to_owned());
+        self.keep(field, || value.to_owned());
     }
 }
 
 /// The span names this layer measures.
-const MEASURED: [&str; 8] = [
+const MEASURED: [&str; 7] = [
     "send",
     "process",
     "http request",
     "vendor call",
     "limiter wait",
     "reclaim",
-    "ack",
     "transfer",
 ];
 
@@ -207,16 +258,45 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut seen = Seen {
             started: Instant::now(),
-            fields: BTreeMap::new(),
+            fields: Kept::default(),
         };
-        attrs.record(&mut Fields(&mut seen.fields));
+        attrs.record(&mut seen.fields);
         span.extensions_mut().insert(seen);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(seen) = span.extensions_mut().get_mut::<Seen>() {
-            values.record(&mut Fields(&mut seen.fields));
+            values.record(&mut seen.fields);
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        match event.metadata().name() {
+            "dead letter" => {
+                let mut fields = Kept::default();
+                event.record(&mut fields);
+                let kv =
+                    |k: &'static str| KeyValue::new(k, fields.get(k).cloned().unwrap_or_default());
+                self.dead_lettered
+                    .add(1, &[kv("messaging.destination.name"), kv("creel.job.kind")]);
+            }
+            "part retried" => {
+                // The storage profile is the enclosing transfer span's.
+                let profile = ctx
+                    .event_scope(event)
+                    .into_iter()
+                    .flatten()
+                    .find_map(|span| {
+                        span.extensions()
+                            .get::<Seen>()
+                            .and_then(|seen| seen.fields.get("creel.storage.profile").cloned())
+                    })
+                    .unwrap_or_default();
+                self.parts_retried
+                    .add(1, &[KeyValue::new("creel.storage.profile", profile)]);
+            }
+            _ => {}
         }
     }
 
@@ -236,7 +316,11 @@ impl SpanMetrics {
         let kv = |k: &'static str| KeyValue::new(k, f(k));
         match name {
             "send" => self.sent.add(
-                1,
+                // A batch send counts each of its messages.
+                seen.fields
+                    .get("messaging.batch.message_count")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
                 &[kv("messaging.system"), kv("messaging.destination.name")],
             ),
             "process" => {
@@ -325,9 +409,6 @@ impl SpanMetrics {
                 f("creel.job.reclaimed").parse().unwrap_or(0),
                 &[kv("messaging.destination.name")],
             ),
-            "ack" if f("creel.job.state") == "failed" => self
-                .dead_lettered
-                .add(1, &[kv("messaging.destination.name"), kv("creel.job.kind")]),
             _ => {}
         }
     }

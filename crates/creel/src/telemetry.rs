@@ -28,16 +28,11 @@ use crate::span_metrics::SpanMetrics;
 /// The variable that picks the log format: `json`, or text (anything else).
 pub const LOG_FORMAT_VAR: &str = "CREEL_LOG_FORMAT";
 
-/// What is measured: creel's crates at INFO (their spans are the ones the conventions name;
-/// storage's DEBUG events are the parts of a transfer, span events), whatever the log filter
-/// says.
-const METERED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_jobs=info,\
-                       creel_vendors=info,creel_storage=debug,creel_limiter=info";
-
-/// What is exported as spans: the same, but the `ack` span of every step, which only carries
-/// the dead-letter count (a third span per job would cost more than it tells).
-const TRACED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_queue::ack=off,\
-                      creel_jobs=info,creel_vendors=info,creel_storage=debug,creel_limiter=info";
+/// What is traced and measured: creel's crates at INFO (their spans are the ones the
+/// conventions name; storage's DEBUG events are the parts of a transfer, span events),
+/// whatever the log filter says.
+const INSTRUMENTED: &str = "off,creel=info,creel_api=info,creel_queue=info,creel_jobs=info,\
+                            creel_vendors=info,creel_storage=debug,creel_limiter=info";
 
 /// Whether this command serves its metrics as Prometheus text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,14 +140,14 @@ impl Telemetry {
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(p.tracer("creel"))
-                    .with_filter(EnvFilter::new(TRACED))
+                    .with_filter(EnvFilter::new(INSTRUMENTED))
                     .boxed(),
             );
         }
         if let Some(m) = metrics.meter() {
             layers.push(
                 SpanMetrics::new(m)
-                    .with_filter(EnvFilter::new(METERED))
+                    .with_filter(EnvFilter::new(INSTRUMENTED))
                     .boxed(),
             );
         }

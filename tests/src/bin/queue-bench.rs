@@ -14,6 +14,11 @@ use creel_queue::{JobContext, Queue, QueueConfig, RedisBackend};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+/// The allocator the `creel` binary runs with, so the bench measures what a worker costs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 struct Args {
     /// The Redis to use (flushed by the caller between runs).
