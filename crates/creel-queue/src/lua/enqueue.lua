@@ -6,6 +6,7 @@
 -- Returns a flat array: id, created (1) or existing (0), per job.
 local ttl = tonumber(ARGV[3])
 local now = now_ms()
+local now_t = ms_text(now)
 local out = {}
 local woke = false
 local i = 4
@@ -24,8 +25,8 @@ while i + 10 <= #ARGV do
     redis.call('HSET', jkey(id),
       'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'account', ARGV[i + 4],
       'payload', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'created_by', ARGV[i + 7], 'webhook', ARGV[i + 8],
-      'idempotency_key', ARGV[i + 9], 'tracestate', ARGV[i + 10], 'idem', idem, 'attempts', 0, 'runs', 1, 'step', '',
-      'created_at', now, 'run_at', math.max(run_at, now))
+      'idempotency_key', ARGV[i + 9], 'tracestate', ARGV[i + 10], 'idem', idem, 'attempts', '0', 'runs', '1', 'step', '',
+      'created_at', now_t, 'run_at', (run_at > now) and ARGV[i + 2] or now_t)
     if idem ~= '' then
       if ttl > 0 then
         redis.call('SET', P .. ':idem:' .. idem, id, 'EX', ttl)
@@ -34,11 +35,11 @@ while i + 10 <= #ARGV do
       end
     end
     if run_at > now then
-      redis.call('ZADD', qkey('scheduled'), run_at, id)
-      set_state(id, nil, 'scheduled', now)
+      redis.call('ZADD', qkey('scheduled'), ARGV[i + 2], id)
+      set_state(id, nil, 'scheduled', now_t)
     else
       redis.call('LPUSH', qkey('ready'), id)
-      set_state(id, nil, 'ready', now)
+      set_state(id, nil, 'ready', now_t)
       woke = true
     end
     out[#out + 1] = id

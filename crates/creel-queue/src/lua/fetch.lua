@@ -9,13 +9,14 @@ local max, lease_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
 local worker, token_prefix, chunk = ARGV[5], ARGV[6], tonumber(ARGV[7])
 if redis.call('EXISTS', qkey('paused')) == 1 then return { -2 } end
 local now = now_ms()
+local now_t, lease_until_t = ms_text(now), ms_text(now + lease_ms)
 
 local due = redis.call('ZRANGEBYSCORE', qkey('scheduled'), '-inf', now, 'LIMIT', 0, chunk)
 for _, id in ipairs(due) do
   redis.call('ZREM', qkey('scheduled'), id)
   if redis.call('HGET', jkey(id), 'state') == 'scheduled' then
     redis.call('LPUSH', qkey('ready'), id)
-    set_state(id, 'scheduled', 'ready', now)
+    set_state(id, 'scheduled', 'ready', now_t)
   end
 end
 
@@ -29,12 +30,12 @@ while leased < max and popped < max * 4 do
   if redis.call('HGET', jkey(id), 'state') == 'ready' then
     leased = leased + 1
     local token = token_prefix .. ':' .. leased
-    local attempts = redis.call('HINCRBY', jkey(id), 'attempts', 1)
-    redis.call('HSET', jkey(id), 'lease_token', token, 'worker', worker, 'started_at', now)
+    local attempts = redis.call('HINCRBY', jkey(id), 'attempts', '1')
+    redis.call('HSET', jkey(id), 'lease_token', token, 'worker', worker, 'started_at', now_t)
     -- A signal before this step started is seen by the step itself (it reads the payloads).
     redis.call('HDEL', jkey(id), 'wake_requested')
-    set_state(id, 'ready', 'running', now)
-    redis.call('ZADD', qkey('leases'), now + lease_ms, id)
+    set_state(id, 'ready', 'running', now_t)
+    redis.call('ZADD', qkey('leases'), lease_until_t, id)
     local f = redis.call('HMGET', jkey(id), 'kind', 'account', 'payload', 'step', 'traceparent', 'runs', 'checkpoint', 'created_by', 'lease_losses', 'tracestate', 'run_at')
     out[#out + 1] = id
     out[#out + 1] = token

@@ -8,6 +8,7 @@
 -- Returns, per job: 1 and the new state, or 0 and the current state when the lease is not ours.
 local max_len = ARGV[3]
 local now = now_ms()
+local now_t = ms_text(now)
 
 local function finish_one(id, token, outcome, delay, text, event_json, cancel_event_json, attempts_delta, step)
   local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested')
@@ -26,24 +27,25 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   end
   if outcome == 'retry' or outcome == 'continue' then
     if attempts_delta ~= 0 then redis.call('HINCRBY', jkey(id), 'attempts', attempts_delta) end
+    local due_t = ms_text(now + delay)
     if outcome == 'retry' then
-      redis.call('HSET', jkey(id), 'last_error', text, 'run_at', now + delay)
+      redis.call('HSET', jkey(id), 'last_error', text, 'run_at', due_t)
     else
-      redis.call('HSET', jkey(id), 'step', step, 'attempts', 0, 'run_at', now + delay)
+      redis.call('HSET', jkey(id), 'step', step, 'attempts', '0', 'run_at', due_t)
     end
-    redis.call('ZADD', qkey('scheduled'), now + delay, id)
-    set_state(id, 'running', 'scheduled', now)
+    redis.call('ZADD', qkey('scheduled'), due_t, id)
+    set_state(id, 'running', 'scheduled', now_t)
     if delay == 0 then wake() end
     return 1, 'scheduled'
   end
   if outcome == 'succeeded' then
-    redis.call('HSET', jkey(id), 'result', text, 'finished_at', now)
+    redis.call('HSET', jkey(id), 'result', text, 'finished_at', now_t)
     -- An error of an earlier attempt (or a quota wait) is no longer what the job says.
     redis.call('HDEL', jkey(id), 'last_error')
   else
-    redis.call('HSET', jkey(id), 'last_error', text, 'finished_at', now)
+    redis.call('HSET', jkey(id), 'last_error', text, 'finished_at', now_t)
   end
-  set_state(id, 'running', outcome, now)
+  set_state(id, 'running', outcome, now_t)
   emit(event_json, max_len)
   return 1, outcome
 end
