@@ -401,3 +401,85 @@ async fn ssrf_refusals_are_permanent_failures() {
     .await;
     stack.stop().await;
 }
+
+/// `GET /v1/scaling/{queue}`, what KEDA reads: ready is exact (a cancelled job still in the
+/// ready list is not counted), due counts scheduled jobs whose time has come, running counts
+/// leased jobs, and a job scheduled for later is not in the backlog at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaling_backlog_counts_ready_due_and_running_exactly() {
+    use creel_core::{JobError, JobRequest};
+    use creel_queue::{JobContext, RedisBackend};
+    use serde_json::Value;
+
+    let stack = Stack::start().await;
+    let request = |run_at: Option<chrono::DateTime<chrono::Utc>>| JobRequest {
+        queue: "scale".into(),
+        run_at,
+        ..JobRequest::new("hold", json!({}))
+    };
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut batch: Vec<JobRequest> = (0..4).map(|_| request(None)).collect();
+    batch.extend([
+        request(Some(soon)),
+        request(Some(soon)),
+        request(Some(later)),
+    ]);
+    let ids = stack.queue.enqueue_batch(batch).await.expect("enqueue");
+    stack.queue.cancel(&ids[0].id).await.expect("cancel");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let (status, body) = stack.get_json("/v1/scaling/scale").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"queue": "scale", "ready": 3, "due": 2, "running": 0, "backlog": 5})
+    );
+
+    // Steps held running (two started, the rest leased by the worker's prefetch): they stay in
+    // the backlog (a busy pod is not an idle one).
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    let worker = creel_tests::run_worker!(
+        RedisBackend::<Value>::new(stack.queue.clone(), "scale"),
+        2,
+        move |_j: Value, _ctx: apalis_core::task::data::Data<JobContext>| {
+            let held = held.clone();
+            async move {
+                let _permit = held.acquire().await;
+                Ok::<Value, JobError>(Value::Null)
+            }
+        }
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (_, body) = stack.get_json("/v1/scaling/scale").await;
+        if body["running"].as_u64() >= Some(2) || tokio::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(body["running"].as_u64() >= Some(2), "{body}");
+    assert_eq!(body["backlog"], 5, "{body}");
+
+    gate.add_permits(100);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (_, body) = stack.get_json("/v1/scaling/scale").await;
+        if body["backlog"] == 0 || tokio::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        body,
+        json!({"queue": "scale", "ready": 0, "due": 0, "running": 0, "backlog": 0}),
+        "the job scheduled for later is not counted"
+    );
+    worker.stop().await.expect("worker stops");
+
+    let (status, body) = stack.get_json("/v1/scaling/bad%20name").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "queue", "{body}");
+    stack.stop().await;
+}

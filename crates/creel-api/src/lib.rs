@@ -1,4 +1,5 @@
-//! creel's HTTP API: jobs (`/v1/jobs`), queues (`/v1/queues`), health (`/livez`, `/readyz`) and
+//! creel's HTTP API: jobs (`/v1/jobs`), queues (`/v1/queues`), the scaler's backlog
+//! (`/v1/scaling/{queue}`), health (`/livez`, `/readyz`) and
 //! the OpenAPI 3.1 document (`/openapi.json`), generated from the handlers. Every route but
 //! health and the document needs a bearer token whose scopes allow it, and a principal sees
 //! only its own jobs unless it has `admin`; every error is RFC 9457 problem+json.
@@ -7,6 +8,7 @@ mod auth;
 mod jobs;
 mod problem;
 mod queues;
+mod scaling;
 
 use std::sync::Arc;
 
@@ -46,8 +48,8 @@ impl std::fmt::Debug for ApiState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "creel", description = "Classroom-video job orchestration: enqueue and follow jobs."),
-    paths(jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, queues::list, queues::pause, queues::resume),
-    components(schemas(Problem, creel_core::JobRequest, creel_queue::JobRecord, creel_queue::Page, creel_queue::QueueCounts)),
+    paths(jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, queues::list, queues::pause, queues::resume, scaling::backlog),
+    components(schemas(Problem, creel_core::JobRequest, creel_queue::JobRecord, creel_queue::Page, creel_queue::QueueCounts, creel_queue::Backlog)),
     modifiers(&BearerAuth),
     tags((name = "jobs"), (name = "queues"))
 )]
@@ -76,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/queues", get(queues::list))
         .route("/v1/queues/{name}/pause", post(queues::pause))
         .route("/v1/queues/{name}/resume", post(queues::resume))
+        .route("/v1/scaling/{queue}", get(scaling::backlog))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -43,7 +43,7 @@ pub(crate) async fn pause(
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Scope::QueuesAdmin)?;
-    check_name(&name)?;
+    check_name(&name, "name")?;
     state.queue.pause(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -62,15 +62,16 @@ pub(crate) async fn resume(
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Scope::QueuesAdmin)?;
-    check_name(&name)?;
+    check_name(&name, "name")?;
     state.queue.resume(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_name(name: &str) -> Result<(), Problem> {
+/// Checks a queue name from a path; a bad one is a 422 naming `field`.
+pub(crate) fn check_name(name: &str, field: &str) -> Result<(), Problem> {
     let mut probe = creel_core::JobRequest::new("x", serde_json::json!({}));
     probe.queue = name.to_owned();
     probe
         .validate()
-        .map_err(|e| Problem::invalid("name", e.reason))
+        .map_err(|e| Problem::invalid(field, e.reason))
 }

@@ -312,6 +312,9 @@ pub enum Scope {
     /// List queues with their counts; pause and resume them.
     #[serde(rename = "queues:admin")]
     QueuesAdmin,
+    /// Read a queue's backlog (`GET /v1/scaling/{queue}`): what an autoscaler's token needs.
+    #[serde(rename = "scaling:read")]
+    ScalingRead,
     /// Everything, on every principal's jobs.
     #[serde(rename = "admin")]
     Admin,
@@ -326,6 +329,7 @@ impl Scope {
             Self::JobsRead => "jobs:read",
             Self::JobsCancel => "jobs:cancel",
             Self::QueuesAdmin => "queues:admin",
+            Self::ScalingRead => "scaling:read",
             Self::Admin => "admin",
         }
     }
@@ -388,6 +392,9 @@ pub struct WorkerConfig {
     pub drain_ms: u64,
     /// Retry policy of job kinds without their own.
     pub default_retry: RetryPolicy,
+    /// Where `creel worker` serves `GET /livez` and `GET /readyz` for Kubernetes probes (and
+    /// `/metrics`, when `telemetry.metrics_listen` is the same address); unset, it serves none.
+    pub health_listen: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -397,6 +404,7 @@ impl Default for WorkerConfig {
             lease_ms: 30_000,
             drain_ms: 20_000,
             default_retry: RetryPolicy::default(),
+            health_listen: None,
         }
     }
 }

@@ -111,6 +111,20 @@ impl Queue {
         Ok(())
     }
 
+    /// This handle with [`QueueConfig::fetch_batch`] set to `n` (at least 1), on the same
+    /// connection: a worker that fetches no more jobs at once than it can start leaves the
+    /// rest ready for other pods (what an autoscaled fleet needs).
+    #[must_use]
+    pub fn with_fetch_batch(&self, n: usize) -> Self {
+        let mut cfg = (*self.cfg).clone();
+        cfg.fetch_batch = n.max(1);
+        Self {
+            cfg: Arc::new(cfg),
+            conn: self.conn.clone(),
+            scripts: Arc::clone(&self.scripts),
+        }
+    }
+
     /// The configuration this handle was made with.
     #[must_use]
     pub fn config(&self) -> &QueueConfig {

@@ -13,6 +13,7 @@
 
 mod ack;
 mod backend;
+mod backlog;
 mod client;
 mod config;
 mod connect;
@@ -21,6 +22,7 @@ pub mod embedded;
 mod error;
 mod events;
 mod fetcher;
+mod health;
 mod maintenance;
 mod record;
 mod scripts;
@@ -31,10 +33,12 @@ mod worker;
 
 pub use ack::{AckLayer, AckService};
 pub use backend::RedisBackend;
+pub use backlog::Backlog;
 pub use client::{CancelOutcome, Enqueued, Page, Queue, QueueCounts, WorkerInfo};
 pub use config::QueueConfig;
 pub use context::{JobContext, StepOutcome};
 pub use error::QueueError;
 pub use events::StreamEvent;
+pub use health::WorkerHealth;
 pub use record::JobRecord;
 pub use streams::{Stream, StreamEntry, StreamReader};

@@ -21,6 +21,7 @@ pub(crate) struct Scripts {
     pub(crate) progress: Script,
     pub(crate) signal: Script,
     pub(crate) listen: Script,
+    pub(crate) backlog: Script,
 }
 
 fn with_prelude(body: &str) -> Script {
@@ -43,6 +44,7 @@ impl Scripts {
             progress: with_prelude(include_str!("lua/progress.lua")),
             signal: with_prelude(include_str!("lua/signal.lua")),
             listen: with_prelude(include_str!("lua/listen.lua")),
+            backlog: with_prelude(include_str!("lua/backlog.lua")),
         }
     }
 }
