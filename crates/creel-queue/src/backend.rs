@@ -57,6 +57,13 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
     /// A worker for `queue` on an existing connection. Must be called inside a tokio runtime.
     #[must_use]
     pub fn new(queue: Queue, queue_name: &str) -> Self {
+        Self::with_health(queue, queue_name, crate::WorkerHealth::default())
+    }
+
+    /// Like [`RedisBackend::new`], its heartbeat loop reporting to `health` (shared by the
+    /// process's backends, read by its `/livez` and `/readyz`).
+    #[must_use]
+    pub fn with_health(queue: Queue, queue_name: &str, health: crate::WorkerHealth) -> Self {
         let (finisher, outcomes) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         tokio::spawn(stop.clone().run_until_cancelled_owned(record_outcomes(
@@ -70,6 +77,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             worker_id: worker_identity(queue_name),
             leases: Mutex::new(Default::default()),
             finisher,
+            health,
         });
         let (wake_tx, wake_rx) = watch::channel(0u64);
         maintenance::spawn(&shared, wake_tx, &stop);

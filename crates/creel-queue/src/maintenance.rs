@@ -63,10 +63,27 @@ async fn subscribe(shared: &WorkerShared, channel: &str) -> redis::RedisResult<r
 async fn heartbeat(shared: Arc<WorkerShared>) {
     let cfg = shared.queue.config();
     let every = (cfg.lease / 3).max(Duration::from_millis(100));
+    // A beat that hangs (Redis unreachable without an error) is given up after `every`, so the
+    // loop keeps turning and the process stays live; it turns at least every 2 × `every`.
+    let allowed_silence = every * 3;
     loop {
-        if let Err(e) = beat(&shared).await {
-            tracing::warn!(error = %e, "heartbeat failed; leases will be renewed on the next one");
-        }
+        let reached = match tokio::time::timeout(every, beat(&shared)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "heartbeat failed; leases will be renewed on the next one");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = every.as_millis(),
+                    "heartbeat timed out; leases will be renewed on the next one"
+                );
+                false
+            }
+        };
+        shared
+            .health
+            .record(&shared.queue_name, reached, allowed_silence);
         tokio::time::sleep(every).await;
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct WorkerShared {
     pub(crate) leases: Mutex<HashMap<String, HeldLease>>,
     /// Step outcomes waiting to be recorded by [`record_outcomes`].
     pub(crate) finisher: mpsc::UnboundedSender<FinishRequest>,
+    /// Where the heartbeat loop reports its turns.
+    pub(crate) health: crate::WorkerHealth,
 }
 
 /// One step outcome on its way to `finish.lua`, with the channel its answer goes back on.

@@ -24,3 +24,4 @@ pub mod telemetry;
 pub mod vendor_cli;
 pub mod webhooks;
 pub mod worker;
+pub mod worker_health;

@@ -280,6 +280,25 @@ async fn run_without_config(cli: Cli, metrics: MetricsHandle) -> anyhow::Result<
     creel::demo::run(metrics).await.map(|()| ExitCode::SUCCESS)
 }
 
+/// Serves `app` on `addr` (named by `field` in errors) until `stop`.
+async fn serve(
+    addr: &str,
+    field: &str,
+    app: axum::Router,
+    stop: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{field} {addr}"))?;
+    tracing::info!(%addr, field, "serving");
+    let stopping = stop.clone();
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopping.cancelled_owned())
+            .await
+    }))
+}
+
 async fn run_command(
     cli: Cli,
     config: Arc<creel_core::Config>,
@@ -299,24 +318,27 @@ async fn run_command(
     match cli.command {
         Command::Worker => {
             let stop = stop_on_signal();
-            let exposition = match &config.telemetry.metrics_listen {
-                Some(addr) => {
-                    let listener = tokio::net::TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("telemetry.metrics_listen {addr}"))?;
-                    tracing::info!(%addr, "serving /metrics");
-                    let app = creel::api::metrics_route(metrics);
-                    let stopping = stop.clone();
-                    Some(tokio::spawn(async move {
-                        axum::serve(listener, app)
-                            .with_graceful_shutdown(stopping.cancelled_owned())
-                            .await
-                    }))
+            let health = creel_queue::WorkerHealth::default();
+            // The probes and /metrics answer through the drain; they stop after it.
+            let drained = CancellationToken::new();
+            let mut servers = Vec::new();
+            let probes = config.worker.health_listen.as_deref();
+            let metrics_at = config.telemetry.metrics_listen.as_deref();
+            if let Some(addr) = probes {
+                let mut app = creel::worker_health::router(health.clone());
+                if metrics_at == Some(addr) {
+                    app = app.merge(creel::api::metrics_route(metrics.clone()));
                 }
-                None => None,
-            };
-            creel::worker::run(config, queue, stop).await?;
-            if let Some(server) = exposition {
+                servers.push(serve(addr, "worker.health_listen", app, &drained).await?);
+            }
+            if let Some(addr) = metrics_at.filter(|a| Some(*a) != probes) {
+                let app = creel::api::metrics_route(metrics);
+                servers.push(serve(addr, "telemetry.metrics_listen", app, &drained).await?);
+            }
+            let ran = creel::worker::run_with(config, queue, health, stop).await;
+            drained.cancel();
+            ran?;
+            for server in servers {
                 let _ = server.await;
             }
         }

@@ -12,7 +12,7 @@ use creel_core::telemetry::JobParent;
 use creel_core::{Config, JobError};
 use creel_jobs::{Job, JobDeps};
 use creel_queue::trace::StoredContext;
-use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome};
+use creel_queue::{JobContext, Queue, RedisBackend, StepOutcome, WorkerHealth};
 use opentelemetry::trace::TraceContextExt;
 use tokio_util::sync::CancellationToken;
 use tower::limit::ConcurrencyLimitLayer;
@@ -22,6 +22,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// Runs every configured queue's worker (and webhook delivery) until `stop` is cancelled, then
 /// drains and returns.
 pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> anyhow::Result<()> {
+    run_with(config, queue, WorkerHealth::default(), stop).await
+}
+
+/// Like [`run`], every queue's heartbeat loop reporting to `health` (the probes' source).
+pub async fn run_with(
+    config: Arc<Config>,
+    queue: Queue,
+    health: WorkerHealth,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let interrupt_steps = CancellationToken::new();
     let sources = creel_jobs::source::SourcePolicy::new(&config.download);
     let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(
@@ -50,7 +60,12 @@ pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> 
     let mut tasks = tokio::task::JoinSet::new();
     for (name, qc) in &config.worker.queues {
         let worker = WorkerBuilder::new(format!("creel-{name}"))
-            .backend(RedisBackend::<Job>::new(queue.clone(), name))
+            .backend(RedisBackend::<Job>::with_health(
+                // Leasing no more than it can start leaves the rest to the other pods.
+                queue.with_fetch_batch(qc.concurrency),
+                name,
+                health.clone(),
+            ))
             .layer(ConcurrencyLimitLayer::new(qc.concurrency.max(1)))
             .data(deps.clone())
             .build(run_step);
@@ -112,6 +127,9 @@ async fn run_step(
     deps: Data<JobDeps>,
 ) -> Result<StepOutcome, JobError> {
     let span = process_span(&ctx, deps.config.telemetry.job_parent);
+    span.in_scope(|| {
+        tracing::debug!(job = %ctx.id, kind = %ctx.kind, attempt = ctx.attempt, "step started");
+    });
     let outcome = creel_jobs::run(job, &ctx, &deps)
         .instrument(span.clone())
         .await;
