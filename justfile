@@ -39,6 +39,12 @@ bench: bench-queue bench-download bench-transfer bench-limiter bench-jobs
 bench-queue jobs="50000" concurrency="50":
     bash bench/queue/run.sh {{jobs}} {{concurrency}}
 
+# The scaling test with a live view: a KEDA/HPA controller loop against real `creel worker`
+# processes under a burst of 300 downloads; writes target/scale-sim/timeline.csv and .png
+# (the chart's text needs fonts-dejavu-core).
+scale-sim:
+    SCALE_SIM_OUT="$PWD/target/scale-sim" cargo test --locked -p creel --test scaling -- --nocapture
+
 # creel end to end on embedded defaults: private redis-server, sample server, API, worker, downloads.
 demo:
     cargo run --quiet --locked -p creel -- demo
