@@ -1,7 +1,8 @@
 # creel's tasks. `just --list` shows them.
 
 # Run every test (unit, integration with a private redis-server, architecture checks, the
-# security suite, short proptests of the fuzz properties), then schemathesis against the API.
+# security suite, short proptests of the fuzz properties), then schemathesis against the API
+# and the deployment linters (hadolint, yamllint, kubernetes-validate, KEDA's CRD schema).
 # Ends with one summed line: "tests: N passed, N failed".
 test:
     #!/usr/bin/env bash
@@ -11,9 +12,12 @@ test:
     cargo test --workspace --locked 2>&1 | tee target/test-output.log || status=$?
     st=0
     bash scripts/schemathesis.sh 50 2>&1 | tee target/schemathesis-output.log || st=$?
-    awk -v st="$st" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
-         END { if (st == 0) p += 1; else f += 1; printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+    dl=0
+    bash scripts/deploy-lint.sh 2>&1 | tee target/deploy-lint-output.log || dl=$?
+    awk -v st="$st" -v dl="$dl" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+         END { if (st == 0) p += 1; else f += 1; if (dl == 0) p += 1; else f += 1; printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
     if [ "$st" != 0 ]; then exit "$st"; fi
+    if [ "$dl" != 0 ]; then exit "$dl"; fi
     exit $status
 
 # schemathesis (PyPI, in a venv under target/) against /openapi.json of a running `creel api`:
@@ -25,6 +29,10 @@ test-security examples="200":
 # `seconds` from the committed seeds in fuzz/corpus/ (not part of the tests).
 fuzz seconds="60":
     bash fuzz/run.sh {{seconds}}
+
+# The deployment files: hadolint, yamllint, kubernetes-validate and KEDA's CRD schema.
+deploy-lint:
+    bash scripts/deploy-lint.sh
 
 # Lints as CI would want them.
 lint:
