@@ -1,0 +1,125 @@
+//! `creel worker` as the manifests run it (deploy/k8s: runAsNonRoot, readOnlyRootFilesystem,
+//! only `/tmp` writable as a size-limited emptyDir, no new privileges): the binary under
+//! `unshare -m` with `/` remounted read-only, a tmpfs on `/tmp`, only the storage directory
+//! writable (the volume a dir profile would be), and `setpriv` to uid 65532 with no new
+//! privileges. It completes a download, is seen running as 65532 on a read-only root, and
+//! exits 0 on SIGTERM.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use creel::samples::SampleServer;
+use creel_core::{JobRequest, JobState};
+use creel_queue::embedded::RedisServer;
+use creel_queue::{Queue, QueueConfig};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_root_worker_on_a_read_only_root_completes_a_job() {
+    let redis = RedisServer::start().expect("redis-server");
+    let samples = SampleServer::start(&[("lesson.mp4", 3 << 20)], Duration::ZERO, "k")
+        .await
+        .expect("samples");
+    // Not under /tmp: the worker's /tmp is its own tmpfs.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let out = dir.path().join("bucket");
+    std::fs::create_dir(&out).expect("bucket dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let config = dir.path().join("creel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nurl = \"{}\"\n[download]\nallow_hosts = [\"127.0.0.1\"]\n\
+             [storage.local]\ntype = \"dir\"\npath = \"{}\"\n",
+            redis.url(),
+            out.display()
+        ),
+    )
+    .expect("config");
+    // Exit 97 if the root is still writable (the config's directory stands for it).
+    let script = "mount --bind \"$1\" \"$1\" && mount --bind / / && mount -o remount,bind,ro / \
+                  && { ! touch \"$3.probe\" 2>/dev/null || exit 97; } \
+                  && mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp \
+                  && exec setpriv --reuid=65532 --regid=65532 --clear-groups --no-new-privs \
+                  \"$2\" --config \"$3\" worker";
+    let log = dir.path().join("worker.log");
+    let mut worker = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(&out)
+        .arg(env!("CARGO_BIN_EXE_creel"))
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("unshare");
+
+    let queue = Queue::connect(QueueConfig::new(redis.url()))
+        .await
+        .expect("queue");
+    let id = queue
+        .enqueue(JobRequest::new(
+            "download",
+            json!({"url": samples.url("lesson.mp4"), "profile": "local", "key": "lessons/a.mp4",
+                   "expected_md5": samples.md5["lesson.mp4"]}),
+        ))
+        .await
+        .expect("enqueue")
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rec = queue.get(&id).await.expect("get").expect("record");
+        if rec.state == JobState::Succeeded {
+            break;
+        }
+        if let Some(status) = worker.try_wait().expect("try_wait") {
+            panic!(
+                "the worker ended ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "the job did not finish: {rec:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        out.join("lessons/a.mp4").exists(),
+        "stored in the writable volume"
+    );
+
+    // It ran as 65532 (the script checked the read-only root before it started it).
+    let pid = worker.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{uid}"
+    );
+    assert!(
+        !dir.path().join("creel.toml.probe").exists(),
+        "the root was read-only for the worker"
+    );
+
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = worker.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        exit.success(),
+        "{exit:?}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
