@@ -22,6 +22,7 @@ pub mod span_metrics;
 pub mod storage_cli;
 pub mod telemetry;
 pub mod vendor_cli;
+pub mod vendor_params;
 pub mod webhooks;
 pub mod worker;
 pub mod worker_health;

@@ -14,76 +14,8 @@ use creel_vendors::weclassroom::php::PhpValue;
 use creel_vendors::{Classification, VendorClient, VendorError, baijiayun, plaso, weclassroom};
 use serde_json::{Value, json};
 
-/// One `key=value` argument; `key:=json` gives the value as JSON (numbers, arrays, objects).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Param {
-    /// The key.
-    pub key: String,
-    /// The value.
-    pub value: ParamValue,
-}
-
-/// How a parameter's value was written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamValue {
-    /// `k=v`: text. WeClassroom sends it as a PHP int when it is a canonical integer (ids go
-    /// as ints), else as a string.
-    Text(String),
-    /// `k:=json`: exactly this JSON value (a JSON string stays a string).
-    Json(Value),
-}
-
-impl ParamValue {
-    /// The value as JSON (text becomes a JSON string).
-    #[must_use]
-    pub fn json(&self) -> Value {
-        match self {
-            Self::Text(t) => Value::String(t.clone()),
-            Self::Json(v) => v.clone(),
-        }
-    }
-
-    /// The value as the text Baijiayun signs and sends.
-    #[must_use]
-    pub fn text(&self) -> String {
-        match self {
-            Self::Text(t) => t.clone(),
-            Self::Json(v) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-        }
-    }
-
-    /// The value as a PHP value for WeClassroom.
-    pub fn php(&self) -> anyhow::Result<PhpValue> {
-        match self {
-            Self::Text(t) => Ok(match t.parse::<i64>() {
-                Ok(i) if i.to_string() == *t => PhpValue::Int(i),
-                _ => PhpValue::Str(t.clone()),
-            }),
-            Self::Json(v) => php_value(v),
-        }
-    }
-}
-
-impl std::str::FromStr for Param {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some((k, v)) = s.split_once(":=") {
-            let value = serde_json::from_str(v).map_err(|e| format!("{k}:= needs JSON: {e}"))?;
-            return Ok(Self {
-                key: k.to_owned(),
-                value: ParamValue::Json(value),
-            });
-        }
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected key=value or key:=json, got {s:?}"))?;
-        Ok(Self {
-            key: k.to_owned(),
-            value: ParamValue::Text(v.to_owned()),
-        })
-    }
-}
+use crate::vendor_params::deduplicated;
+pub use crate::vendor_params::{Param, ParamValue};
 
 fn account<'a>(
     config: &'a Config,
@@ -108,24 +40,6 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// JSON mapped onto PHP: strings stay strings, integers are ints, arrays and objects arrays.
-fn php_value(v: &Value) -> anyhow::Result<PhpValue> {
-    Ok(match v {
-        Value::Null => PhpValue::Null,
-        Value::Bool(b) => PhpValue::Bool(*b),
-        Value::Number(n) => PhpValue::Int(n.as_i64().context("PHP params need integers")?),
-        Value::String(s) => PhpValue::Str(s.clone()),
-        Value::Array(items) => {
-            PhpValue::list(items.iter().map(php_value).collect::<anyhow::Result<_>>()?)
-        }
-        Value::Object(map) => PhpValue::Array(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), php_value(v)?)))
-                .collect::<anyhow::Result<_>>()?,
-        ),
-    })
-}
-
 /// Whether `creel vendor sign` prints the secret inside the canonical string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretDisplay {
@@ -145,6 +59,7 @@ pub fn sign(
     display: SecretDisplay,
 ) -> anyhow::Result<Value> {
     let a = account(config, account_name, vendor)?;
+    let params = &deduplicated(params);
     let secret = a.secret.expose();
     let mask = |s: String| match display {
         SecretDisplay::Shown => s,
@@ -152,7 +67,10 @@ pub fn sign(
     };
     Ok(match vendor {
         Vendor::Baijiayun => {
-            let mut p: BTreeMap<String, String> = params
+            // What the client sends: empty values are dropped before signing.
+            let (empty, given): (Vec<&Param>, Vec<&Param>) =
+                params.iter().partition(|p| p.value.text().is_empty());
+            let mut p: BTreeMap<String, String> = given
                 .iter()
                 .map(|p| (p.key.clone(), p.value.text()))
                 .collect();
@@ -163,6 +81,7 @@ pub fn sign(
                 "canonical": mask(baijiayun::sign::canonical_string(&p, secret)),
                 "sign": baijiayun::sign::sign(&p, secret),
                 "params": p,
+                "dropped_empty": empty.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
             })
         }
         Vendor::Plaso => {
@@ -279,6 +198,7 @@ async fn call_once(
     e: &creel_vendors::Endpoint,
     params: &[Param],
 ) -> anyhow::Result<Result<Value, VendorError>> {
+    let params = &deduplicated(params);
     Ok(match client {
         VendorClient::Baijiayun(c) => {
             let p = params
@@ -308,16 +228,76 @@ async fn call_once(
 mod tests {
     use super::*;
 
+    fn params(list: &[&str]) -> Vec<Param> {
+        list.iter().map(|s| s.parse().expect("param")).collect()
+    }
+
+    fn config_with(vendor: Vendor, id: &str, secret: &str) -> Config {
+        let mut config = Config::default();
+        config.accounts.insert(
+            "a".into(),
+            VendorAccount::new(vendor, id, creel_core::Secret::new(secret)),
+        );
+        config
+    }
+
+    /// The client drops empty values before signing; so does the debugger, saying so.
     #[test]
-    fn params_parse_as_text_or_json() {
-        let p: Param = "room_id=123".parse().expect("k=v");
-        assert_eq!(p.value, ParamValue::Text("123".into()));
-        assert_eq!(p.value.php().expect("php"), PhpValue::Int(123));
-        let p: Param = "lesson_id:=[1,2]".parse().expect("k:=json");
-        assert_eq!(p.value, ParamValue::Json(json!([1, 2])));
-        let p: Param = r#"lessonId:="7""#.parse().expect("k:=json");
-        assert_eq!(p.value.php().expect("php"), PhpValue::Str("7".into()));
-        assert!("nothing".parse::<Param>().is_err());
+    fn baijiayun_sign_drops_empty_values_as_the_client_does() {
+        let config = config_with(Vendor::Baijiayun, "12345", "8jewu3j93jjewi3jwj90093jkyu");
+        let out = sign(
+            &config,
+            Vendor::Baijiayun,
+            "a",
+            &params(&["video_id=456", "note=", "timestamp=1596096142"]),
+            None,
+            SecretDisplay::Masked,
+        )
+        .expect("signs");
+        assert_eq!(out["sign"], "95b1618b51f5e38f1889f1bee9d54c00");
+        assert_eq!(out["dropped_empty"], json!(["note"]));
+        assert!(out["params"].get("note").is_none());
+    }
+
+    /// PHP's serialize() of what the vendor's sample builds: `array('meta' => array('b' => 1,
+    /// 'a' => 2), 'k' => 1)` then `$p['k'] = 2` keeps `k` second with the value 2.
+    #[test]
+    fn weclassroom_serializes_objects_in_order_and_repeated_keys_as_php() {
+        let config = config_with(
+            Vendor::Weclassroom,
+            "app",
+            "0123456789abcdef0123456789abcdef",
+        );
+        let out = sign(
+            &config,
+            Vendor::Weclassroom,
+            "a",
+            &params(&[r#"meta:={"b":1,"a":2}"#, "k=1", "k=2"]),
+            Some([7; 16]),
+            SecretDisplay::Masked,
+        )
+        .expect("signs");
+        assert_eq!(
+            out["serialized"],
+            r#"a:2:{s:4:"meta";a:2:{s:1:"b";i:1;s:1:"a";i:2;}s:1:"k";i:2;}"#
+        );
+    }
+
+    /// A key given twice: the last value, as PHP and JS take it.
+    #[test]
+    fn plaso_takes_the_last_of_a_repeated_key() {
+        let config = config_with(Vendor::Plaso, "app", "secret");
+        let out = sign(
+            &config,
+            Vendor::Plaso,
+            "a",
+            &params(&["k=1", "k=2", "validBegin=1", "validTime=300"]),
+            None,
+            SecretDisplay::Masked,
+        )
+        .expect("signs");
+        assert_eq!(out["params"]["k"], "2");
+        assert_eq!(out["canonical"], "appId=app&k=2&validBegin=1&validTime=300");
     }
 
     #[test]
