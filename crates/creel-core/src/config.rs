@@ -510,7 +510,7 @@ pub struct VendorAccount {
     #[serde(default = "default_clock_skew_secs")]
     pub clock_skew_secs: u64,
     /// The unguessable token in this account's callback URL
-    /// (`/v1/callbacks/<vendor>/<account>/<token>`); Plaso callbacks are unsigned, so the token
+    /// (`/callbacks/plaso/<token>`); Plaso callbacks are unsigned, so the token
     /// is what authenticates them.
     #[serde(default)]
     pub callback_token: Option<Secret>,

@@ -11,6 +11,7 @@ pub mod job;
 pub mod limit;
 pub mod redact;
 pub mod retry;
+pub mod retry_after;
 pub mod state;
 pub mod telemetry;
 

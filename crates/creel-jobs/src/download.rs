@@ -595,8 +595,8 @@ fn check_status(response: &reqwest::Response) -> Result<(), JobError> {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map_or(Duration::from_secs(5), Duration::from_secs);
+                .and_then(|v| creel_core::retry_after::parse(v, std::time::SystemTime::now()))
+                .unwrap_or(Duration::from_secs(5));
             Err(JobError::retry_after(after, reason))
         }
         500..=599 => Err(JobError::retryable(reason)),

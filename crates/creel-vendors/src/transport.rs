@@ -169,8 +169,7 @@ impl Transport {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| creel_core::retry_after::parse(v, std::time::SystemTime::now()));
         let body = response.bytes().await.map_err(transport)?.to_vec();
         if matches!(
             status,
