@@ -10,7 +10,7 @@
 //! A verified callback becomes a *signal* on the keys of [`creel_jobs::classroom::keys`]: the
 //! jobs listening there poll at once, and a job that starts listening later still finds it.
 //! Each vendor is answered as its document says (`{"code":0}`, `{"code":0,"message":""}`);
-//! a failure to record the callback answers 500 and releases the claim, so the vendor's retry
+//! a failure to record the callback answers 503 and releases the claim, so the vendor's retry
 //! is accepted.
 
 use std::collections::BTreeMap;
