@@ -2,6 +2,7 @@
 //! function, the error taxonomy every job step returns, retry policies and the completion-event
 //! schema. This crate does no I/O; every other creel crate depends on it.
 
+pub mod backoff;
 pub mod classroom;
 pub mod config;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod retry_after;
 pub mod state;
 pub mod telemetry;
 
+pub use backoff::Backoff;
 pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind, VendorFailure};
 pub use event::{CompletionData, CompletionEvent, EventType};

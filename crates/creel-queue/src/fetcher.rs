@@ -47,7 +47,8 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
 
     /// The next task to run; waits as long as it takes.
     pub(crate) async fn next(&mut self) -> Task<Args> {
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff =
+            creel_core::Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         loop {
             if let Some(task) = self.buffer.pop_front() {
                 if let Some(ctx) = task.data().get::<JobContext>() {
@@ -57,9 +58,9 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
             }
             self.wake.borrow_and_update();
             match self.fetch().await {
-                Ok(Fetched::Jobs) => backoff = Duration::from_millis(50),
+                Ok(Fetched::Jobs) => backoff.reset(),
                 Ok(Fetched::Empty { wait }) => {
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     let idle = self.shared.queue.config().idle_poll;
                     let wait = wait.map_or(idle, |w| w.min(idle));
                     if !wait.is_zero() {
@@ -70,9 +71,9 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "fetch failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "fetch failed; retrying");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

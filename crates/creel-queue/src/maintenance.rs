@@ -33,11 +33,11 @@ pub(crate) fn spawn(
 
 async fn listen_for_wakeups(shared: Arc<WorkerShared>, wake: watch::Sender<u64>) {
     let channel = shared.queue.config().queue_key(&shared.queue_name, "wake");
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = creel_core::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match subscribe(&shared, &channel).await {
             Ok(mut pubsub) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 // Anything pushed while we were not subscribed is picked up by this fetch.
                 wake.send_modify(|n| *n += 1);
                 let mut messages = pubsub.on_message();
@@ -48,8 +48,7 @@ async fn listen_for_wakeups(shared: Arc<WorkerShared>, wake: watch::Sender<u64>)
             }
             Err(e) => tracing::warn!(error = %e, "cannot subscribe to wake-ups; retrying"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_wait()).await;
     }
 }
 

@@ -254,7 +254,8 @@ impl WorkerShared {
             String::new()
         };
         let deadline = tokio::time::Instant::now() + cfg.lease;
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff =
+            creel_core::Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
             match self.run_finish(ctx, &finish, &event, &cancel_event).await {
                 Ok((1, state)) => {
@@ -277,8 +278,7 @@ impl WorkerShared {
                 }
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!(job = %ctx.id, error = %e, "could not record the step outcome; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    tokio::time::sleep(backoff.next_wait()).await;
                 }
                 Err(e) => {
                     tracing::error!(job = %ctx.id, error = %e, "gave up recording the step outcome; the lease will expire and the step run again");

@@ -50,7 +50,8 @@ impl Consumer {
         Fut: Future<Output = Handled>,
     {
         let me = format!("{}-{}", std::process::id(), ulid::Ulid::new());
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff =
+            creel_core::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         let mut reader = loop {
             match queue
                 .stream_reader(self.stream, self.group, &me, Duration::from_secs(2))
@@ -61,7 +62,7 @@ impl Consumer {
                     tracing::warn!(group = self.group, error = %e, "cannot join the consumer group; retrying");
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(Duration::from_secs(5)),
+                        () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
                 }
             }

@@ -111,7 +111,10 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
         .filter_map(|k| creel_core::config::webhook_key_bytes(k.expose()))
         .collect();
     let mut attempts = 0;
-    let mut delay = Duration::from_millis(cfg.base_delay_ms);
+    let mut delay = creel_core::Backoff::new(
+        Duration::from_millis(cfg.base_delay_ms),
+        Duration::from_secs(300),
+    );
     let (status, last_code, last_error) = loop {
         attempts += 1;
         let mut req = http
@@ -150,8 +153,7 @@ async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig,
             break ("failed", code, error);
         }
         tracing::info!(job = %job.id, attempts, error = ?error, "webhook delivery failed; retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(300));
+        tokio::time::sleep(delay.next_wait()).await;
     };
     let record = serde_json::json!({
         "status": status,
