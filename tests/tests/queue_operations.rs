@@ -304,3 +304,74 @@ async fn listing_an_empty_state_gives_an_empty_page() {
         .expect("list");
     assert_eq!(ready.jobs.len(), 1);
 }
+
+/// A child that ends wakes its parent: a parent scheduled an hour out becomes due when its
+/// child succeeds in another queue, when its child is cancelled while queued, and when the
+/// child had already ended before it was linked. A parent with a child still running stays
+/// where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_ends_wakes_its_parent() {
+    let (_redis, q) = start_queue().await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let parent = |q: &creel_queue::Queue| {
+        let q = q.clone();
+        async move {
+            q.enqueue(JobRequest {
+                run_at: Some(later),
+                ..JobRequest::new("parent", json!({}))
+            })
+            .await
+            .expect("parent")
+            .id
+        }
+    };
+    let child = |q: &creel_queue::Queue| {
+        let q = q.clone();
+        async move {
+            q.enqueue(JobRequest {
+                queue: "kids".into(),
+                ..JobRequest::new("child", json!({}))
+            })
+            .await
+            .expect("child")
+            .id
+        }
+    };
+    let due = |q: &creel_queue::Queue| {
+        let q = q.clone();
+        async move { q.backlog("default").await.expect("backlog").due }
+    };
+
+    // Cancelled while queued.
+    let (p1, c1) = (parent(&q).await, child(&q).await);
+    q.link_child(&p1, &c1).await.expect("link");
+    assert_eq!(due(&q).await, 0, "an hour out, its child not ended");
+    assert_eq!(
+        q.cancel(&c1).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(due(&q).await, 1, "woken by the cancelled child");
+
+    // Ended before it was linked.
+    let (p2, c2) = (parent(&q).await, child(&q).await);
+    q.cancel(&c2).await.expect("cancel");
+    assert_eq!(due(&q).await, 1);
+    q.link_child(&p2, &c2).await.expect("link");
+    assert_eq!(due(&q).await, 2, "linking an ended child wakes the parent");
+
+    // Succeeded in a worker of another queue.
+    let (p3, c3) = (parent(&q).await, child(&q).await);
+    q.link_child(&p3, &c3).await.expect("link");
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "kids"),
+        1,
+        |_j: Value, _ctx: Data<JobContext>| async { Ok::<Value, JobError>(json!("done")) }
+    );
+    wait_for_state(&q, &c3, JobState::Succeeded, Duration::from_secs(10)).await;
+    assert_eq!(due(&q).await, 3, "woken by the child that succeeded");
+    worker.stop().await.expect("worker stops");
+    for p in [&p1, &p2, &p3] {
+        let rec = q.get(p).await.expect("get").expect("parent");
+        assert_eq!(rec.state, JobState::Scheduled, "still scheduled, now due");
+    }
+}

@@ -342,19 +342,24 @@ impl Queue {
         Ok(outcome)
     }
 
-    /// Records `child` as a child of `parent`: cancelling the parent cancels the child.
-    /// Idempotent.
+    /// Records `child` as a child of `parent`: cancelling the parent cancels the child, and
+    /// the child's end (succeeded, failed or cancelled) wakes the parent: a scheduled parent
+    /// becomes due, a running one's next step is due at once. A child that already ended
+    /// wakes the parent now. Idempotent.
     ///
     /// # Errors
     /// Redis failed.
     pub async fn link_child(&self, parent: &JobId, child: &JobId) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let _: () = redis::pipe()
-            .sadd(self.children_key(parent), child.as_str())
-            .ignore()
-            .hset(self.cfg.job_key(child.as_str()), "parent", parent.as_str())
-            .ignore()
-            .query_async(&mut conn)
+        let _: i64 = self
+            .scripts
+            .link
+            .prepare_invoke()
+            .arg(&self.cfg.prefix)
+            .arg("")
+            .arg(parent.as_str())
+            .arg(child.as_str())
+            .invoke_async(&mut conn)
             .await?;
         Ok(())
     }

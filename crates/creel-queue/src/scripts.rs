@@ -22,6 +22,7 @@ pub(crate) struct Scripts {
     pub(crate) signal: Script,
     pub(crate) listen: Script,
     pub(crate) backlog: Script,
+    pub(crate) link: Script,
 }
 
 fn with_prelude(body: &str) -> Script {
@@ -45,6 +46,7 @@ impl Scripts {
             signal: with_prelude(include_str!("lua/signal.lua")),
             listen: with_prelude(include_str!("lua/listen.lua")),
             backlog: with_prelude(include_str!("lua/backlog.lua")),
+            link: with_prelude(include_str!("lua/link.lua")),
         }
     }
 }

@@ -31,10 +31,9 @@ use crate::vendor_source::SourceRef;
 /// How long a delivered signal is kept for a listener that comes later, and how long a job's
 /// listening lasts between polls.
 const SIGNAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The first and the longest wait between checks of child deliveries (Redis reads, not vendor
-/// calls).
-const CHILD_WAIT_FIRST: Duration = Duration::from_millis(200);
-const CHILD_WAIT_MAX: Duration = Duration::from_secs(10);
+/// The longest wait between checks of the child deliveries. A child that ends wakes this job
+/// at once (`Queue::link_child`), so this is only a safety net for a wake-up lost with Redis.
+const CHILD_SAFETY_WAIT: Duration = Duration::from_secs(300);
 
 /// `deliver`: copy the job's outputs into a storage profile through child `download` jobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -515,7 +514,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
     save(ctx, deps, p).await?;
     Ok(StepOutcome::Continue {
         step: "deliver".into(),
-        after: CHILD_WAIT_FIRST,
+        after: CHILD_SAFETY_WAIT,
     })
 }
 
@@ -620,14 +619,12 @@ async fn children<T: Serialize + DeserializeOwned>(
                 )));
             }
             _ => {
+                // Woken again when this child (or another) ends.
                 p.child_checks += 1;
                 save(ctx, deps, p).await?;
-                let wait = CHILD_WAIT_FIRST
-                    .saturating_mul(1u32 << p.child_checks.min(8))
-                    .min(CHILD_WAIT_MAX);
                 return Ok(StepOutcome::Continue {
                     step: "deliver".into(),
-                    after: wait,
+                    after: CHILD_SAFETY_WAIT,
                 });
             }
         }

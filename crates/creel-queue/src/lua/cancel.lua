@@ -16,6 +16,7 @@ if st == 'scheduled' or st == 'ready' then
   redis.call('HSET', jkey(id), 'last_error', 'cancelled', 'finished_at', now)
   set_state(id, st, 'cancelled', now)
   emit(event_json, max_len)
+  wake_parent(redis.call('HGET', jkey(id), 'parent'), now)
   return { 'cancelled', 'cancelled' }
 end
 return { 'finished', st }

@@ -1,6 +1,6 @@
 -- Record the outcomes of step runs under leases, for a batch of jobs in one call. Only the
 -- current lease holder may finish a job, and a job finishes at most once per run, so exactly
--- one terminal event is appended.
+-- one terminal event is appended. A job that ends wakes its parent, if it has one.
 -- ARGV: prefix, queue, events_max_len, then 9 values per job:
 --   id, token, outcome, delay_ms, text, event_json, cancel_event_json, attempts_delta, step
 -- outcome: succeeded | failed | retry | continue. `text` is the result JSON (succeeded), the
@@ -11,7 +11,7 @@ local now = now_ms()
 local now_t = ms_text(now)
 
 local function finish_one(id, token, outcome, delay, text, event_json, cancel_event_json, attempts_delta, step)
-  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested')
+  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested', 'parent')
   if st[1] ~= 'running' or st[2] ~= token then return 0, (st[1] or 'missing') end
   -- A signal came while the step ran: the next step is due now, not after its wait.
   if st[4] == '1' then
@@ -47,6 +47,7 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   end
   set_state(id, 'running', outcome, now_t)
   emit(event_json, max_len)
+  wake_parent(st[5], now)
   return 1, outcome
 end
 

@@ -26,6 +26,28 @@ end
 
 local function wake() redis.call('PUBLISH', qkey('wake'), '1') end
 
+-- Makes job `id`, in whatever queue, notice something now: a scheduled job becomes due (its
+-- queue's workers are woken), a running one is flagged so the step it hands over to is due at
+-- once (finish.lua reads the flag). Returns the job's state ('' when there is no such job).
+local function wake_job(id, now)
+  local st = redis.call('HMGET', jkey(id), 'state', 'queue')
+  if st[1] == 'scheduled' then
+    local q = P .. ':q:' .. st[2] .. ':'
+    redis.call('ZADD', q .. 'scheduled', now, id)
+    redis.call('HSET', jkey(id), 'run_at', now)
+    redis.call('PUBLISH', q .. 'wake', '1')
+  elseif st[1] == 'running' then
+    redis.call('HSET', jkey(id), 'wake_requested', 1)
+  end
+  return st[1] or ''
+end
+
+-- A job that reached a terminal state wakes its parent, if it has one (the parent's step that
+-- waits for its children runs again at once instead of polling).
+local function wake_parent(parent, now)
+  if parent and parent ~= '' then wake_job(parent, now) end
+end
+
 -- Appends a terminal event, capped at about ARGV-given max length.
 local function emit(event_json, max_len)
   if event_json and event_json ~= '' then

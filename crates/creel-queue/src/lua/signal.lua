@@ -9,19 +9,11 @@ local listeners = P .. ':listeners:' .. key
 local woken = 0
 local now = now_ms()
 for _, id in ipairs(redis.call('SMEMBERS', listeners)) do
-  local st = redis.call('HMGET', jkey(id), 'state', 'queue')
-  if st[1] == 'scheduled' then
-    Q = st[2]
-    redis.call('ZADD', qkey('scheduled'), now, id)
-    redis.call('HSET', jkey(id), 'run_at', now)
-    wake()
+  local st = wake_job(id, now)
+  if st == 'scheduled' or st == 'running' or st == 'ready' then
     woken = woken + 1
-  elseif st[1] == 'running' then
-    redis.call('HSET', jkey(id), 'wake_requested', 1)
-    woken = woken + 1
-  elseif st[1] == 'ready' then
-    woken = woken + 1
-  elseif not st[1] or st[1] == 'succeeded' or st[1] == 'failed' or st[1] == 'cancelled' then
+  else
+    -- gone or finished: no longer listening
     redis.call('SREM', listeners, id)
   end
 end
