@@ -1,5 +1,7 @@
-//! Completion events: one CloudEvents 1.0 JSON document per finished job run, appended to the
-//! `creel:events` stream (and optionally POSTed to a per-job webhook).
+//! The events on the `creel:events` stream, CloudEvents 1.0 JSON documents of two families:
+//! completion events, one per finished job run (also POSTed to a per-job webhook), and the
+//! stream intake's answers to job requests. [`Event`] reads either, so a consumer matches on
+//! the family instead of taking a failed parse for "not mine".
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -111,9 +113,142 @@ impl CompletionEvent {
     }
 }
 
+/// The CloudEvents `type` of a request event (the stream intake's answer to one request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestEventType {
+    /// `creel.request.accepted`: the request became a job (or named an existing one).
+    #[serde(rename = "creel.request.accepted")]
+    Accepted,
+    /// `creel.request.rejected`: the request was invalid; nothing was enqueued.
+    #[serde(rename = "creel.request.rejected")]
+    Rejected,
+}
+
+/// The `data` of a request event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestData {
+    /// The request's stream entry id.
+    pub request_id: String,
+    /// Accepted: the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
+    /// Accepted: whether the job is new (`false`: its idempotency key named an existing one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+    /// Rejected: the field at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Rejected: what is wrong with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A request event, CloudEvents 1.0 in structured JSON mode; `subject` is the request's
+/// stream entry id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestEvent {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// Unique per event.
+    pub id: String,
+    /// `/creel/intake`.
+    pub source: String,
+    /// See [`RequestEventType`].
+    #[serde(rename = "type")]
+    pub event_type: RequestEventType,
+    /// The request's stream entry id.
+    pub subject: String,
+    /// When it was taken (RFC 3339).
+    pub time: String,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// What became of it.
+    pub data: RequestData,
+}
+
+impl RequestEvent {
+    fn new(event_type: RequestEventType, data: RequestData, time: DateTime<Utc>) -> Self {
+        Self {
+            specversion: "1.0".to_owned(),
+            id: ulid::Ulid::new().to_string(),
+            source: "/creel/intake".to_owned(),
+            event_type,
+            subject: data.request_id.clone(),
+            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            datacontenttype: "application/json".to_owned(),
+            data,
+        }
+    }
+
+    /// Request `request_id` became job `job_id` (`created`: a new one).
+    #[must_use]
+    pub fn accepted(request_id: &str, job_id: JobId, created: bool, time: DateTime<Utc>) -> Self {
+        Self::new(
+            RequestEventType::Accepted,
+            RequestData {
+                request_id: request_id.to_owned(),
+                job_id: Some(job_id),
+                created: Some(created),
+                field: None,
+                reason: None,
+            },
+            time,
+        )
+    }
+
+    /// Request `request_id` was refused: `field` is wrong for `reason`.
+    #[must_use]
+    pub fn rejected(request_id: &str, field: &str, reason: &str, time: DateTime<Utc>) -> Self {
+        Self::new(
+            RequestEventType::Rejected,
+            RequestData {
+                request_id: request_id.to_owned(),
+                job_id: None,
+                created: None,
+                field: Some(field.to_owned()),
+                reason: Some(reason.to_owned()),
+            },
+            time,
+        )
+    }
+}
+
+/// Any event on the events stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// A job finished.
+    Job(CompletionEvent),
+    /// The stream intake answered a request.
+    Request(RequestEvent),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_holds_two_families_told_apart_by_type() {
+        let accepted = RequestEvent::accepted("1-0", JobId::generate(), true, Utc::now());
+        let text = serde_json::to_string(&accepted).expect("serializes");
+        assert!(
+            text.contains(r#""type":"creel.request.accepted""#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Event>(&text).expect("parses"),
+            Event::Request(accepted)
+        );
+        let rejected = RequestEvent::rejected("2-0", "kind", "unknown kind", Utc::now());
+        let v = serde_json::to_value(&rejected).expect("serializes");
+        assert_eq!(v["data"]["field"], "kind");
+        assert!(v["data"].get("job_id").is_none());
+        assert!(matches!(
+            serde_json::from_value::<Event>(v).expect("parses"),
+            Event::Request(_)
+        ));
+        assert!(serde_json::from_str::<Event>(r#"{"type":"creel.other"}"#).is_err());
+    }
 
     #[test]
     fn an_event_has_the_cloudevents_required_attributes() {

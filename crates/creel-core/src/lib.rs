@@ -19,7 +19,9 @@ pub mod telemetry;
 pub use backoff::Backoff;
 pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind, VendorFailure};
-pub use event::{CompletionData, CompletionEvent, EventType};
+pub use event::{
+    CompletionData, CompletionEvent, Event, EventType, RequestData, RequestEvent, RequestEventType,
+};
 pub use id::{JobId, JobIdError};
 pub use job::{DEFAULT_QUEUE, IdempotencyScope, JobRequest, JobRequestError, RequestValidator};
 pub use limit::{CallLimiter, Permit, QuotaKey, Unlimited};

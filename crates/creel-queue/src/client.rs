@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use creel_core::{JobId, JobRequest, JobState};
+use creel_core::{Event, JobId, JobRequest, JobState};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
@@ -592,7 +592,8 @@ impl Queue {
         }
     }
 
-    /// Reads up to `count` completion events after stream id `after` (`"0"` from the start).
+    /// Reads the completion events among the next `count` entries after stream id `after` (`"0"`
+    /// from the start); the intake's request events are skipped.
     pub async fn read_events(
         &self,
         after: &str,
@@ -608,10 +609,12 @@ impl Queue {
                 continue;
             };
             match serde_json::from_str(&text) {
-                Ok(event) => out.push(StreamEvent {
+                Ok(Event::Job(event)) => out.push(StreamEvent {
                     stream_id: entry.id,
                     event,
                 }),
+                // The stream intake's answers to requests are not completions.
+                Ok(Event::Request(_)) => {}
                 Err(e) => {
                     tracing::warn!(stream_id = %entry.id, error = %e, "skipping an event that does not parse")
                 }

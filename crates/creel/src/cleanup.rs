@@ -5,7 +5,7 @@
 //! was done is kept in the job record as `cleanup`. A worker that crashes mid-way leaves the
 //! entry pending, and another takes it over after a minute.
 
-use creel_core::{CompletionEvent, EventType};
+use creel_core::{CompletionEvent, Event, EventType};
 use creel_jobs::JobDeps;
 use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
@@ -20,14 +20,18 @@ pub async fn run(queue: Queue, deps: JobDeps, stop: CancellationToken) {
         .run(queue.clone(), stop, |entry| {
             let (queue, deps) = (&queue, &deps);
             async move {
-                let Some(event) = entry
+                // Only cancelled jobs leave something to tidy (request events and the other
+                // completions do not; an event that does not parse is the webhooks' to report).
+                let Some(Ok(Event::Job(event))) = entry
                     .fields
                     .get("event")
-                    .and_then(|body| serde_json::from_str::<CompletionEvent>(body).ok())
-                    .filter(|e| e.event_type == EventType::Cancelled)
+                    .map(|body| serde_json::from_str::<Event>(body))
                 else {
                     return Handled::Done;
                 };
+                if event.event_type != EventType::Cancelled {
+                    return Handled::Done;
+                }
                 tidy(queue, deps, &event).await
             }
         })

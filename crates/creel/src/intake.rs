@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use creel_core::{IdempotencyScope, JobRequest, JobRequestError, RequestValidator};
+use creel_core::{IdempotencyScope, JobRequest, JobRequestError, RequestEvent, RequestValidator};
 use creel_queue::{Queue, Stream, StreamEntry};
 
 use crate::consumer::{Consumer, Handled};
@@ -64,27 +64,12 @@ async fn handle(
                 request.idempotency_scope = IdempotencyScope::Internal;
             }
             let enqueued = queue.enqueue(request).await?;
-            (
-                "creel.request.accepted",
-                serde_json::json!({ "request_id": entry.id, "job_id": enqueued.id, "created": enqueued.created }),
-            )
+            RequestEvent::accepted(&entry.id, enqueued.id, enqueued.created, chrono::Utc::now())
         }
-        Err(e) => (
-            "creel.request.rejected",
-            serde_json::json!({ "request_id": entry.id, "field": e.field, "reason": e.reason }),
-        ),
+        Err(e) => RequestEvent::rejected(&entry.id, &e.field, &e.reason, chrono::Utc::now()),
     };
-    let event = serde_json::json!({
-        "specversion": "1.0",
-        "id": ulid::Ulid::new().to_string(),
-        "source": "/creel/intake",
-        "type": outcome.0,
-        "subject": entry.id,
-        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "datacontenttype": "application/json",
-        "data": outcome.1,
-    });
-    queue.append_event(&event.to_string()).await?;
+    let event = serde_json::to_string(&outcome).expect("a request event serializes");
+    queue.append_event(&event).await?;
     Ok(())
 }
 

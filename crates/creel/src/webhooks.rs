@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creel_core::config::WebhookConfig;
-use creel_core::{CompletionEvent, Config};
+use creel_core::{Config, Event};
 use creel_queue::Queue;
 
 use crate::consumer::{Consumer, Handled};
@@ -77,8 +77,14 @@ pub async fn deliver(queue: Queue, config: Arc<Config>, stop: CancellationToken)
 }
 
 async fn deliver_one(queue: &Queue, http: &reqwest::Client, cfg: &WebhookConfig, body: &str) {
-    let Ok(event) = serde_json::from_str::<CompletionEvent>(body) else {
-        return; // intake outcomes and other event types have no webhook
+    let event = match serde_json::from_str::<Event>(body) {
+        Ok(Event::Job(event)) => event,
+        // The intake's answers to requests have no webhook.
+        Ok(Event::Request(_)) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping an event that does not parse");
+            return;
+        }
     };
     let job = match queue.get(&event.data.job_id).await {
         Ok(Some(job)) => job,
