@@ -221,6 +221,29 @@ impl S3Server {
         }
     }
 
+    /// An OSS profile for this server started with [`S3Server::start_oss`] on `domain`
+    /// (virtual-hosted: use [`loopback_test_domain_client`]), 5 MiB parts, under `prefix`.
+    #[must_use]
+    pub fn oss_profile(
+        &self,
+        bucket: &str,
+        domain: &str,
+        prefix: &str,
+    ) -> creel_core::config::OssProfile {
+        let port = self.endpoint.rsplit(':').next().unwrap_or_default();
+        creel_core::config::OssProfile {
+            bucket: bucket.to_owned(),
+            region: "cn-hangzhou".into(),
+            internal: false,
+            endpoint: Some(format!("http://{domain}:{port}")),
+            prefix: prefix.to_owned(),
+            access_key_id: ACCESS_KEY.into(),
+            access_key_secret: creel_core::Secret::new(SECRET_KEY),
+            part_size_mib: Some(5),
+            parts_in_flight: 2,
+        }
+    }
+
     /// Answers the next `n` UploadPart requests `503 SlowDown` (throttled, as S3 does under
     /// load), unread.
     pub fn fail_upload_parts(&self, n: usize) {

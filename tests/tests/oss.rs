@@ -6,24 +6,13 @@ use bytes::Bytes;
 use creel_core::Secret;
 use creel_core::config::OssProfile;
 use creel_storage::{ObjectKey, ObjectMeta, S3Sink, Sink, Upload};
-use creel_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY, loopback_test_domain_client};
+use creel_tests::s3_server::{S3Server, loopback_test_domain_client};
 use md5::{Digest, Md5};
 
 const DOMAIN: &str = "oss-test.test";
 
 fn profile(server: &S3Server) -> OssProfile {
-    let port = server.endpoint.rsplit(':').next().expect("port");
-    OssProfile {
-        bucket: "lessons".into(),
-        region: "cn-hangzhou".into(),
-        internal: false,
-        endpoint: Some(format!("http://{DOMAIN}:{port}")),
-        prefix: "creel/".into(),
-        access_key_id: ACCESS_KEY.into(),
-        access_key_secret: Secret::new(SECRET_KEY),
-        part_size_mib: Some(5),
-        parts_in_flight: 2,
-    }
+    server.oss_profile("lessons", DOMAIN, "creel/")
 }
 
 async fn put(sink: &S3Sink, key: &str, body: &[u8]) -> Result<(), creel_storage::StorageError> {

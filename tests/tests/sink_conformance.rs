@@ -1,12 +1,13 @@
 //! The same cases against every sink: small, empty, exactly one part, many parts, unknown
 //! length, abort leaves nothing. S3 runs against a real S3 server (s3s-fs) in-process, once
 //! with each per-part check (CRC32C, the default, and Content-MD5, what OSS gets); the server
-//! verifies both on every part.
+//! verifies both on every part. OSS runs against the same server in OSS mode, which refuses
+//! what Aliyun OSS would; no case may draw a refusal.
 
 use bytes::Bytes;
 use creel_core::config::{PartChecksum, StorageProfile};
-use creel_storage::{AnySink, ObjectKey, ObjectMeta, Sink, Upload};
-use creel_tests::s3_server::{CompleteFault, S3Server};
+use creel_storage::{AnySink, ObjectKey, ObjectMeta, S3Sink, Sink, Upload};
+use creel_tests::s3_server::{CompleteFault, S3Server, loopback_test_domain_client};
 use md5::{Digest, Md5};
 
 const PART: usize = 5 << 20;
@@ -77,8 +78,21 @@ async fn stores() -> Vec<(&'static str, Store, AnySink)> {
         let sink = AnySink::from_profile(&StorageProfile::S3(profile)).await;
         stores.push((name, Store::S3(s3, sink.clone(), check), sink));
     }
+    // Aliyun OSS through its S3-compatible endpoint: the server in OSS mode refuses what OSS
+    // would (virtual-hosted only, no aws-chunked bodies, no empty checksum headers).
+    let oss = S3Server::start_oss("lessons", OSS_DOMAIN).await;
+    let profile = oss.oss_profile("lessons", OSS_DOMAIN, "").as_s3();
+    let sink = AnySink::S3(S3Sink::with_http_client(&profile, loopback_test_domain_client()).await);
+    stores.push((
+        "oss",
+        Store::S3(oss, sink.clone(), profile.part_checksum),
+        sink,
+    ));
     stores
 }
+
+/// The test domain the OSS-mode server answers on (it resolves to loopback).
+const OSS_DOMAIN: &str = "oss-test.test";
 
 fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = fastrand_like(seed);
@@ -165,6 +179,13 @@ async fn every_sink_stores_objects_of_every_shape() {
             }
         }
         assert_eq!(store.open_upload_parts(), 0, "{name}: no upload left open");
+        if let Store::S3(server, ..) = &store {
+            assert!(
+                server.refusals().is_empty(),
+                "{name}: OSS would refuse {:?}",
+                server.refusals()
+            );
+        }
         if let Store::S3(server, _, check) = &store {
             let parts = server
                 .requests()
