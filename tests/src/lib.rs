@@ -7,6 +7,7 @@ pub mod probe;
 pub mod properties;
 pub mod s3_server;
 pub mod stack;
+pub mod traced;
 pub mod vendor_sim;
 pub mod workers;
 

@@ -10,9 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use creel::telemetry::{Exposition, Telemetry};
+use creel::telemetry::Exposition;
 use creel_core::config::{QuotaConfig, StorageProfile, Vendor};
-use creel_core::telemetry::TelemetryConfig;
 use creel_core::{JobId, JobState};
 use creel_sim::baijiayun::TaskOutcome;
 use creel_tests::probe::wait_for_state;
@@ -42,17 +41,8 @@ fn attr(s: &ExportedSpan, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_from_the_callers_request_to_the_stored_object() {
     let mut collector = FakeCollectorServer::start().await.expect("collector");
-    let telemetry = Telemetry::install(
-        Some(&TelemetryConfig {
-            endpoint: Some(collector.endpoint()),
-            sampler: Some("always_on".into()),
-            ..TelemetryConfig::default()
-        }),
-        "test",
-        Exposition::Prometheus,
-        tracing_subscriber::EnvFilter::new("warn"),
-    )
-    .expect("telemetry");
+    let telemetry =
+        creel_tests::traced::export_all_to(collector.endpoint(), Exposition::Prometheus);
     assert!(telemetry.exporting());
 
     let sim = vendor_sim::start(vendor_sim::config(600.0, None)).await;

@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use creel::telemetry::{Exposition, Telemetry};
+use creel::telemetry::Exposition;
 use creel_core::classroom::PollPolicy;
 use creel_core::config::Vendor;
-use creel_core::telemetry::TelemetryConfig;
 use creel_core::{JobId, JobState};
 use creel_sim::baijiayun::TaskOutcome;
 use creel_tests::probe::wait_for_state;
@@ -25,17 +24,7 @@ fn attr(s: &ExportedSpan, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_woken_by_a_callback_links_to_the_callbacks_span() {
     let mut collector = FakeCollectorServer::start().await.expect("collector");
-    let telemetry = Telemetry::install(
-        Some(&TelemetryConfig {
-            endpoint: Some(collector.endpoint()),
-            sampler: Some("always_on".into()),
-            ..TelemetryConfig::default()
-        }),
-        "test",
-        Exposition::Nothing,
-        tracing_subscriber::EnvFilter::new("warn"),
-    )
-    .expect("telemetry");
+    let telemetry = creel_tests::traced::export_all_to(collector.endpoint(), Exposition::Nothing);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

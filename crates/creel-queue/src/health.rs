@@ -42,20 +42,25 @@ impl WorkerHealth {
     /// before the first turn.
     #[must_use]
     pub fn live(&self) -> bool {
-        self.loops.lock().is_ok_and(|loops| {
-            !loops.is_empty() && loops.values().all(|b| b.at.elapsed() <= b.allowed_silence)
-        })
+        self.every_loop(|_| true)
     }
 
     /// Whether the process is alive and every loop's last beat reached Redis (the worker is
     /// registered and renewing its leases).
     #[must_use]
     pub fn ready(&self) -> bool {
-        self.live()
-            && self
-                .loops
-                .lock()
-                .is_ok_and(|loops| loops.values().all(|b| b.reached_redis))
+        self.every_loop(|b| b.reached_redis)
+    }
+
+    /// Whether there is a loop, and every loop turned recently and passes `also`: one look
+    /// under the lock.
+    fn every_loop(&self, also: impl Fn(&Beat) -> bool) -> bool {
+        self.loops.lock().is_ok_and(|loops| {
+            !loops.is_empty()
+                && loops
+                    .values()
+                    .all(|b| b.at.elapsed() <= b.allowed_silence && also(b))
+        })
     }
 }
 

@@ -4,6 +4,8 @@
 //! volume a dir profile would be) writable, and `setpriv` to uid 65532 with no new
 //! privileges. It completes a download, is seen running as 65532, and exits 0 on SIGTERM.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,20 +101,7 @@ async fn a_non_root_worker_on_a_read_only_root_completes_a_job() {
         uid.split_whitespace().skip(1).all(|u| u == "65532"),
         "{uid}"
     );
-    let kill = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = worker.try_wait().expect("try_wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the worker did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = support::sigterm_and_wait(&mut worker, Duration::from_secs(30)).await;
     assert!(
         exit.success(),
         "{exit:?}: {}",

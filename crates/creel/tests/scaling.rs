@@ -12,6 +12,8 @@
 //! `just scale-sim` runs this test with `SCALE_SIM_OUT` set: it prints the timeline
 //! as it goes and writes it there as `timeline.csv` and `timeline.png`.
 
+mod support;
+
 mod scaling {
     pub(crate) mod chart;
     pub(crate) mod fleet;

@@ -2,6 +2,8 @@
 //! after its drain time, the job goes back to the queue at once (its attempt refunded, no partial
 //! file left), and the next worker finishes it.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,22 +67,7 @@ async fn sigterm_mid_download_hands_the_job_back_and_exits_zero() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let signalled = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(15),
-            "creel worker did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = support::sigterm_and_wait(&mut child, Duration::from_secs(15)).await;
     assert!(exit.success(), "creel worker exited with {exit}");
 
     let rec = queue.get(&id).await.expect("get").expect("job");

@@ -3,6 +3,8 @@
 //! through the outage (a Redis outage must not restart every pod); `/metrics` is served there
 //! too when `telemetry.metrics_listen` names the same address; SIGTERM ends it with 0.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,19 +82,6 @@ async fn probes_follow_redis_and_liveness_does_not() {
     redis.restart().expect("restarting redis");
     until("/readyz", 200).await;
 
-    let kill = Command::new("kill")
-        .arg("-TERM")
-        .arg(worker.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = worker.try_wait().expect("try_wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the worker did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = support::sigterm_and_wait(&mut worker, Duration::from_secs(30)).await;
     assert!(exit.success(), "{exit:?}");
 }

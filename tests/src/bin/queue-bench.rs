@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use creel::telemetry::{Exposition, Telemetry};
-use creel_core::telemetry::{JobParent, TelemetryConfig};
+use creel::telemetry::Exposition;
+use creel_core::telemetry::JobParent;
 use creel_core::{JobError, JobRequest, JobState};
 use creel_queue::{JobContext, Queue, QueueConfig, RedisBackend};
 use serde_json::{Value, json};
@@ -39,19 +39,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let telemetry = match &args.otlp {
-        Some(endpoint) => Some(Telemetry::install(
-            Some(&TelemetryConfig {
-                endpoint: Some(endpoint.clone()),
-                sampler: Some("always_on".into()),
-                ..TelemetryConfig::default()
-            }),
-            "bench",
-            Exposition::Nothing,
-            tracing_subscriber::EnvFilter::new("warn"),
-        )?),
-        None => None,
-    };
+    let telemetry = args
+        .otlp
+        .clone()
+        .map(|endpoint| creel_tests::traced::export_all_to(endpoint, Exposition::Nothing));
     let mut cfg = QueueConfig::new(&args.redis_url);
     cfg.fetch_batch = args.concurrency.max(1);
     let q = Queue::connect(cfg).await?;

@@ -233,8 +233,6 @@ struct Progress<T> {
     /// Child deliveries: (job id, output index).
     #[serde(default)]
     children: Vec<String>,
-    #[serde(default)]
-    child_checks: u32,
     /// When the next regular poll is due (ms): a poll that runs earlier was woken by a
     /// callback.
     #[serde(default)]
@@ -263,7 +261,6 @@ impl<T> Default for Progress<T> {
             polls: 0,
             done: None,
             children: Vec::new(),
-            child_checks: 0,
             memo: Value::Null,
         }
     }
@@ -620,8 +617,6 @@ async fn children<T: Serialize + DeserializeOwned>(
             }
             _ => {
                 // Woken again when this child (or another) ends.
-                p.child_checks += 1;
-                save(ctx, deps, p).await?;
                 return Ok(StepOutcome::Continue {
                     step: "deliver".into(),
                     after: CHILD_SAFETY_WAIT,

@@ -77,7 +77,7 @@ impl Fleet {
             else {
                 break;
             };
-            signal("-TERM", pod.child.id());
+            crate::support::signal("-TERM", pod.child.id());
             pod.terminating_since = Some(Instant::now());
         }
     }
@@ -152,14 +152,4 @@ impl Drop for Fleet {
             let _ = pod.child.wait();
         }
     }
-}
-
-/// Sends a signal with kill(1).
-fn signal(which: &str, pid: u32) {
-    let status = Command::new("kill")
-        .arg(which)
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {which} {pid}");
 }
