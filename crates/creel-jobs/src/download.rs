@@ -22,40 +22,132 @@ pub const DEFAULT_KEY: &str = "{kind}/{date}/{job_id}";
 /// How often a running download reports progress at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-/// The payload of a `download` job.
+/// The payload of a `download` job. On the wire the source is one of two fields, `url` or
+/// `source`; decoded, it is a [`DownloadSource`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "DownloadSpecWire", into = "DownloadSpecWire")]
 pub struct DownloadSpec {
-    /// The source: an http(s) URL without credentials in it. Give either this or `source`.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// The source as a vendor reference (the job's `account` names the vendor account),
-    /// resolved to a fresh URL right before each attempt and again if that URL is refused.
-    #[serde(default)]
-    pub source: Option<SourceRef>,
+    /// Where the bytes come from.
+    pub source: DownloadSource,
     /// The storage profile (from config) to write into.
     pub profile: String,
     /// The object key, a template over `{job_id}`, `{kind}`, `{date}` (UTC `YYYY-MM-DD`) and
     /// `{account}`. Default [`DEFAULT_KEY`].
-    #[serde(default)]
     pub key: Option<String>,
     /// The expected MD5 (32 hex digits); a mismatch fails the job.
-    #[serde(default)]
     pub expected_md5: Option<String>,
     /// The expected length in bytes; a mismatch fails the job.
-    #[serde(default)]
     pub expected_length: Option<u64>,
     /// The largest object this job may store, in bytes: at most `download.max_bytes`, which
     /// applies when this is absent.
-    #[serde(default)]
     pub max_bytes: Option<u64>,
+}
+
+/// Where a download reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadSource {
+    /// An http(s) URL without credentials in it (`payload.url`).
+    Url(String),
+    /// A vendor reference (`payload.source`; the job's `account` names the vendor account),
+    /// resolved to a fresh URL right before each attempt and again if that URL is refused.
+    Vendor(SourceRef),
+}
+
+/// [`DownloadSpec`] as JSON: the source is either of two optional fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadSpecWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<SourceRef>,
+    profile: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<u64>,
+}
+
+/// The error for a payload with both or neither of `url` and `source`.
+const ONE_SOURCE: &str = "give exactly one of payload.url and payload.source";
+
+impl TryFrom<DownloadSpecWire> for DownloadSpec {
+    type Error = &'static str;
+
+    fn try_from(w: DownloadSpecWire) -> Result<Self, Self::Error> {
+        let source = match (w.url, w.source) {
+            (Some(url), None) => DownloadSource::Url(url),
+            (None, Some(r)) => DownloadSource::Vendor(r),
+            _ => return Err(ONE_SOURCE),
+        };
+        Ok(Self {
+            source,
+            profile: w.profile,
+            key: w.key,
+            expected_md5: w.expected_md5,
+            expected_length: w.expected_length,
+            max_bytes: w.max_bytes,
+        })
+    }
+}
+
+impl From<DownloadSpec> for DownloadSpecWire {
+    fn from(s: DownloadSpec) -> Self {
+        let (url, source) = match s.source {
+            DownloadSource::Url(u) => (Some(u), None),
+            DownloadSource::Vendor(r) => (None, Some(r)),
+        };
+        Self {
+            url,
+            source,
+            profile: s.profile,
+            key: s.key,
+            expected_md5: s.expected_md5,
+            expected_length: s.expected_length,
+            max_bytes: s.max_bytes,
+        }
+    }
+}
+
+impl crate::Kind for DownloadSpec {
+    const NAME: &'static str = "download";
+
+    fn decode(payload: &serde_json::Value) -> Result<Self, JobRequestError> {
+        let wire: DownloadSpecWire = crate::kind::decode_payload(payload)?;
+        Self::try_from(wire).map_err(|reason| JobRequestError::new("payload.url", reason))
+    }
+
+    fn validate(
+        &self,
+        request: &creel_core::JobRequest,
+        config: &Config,
+    ) -> Result<(), JobRequestError> {
+        DownloadSpec::validate(self, config, request.account.as_deref())
+    }
+
+    async fn run(&self, ctx: &JobContext, deps: &JobDeps) -> Result<StepOutcome, JobError> {
+        run(self, ctx, deps).await
+    }
+
+    async fn after_cancel(
+        payload: &serde_json::Value,
+        checkpoint: &serde_json::Value,
+        deps: &JobDeps,
+    ) -> Option<serde_json::Value> {
+        let profile = payload.get("profile")?.as_str()?;
+        abort_after_cancel(profile, checkpoint, deps).await
+    }
 }
 
 impl DownloadSpec {
     /// Checks the payload against the configuration.
     pub fn validate(&self, config: &Config, account: Option<&str>) -> Result<(), JobRequestError> {
-        match (&self.url, &self.source) {
-            (Some(url), None) => {
+        match &self.source {
+            DownloadSource::Url(url) => {
                 let parsed = validate_url(url)?;
                 // A literal non-public address is refused now; a name is checked again when
                 // it is resolved, at every connect.
@@ -63,7 +155,7 @@ impl DownloadSpec {
                     .check_url(&parsed)
                     .map_err(|r| JobRequestError::new("payload.url", r.to_string()))?;
             }
-            (None, Some(source)) => {
+            DownloadSource::Vendor(source) => {
                 let Some(name) = account else {
                     return Err(JobRequestError::new(
                         "account",
@@ -80,12 +172,6 @@ impl DownloadSpec {
                         format!("account {name:?} is not a {} account", source.vendor()),
                     ));
                 }
-            }
-            _ => {
-                return Err(JobRequestError::new(
-                    "payload.url",
-                    "give exactly one of payload.url and payload.source",
-                ));
             }
         }
         self.validate_target(config, account)
@@ -250,10 +336,9 @@ async fn transfer(
     let key = ObjectKey::parse(&key_text).map_err(|e| e.classify())?;
     // What identifies the source across attempts: the URL, or the reference (whose URL
     // changes every time it is resolved).
-    let source_id = match (&spec.url, &spec.source) {
-        (Some(url), _) => url.clone(),
-        (None, Some(source)) => serde_json::to_string(source).unwrap_or_default(),
-        (None, None) => return Err(JobError::permanent("the payload names no source")),
+    let source_id = match &spec.source {
+        DownloadSource::Url(url) => url.clone(),
+        DownloadSource::Vendor(source) => serde_json::to_string(source).unwrap_or_default(),
     };
     let saved = ctx
         .checkpoint
@@ -265,9 +350,9 @@ async fn transfer(
     let mut vendor_md5 = None;
     let mut refreshed = false;
     let response = loop {
-        let url_text = match (&spec.url, &spec.source) {
-            (Some(url), _) => url.clone(),
-            (None, Some(source)) => {
+        let url_text = match &spec.source {
+            DownloadSource::Url(url) => url.clone(),
+            DownloadSource::Vendor(source) => {
                 let account = ctx.account.as_deref().ok_or_else(|| {
                     JobError::permanent("a vendor source needs the job's account")
                 })?;
@@ -275,7 +360,6 @@ async fn transfer(
                 vendor_md5 = fresh.md5;
                 fresh.url
             }
-            (None, None) => unreachable!("checked above"),
         };
         let url = url::Url::parse(&url_text)
             .map_err(|e| JobError::permanent(format!("bad source URL: {e}")))?;
@@ -301,7 +385,7 @@ async fn transfer(
             .await
             .map_err(|e| crate::source::classify(&e))?;
         let refused = matches!(response.status().as_u16(), 403 | 410);
-        if refused && spec.source.is_some() && !refreshed {
+        if refused && matches!(spec.source, DownloadSource::Vendor(_)) && !refreshed {
             // The vendor's URL expired (or was revoked): ask for a fresh one, once.
             tracing::info!(job = %ctx.id, status = %response.status(), "source URL refused; refreshing it");
             refreshed = true;

@@ -1,9 +1,10 @@
 //! creel's job kinds. Each kind is a module with its payload type, its validation and its
-//! steps; [`run`] dispatches a decoded [`Job`] to its kind. Steps return
+//! steps, registered as a [`Kind`] in the one list below; [`run`] dispatches a [`Job`] to its kind. Steps return
 //! [`creel_queue::StepOutcome`] or a classified [`creel_core::JobError`], and never see apalis.
 
 pub mod classroom;
 pub mod download;
+pub mod kind;
 pub mod source;
 mod transfer_bounds;
 mod validate;
@@ -11,46 +12,32 @@ pub mod vendor_source;
 
 use std::sync::Arc;
 
-use creel_core::{Config, JobError};
-use creel_queue::{JobContext, Queue, StepOutcome};
+use creel_core::Config;
+use creel_queue::Queue;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+pub use kind::Kind;
 pub use validate::Validator;
 
-/// Every job kind, decoded from `{"kind": …, "payload": …}`.
+/// A job as the queue hands it over: its kind's name and its payload, decoded by the kind
+/// when a step runs (see [`run`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", content = "payload")]
-pub enum Job {
-    /// `download`: copy an http(s) URL into a storage profile.
-    #[serde(rename = "download")]
-    Download(download::DownloadSpec),
-    /// `plaso.export`: export a Plaso classroom to video or audio.
-    #[serde(rename = "plaso.export")]
-    PlasoExport(classroom::plaso_export::PlasoExportSpec),
-    /// `baijiayun.vod`: a VOD video once transcoded, with its MD5.
-    #[serde(rename = "baijiayun.vod")]
-    BaijiayunVod(classroom::baijiayun::VodSpec),
-    /// `baijiayun.pure_video`: the pure video of a playback, a room's playbacks, or a merged
-    /// playback.
-    #[serde(rename = "baijiayun.pure_video")]
-    BaijiayunPureVideo(classroom::baijiayun::PureVideoSpec),
-    /// `baijiayun.crop`: a playback cut into segments.
-    #[serde(rename = "baijiayun.crop")]
-    BaijiayunCrop(classroom::baijiayun::CropSpec),
-    /// `weclassroom.replay`: a WeClassroom lesson's replay.
-    #[serde(rename = "weclassroom.replay")]
-    WeclassroomReplay(classroom::weclassroom::ReplaySpec),
+pub struct Job {
+    /// The kind's name, one of [`KINDS`].
+    pub kind: String,
+    /// The kind's payload, validated when the job was enqueued.
+    pub payload: serde_json::Value,
 }
 
-/// The job kinds this build knows, as requests name them.
-pub const KINDS: &[&str] = &[
-    "download",
-    "plaso.export",
-    "baijiayun.vod",
-    "baijiayun.pure_video",
-    "baijiayun.crop",
-    "weclassroom.replay",
+// The one list of job kinds: the `KINDS` table, the validation and the dispatch come from it.
+kind::kinds![
+    download::DownloadSpec,
+    classroom::plaso_export::PlasoExportSpec,
+    classroom::baijiayun::VodSpec,
+    classroom::baijiayun::PureVideoSpec,
+    classroom::baijiayun::CropSpec,
+    classroom::weclassroom::ReplaySpec,
 ];
 
 /// What job steps need from the process: the queue (progress), an HTTP client, the
@@ -72,35 +59,4 @@ pub struct JobDeps {
     pub sinks: creel_storage::Sinks,
     /// Cancelled when the worker's drain time is over: long steps stop and hand their job back.
     pub shutdown: CancellationToken,
-}
-
-/// Tidies after the cancelled job `rec` (see [`download::abort_after_cancel`] and
-/// [`classroom::abandoned`]); returns what was done, for the job record, or `None` when the
-/// job left nothing behind.
-pub async fn after_cancel(
-    rec: &creel_queue::JobRecord,
-    deps: &JobDeps,
-) -> Option<serde_json::Value> {
-    let checkpoint = rec.checkpoint.as_ref()?;
-    if rec.kind == "download" {
-        let profile = rec.payload.get("profile")?.as_str()?;
-        return download::abort_after_cancel(profile, checkpoint, deps).await;
-    }
-    classroom::abandoned(&rec.kind, checkpoint)
-}
-
-/// Runs one step of `job`.
-pub async fn run(job: Job, ctx: &JobContext, deps: &JobDeps) -> Result<StepOutcome, JobError> {
-    match job {
-        Job::Download(spec) => download::run(&spec, ctx, deps).await,
-        Job::PlasoExport(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
-        Job::BaijiayunVod(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
-        Job::BaijiayunPureVideo(spec) => {
-            classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await
-        }
-        Job::BaijiayunCrop(spec) => classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await,
-        Job::WeclassroomReplay(spec) => {
-            classroom::drive(&spec, spec.deliver.as_ref(), ctx, deps).await
-        }
-    }
 }

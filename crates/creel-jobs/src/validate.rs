@@ -7,11 +7,8 @@ use creel_core::{Config, JobRequest, JobRequestError, RequestValidator};
 
 use creel_core::config::Vendor;
 
+use crate::KINDS;
 use crate::classroom::Deliver;
-use crate::classroom::baijiayun::{CropSpec, PureVideoSpec, VodSpec};
-use crate::classroom::plaso_export::PlasoExportSpec;
-use crate::classroom::weclassroom::ReplaySpec;
-use crate::{KINDS, download};
 
 /// Validates requests against the kinds of this build and a configuration.
 #[derive(Debug, Clone)]
@@ -31,14 +28,7 @@ impl RequestValidator for Validator {
     fn validate(&self, r: &JobRequest) -> Result<(), JobRequestError> {
         r.validate()?;
         if !KINDS.contains(&r.kind.as_str()) {
-            return Err(JobRequestError::new(
-                "kind",
-                format!(
-                    "unknown job kind {:?}; known kinds: {}",
-                    r.kind,
-                    KINDS.join(", ")
-                ),
-            ));
+            return Err(crate::kind::unknown_kind(&r.kind, KINDS));
         }
         if !self.config.worker.queues.contains_key(&r.queue) {
             return Err(JobRequestError::new(
@@ -84,122 +74,65 @@ impl RequestValidator for Validator {
                 ));
             }
         }
-        match r.kind.as_str() {
-            "download" => {
-                let spec: download::DownloadSpec = decode_payload(&r.payload)?;
-                spec.validate(&self.config, r.account.as_deref())
-            }
-            "plaso.export" => {
-                let spec: PlasoExportSpec = decode_payload(&r.payload).map_err(|e| {
-                    // `export` is flattened, which hides the path of a field inside it: decode
-                    // that part alone to name the field.
-                    let mut export = r.payload.clone();
-                    if let Some(map) = export.as_object_mut() {
-                        map.remove("deliver");
-                    }
-                    decode_payload::<creel_vendors::plaso::model::TransferVideo>(&export)
-                        .err()
-                        .filter(|inner| inner.field != "payload")
-                        .unwrap_or(e)
-                })?;
-                self.vendor_account(r, Vendor::Plaso)?;
-                spec.export
-                    .validate()
-                    .map_err(|e| JobRequestError::new(format!("payload.{}", e.field), e.reason))?;
-                self.deliver(spec.deliver.as_ref(), r)
-            }
-            "baijiayun.vod" => {
-                let spec: VodSpec = decode_payload(&r.payload)?;
-                self.vendor_account(r, Vendor::Baijiayun)?;
-                self.deliver(spec.deliver.as_ref(), r)
-            }
-            "baijiayun.pure_video" => {
-                let spec: PureVideoSpec = decode_payload(&r.payload)?;
-                self.vendor_account(r, Vendor::Baijiayun)?;
-                spec.validate()?;
-                self.deliver(spec.deliver.as_ref(), r)
-            }
-            "baijiayun.crop" => {
-                let spec: CropSpec = decode_payload(&r.payload)?;
-                self.vendor_account(r, Vendor::Baijiayun)?;
-                spec.validate(&self.config.limits)?;
-                self.deliver(spec.deliver.as_ref(), r)
-            }
-            "weclassroom.replay" => {
-                let spec: ReplaySpec = decode_payload(&r.payload)?;
-                self.vendor_account(r, Vendor::Weclassroom)?;
-                spec.validate()?;
-                self.deliver(spec.deliver.as_ref(), r)
-            }
-            _ => Ok(()),
-        }
+        crate::validate_payload(r, &self.config)
     }
 }
 
-impl Validator {
-    /// A classroom kind needs an account of its vendor.
-    fn vendor_account(&self, r: &JobRequest, vendor: Vendor) -> Result<(), JobRequestError> {
-        let Some(name) = r.account.as_deref() else {
-            return Err(JobRequestError::new(
-                "account",
-                format!("a {} job needs the {vendor} account to act for", r.kind),
-            ));
-        };
-        match self.config.accounts.get(name) {
-            Some(a) if a.vendor == vendor => Ok(()),
-            Some(a) => Err(JobRequestError::new(
-                "account",
-                format!(
-                    "account {name:?} is a {} account; {} needs a {vendor} one",
-                    a.vendor, r.kind
-                ),
-            )),
-            None => Err(JobRequestError::new(
-                "account",
-                format!("no vendor account named {name:?} is configured"),
-            )),
-        }
-    }
-
-    /// A delivery names a configured profile and a key template that makes valid keys.
-    fn deliver(&self, d: Option<&Deliver>, r: &JobRequest) -> Result<(), JobRequestError> {
-        let Some(d) = d else { return Ok(()) };
-        if !self.config.storage.contains_key(&d.profile) {
-            return Err(JobRequestError::new(
-                "payload.deliver.profile",
-                format!("no storage profile named {:?} is configured", d.profile),
-            ));
-        }
-        if let Some(key) = &d.key {
-            // Rendered as the deliveries will be: this job's kind and account, and the widest
-            // output index a job can have.
-            let widest_index = "9".repeat(
-                self.config
-                    .limits
-                    .crop_max_segments
-                    .max(1)
-                    .to_string()
-                    .len(),
-            );
-            let sample = key
-                .replace("{parent}", "01M80ZC26FKKSMB7FKWBE0W9J7")
-                .replace("{index}", &widest_index)
-                .replace("{kind}", &r.kind.replace('.', "-"))
-                .replace("{date}", "2026-01-01")
-                .replace("{account}", r.account.as_deref().unwrap_or("none"));
-            creel_storage::ObjectKey::parse(&sample)
-                .map_err(|e| JobRequestError::new("payload.deliver.key", e.to_string()))?;
-        }
-        Ok(())
+/// A classroom kind needs an account of its vendor.
+pub(crate) fn vendor_account(
+    config: &Config,
+    r: &JobRequest,
+    vendor: Vendor,
+) -> Result<(), JobRequestError> {
+    let Some(name) = r.account.as_deref() else {
+        return Err(JobRequestError::new(
+            "account",
+            format!("a {} job needs the {vendor} account to act for", r.kind),
+        ));
+    };
+    match config.accounts.get(name) {
+        Some(a) if a.vendor == vendor => Ok(()),
+        Some(a) => Err(JobRequestError::new(
+            "account",
+            format!(
+                "account {name:?} is a {} account; {} needs a {vendor} one",
+                a.vendor, r.kind
+            ),
+        )),
+        None => Err(JobRequestError::new(
+            "account",
+            format!("no vendor account named {name:?} is configured"),
+        )),
     }
 }
 
-/// Decodes a payload, naming the offending field as `payload.<name>` where serde says which.
-pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
-    payload: &serde_json::Value,
-) -> Result<T, JobRequestError> {
-    serde_path_to_error::deserialize(payload.clone())
-        .map_err(|e| JobRequestError::from_json(&e, Some("payload"), "payload"))
+/// A delivery names a configured profile and a key template that makes valid keys.
+pub(crate) fn deliver(
+    config: &Config,
+    d: Option<&Deliver>,
+    r: &JobRequest,
+) -> Result<(), JobRequestError> {
+    let Some(d) = d else { return Ok(()) };
+    if !config.storage.contains_key(&d.profile) {
+        return Err(JobRequestError::new(
+            "payload.deliver.profile",
+            format!("no storage profile named {:?} is configured", d.profile),
+        ));
+    }
+    if let Some(key) = &d.key {
+        // Rendered as the deliveries will be: this job's kind and account, and the widest
+        // output index a job can have.
+        let widest_index = "9".repeat(config.limits.crop_max_segments.max(1).to_string().len());
+        let sample = key
+            .replace("{parent}", "01M80ZC26FKKSMB7FKWBE0W9J7")
+            .replace("{index}", &widest_index)
+            .replace("{kind}", &r.kind.replace('.', "-"))
+            .replace("{date}", "2026-01-01")
+            .replace("{account}", r.account.as_deref().unwrap_or("none"));
+        creel_storage::ObjectKey::parse(&sample)
+            .map_err(|e| JobRequestError::new("payload.deliver.key", e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

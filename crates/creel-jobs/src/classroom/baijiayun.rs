@@ -13,8 +13,8 @@
 //! Baijiayun's callbacks are signed and verified before they are signalled, so a callback that
 //! says a video is transcoded (100) or failed (30) is trusted without a status call.
 
-use creel_core::JobError;
 use creel_core::config::Vendor;
+use creel_core::{Config, JobError, JobRequestError};
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
 use creel_vendors::baijiayun::Playback;
@@ -93,7 +93,17 @@ impl VodSpec {
 }
 
 impl VendorTask for VodSpec {
+    const NAME: &'static str = "baijiayun.vod";
+    const VENDOR: Vendor = Vendor::Baijiayun;
     type Task = VodTask;
+
+    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
+        Ok(())
+    }
+
+    fn deliver(&self) -> Option<&Deliver> {
+        self.deliver.as_ref()
+    }
 
     const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 
@@ -225,7 +235,7 @@ pub enum PureVideoTask {
 
 impl PureVideoSpec {
     /// Checks the combination of fields; the error names the field.
-    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+    pub fn check_fields(&self) -> Result<(), creel_core::JobRequestError> {
         use creel_core::JobRequestError as E;
         match (self.room_id, self.mixed_playback_id) {
             (Some(_), None) => {
@@ -256,7 +266,17 @@ impl PureVideoSpec {
 }
 
 impl VendorTask for PureVideoSpec {
+    const NAME: &'static str = "baijiayun.pure_video";
+    const VENDOR: Vendor = Vendor::Baijiayun;
     type Task = PureVideoTask;
+
+    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
+        self.check_fields()
+    }
+
+    fn deliver(&self) -> Option<&Deliver> {
+        self.deliver.as_ref()
+    }
 
     const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 
@@ -540,7 +560,7 @@ pub struct CropTask {
 
 impl CropSpec {
     /// Checks the combination of fields and the bounds of `limits`; the error names the field.
-    pub fn validate(
+    pub fn check_fields(
         &self,
         limits: &creel_core::config::RequestLimits,
     ) -> Result<(), creel_core::JobRequestError> {
@@ -597,7 +617,17 @@ impl CropSpec {
 }
 
 impl VendorTask for CropSpec {
+    const NAME: &'static str = "baijiayun.crop";
+    const VENDOR: Vendor = Vendor::Baijiayun;
     type Task = CropTask;
+
+    fn check(&self, config: &Config) -> Result<(), JobRequestError> {
+        self.check_fields(&config.limits)
+    }
+
+    fn deliver(&self) -> Option<&Deliver> {
+        self.deliver.as_ref()
+    }
 
     const CALLBACKS: CallbackTrust = CallbackTrust::Signed;
 

@@ -19,13 +19,16 @@ pub mod weclassroom;
 use std::time::Duration;
 
 use creel_core::config::Vendor;
-use creel_core::{IdempotencyScope, JobError, JobRequest, JobState, VendorFailure};
+use creel_core::{
+    Config, IdempotencyScope, JobError, JobRequest, JobRequestError, JobState, VendorFailure,
+};
 use creel_queue::{JobContext, StepOutcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::JobDeps;
+use crate::download::{DownloadSource, DownloadSpec};
 use crate::vendor_source::SourceRef;
 
 /// How long a delivered signal is kept for a listener that comes later, and how long a job's
@@ -103,10 +106,28 @@ pub enum CallbackTrust {
     Unsigned,
 }
 
-/// One classroom job kind.
-pub trait VendorTask: Sync {
+/// One classroom job kind: its payload type implements this, and is then a [`crate::Kind`]
+/// whose steps are [`drive`]'s.
+pub trait VendorTask: DeserializeOwned + Send + Sync + 'static {
+    /// The kind's name, e.g. `baijiayun.vod`.
+    const NAME: &'static str;
+    /// The vendor whose account the job acts for.
+    const VENDOR: Vendor;
+
     /// What the vendor's task is, as persisted (ids).
     type Task: Serialize + DeserializeOwned + Send + Sync + Clone;
+
+    /// Decodes a payload, naming the field at fault.
+    fn decode(payload: &Value) -> Result<Self, JobRequestError> {
+        crate::kind::decode_payload(payload)
+    }
+
+    /// The kind's own checks of its payload (combinations of fields, bounds of
+    /// `config.limits`); the account and the delivery are checked for every kind.
+    fn check(&self, config: &Config) -> Result<(), JobRequestError>;
+
+    /// Where the outputs are delivered, if anywhere.
+    fn deliver(&self) -> Option<&Deliver>;
 
     /// Whether this kind's callbacks are signed.
     const CALLBACKS: CallbackTrust = CallbackTrust::Unsigned;
@@ -132,6 +153,28 @@ pub trait VendorTask: Sync {
         task: &Self::Task,
         state: &mut PollState<'_>,
     ) -> impl std::future::Future<Output = Result<Polled, JobError>> + Send;
+}
+
+impl<K: VendorTask> crate::Kind for K {
+    const NAME: &'static str = K::NAME;
+
+    fn decode(payload: &Value) -> Result<Self, JobRequestError> {
+        <K as VendorTask>::decode(payload)
+    }
+
+    fn validate(&self, request: &JobRequest, config: &Config) -> Result<(), JobRequestError> {
+        crate::validate::vendor_account(config, request, K::VENDOR)?;
+        self.check(config)?;
+        crate::validate::deliver(config, self.deliver(), request)
+    }
+
+    async fn run(&self, ctx: &JobContext, deps: &JobDeps) -> Result<StepOutcome, JobError> {
+        drive(self, self.deliver(), ctx, deps).await
+    }
+
+    async fn after_cancel(_: &Value, checkpoint: &Value, _: &JobDeps) -> Option<Value> {
+        abandoned(K::VENDOR, checkpoint)
+    }
 }
 
 /// What one poll sees, and what it keeps for the next.
@@ -476,11 +519,19 @@ async fn finish<T: Serialize + DeserializeOwned>(
             .replace("{parent}", ctx.id.as_str())
             .replace("{index}", &(i + 1).to_string())
             .replace("{kind}", &ctx.kind.replace('.', "-"));
-        let mut payload = json!({"profile": deliver.profile, "key": key, "expected_md5": o.md5});
-        match &o.source {
-            DeliverySource::Reference(r) => payload["source"] = json!(r),
-            DeliverySource::Url(u) => payload["url"] = json!(u),
-        }
+        let spec = DownloadSpec {
+            source: match &o.source {
+                DeliverySource::Reference(r) => DownloadSource::Vendor(r.clone()),
+                DeliverySource::Url(u) => DownloadSource::Url(u.clone()),
+            },
+            profile: deliver.profile.clone(),
+            key: Some(key),
+            expected_md5: o.md5.clone(),
+            expected_length: None,
+            max_bytes: None,
+        };
+        let payload = serde_json::to_value(&spec)
+            .map_err(|e| JobError::permanent(format!("a delivery does not serialize: {e}")))?;
         let request = JobRequest {
             queue: ctx.queue.clone(),
             account: Some(account.to_owned()),
@@ -491,7 +542,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
             tracestate: trace.tracestate.clone(),
             created_by: ctx.owner.clone(),
             idempotency_scope: IdempotencyScope::Internal,
-            ..JobRequest::new("download", payload.clone())
+            ..JobRequest::new(<DownloadSpec as crate::Kind>::NAME, payload)
         };
         let enqueued = deps
             .queue
@@ -499,7 +550,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
             .await
             .map_err(|e| JobError::retryable(format!("enqueueing a delivery: {e}")))?;
         if !enqueued.created {
-            adopt(ctx, deps, &enqueued.id, &payload).await?;
+            adopt(ctx, deps, &enqueued.id, &spec).await?;
         }
         deps.queue
             .link_child(&ctx.id, &enqueued.id)
@@ -522,7 +573,7 @@ async fn adopt(
     ctx: &JobContext,
     deps: &JobDeps,
     child: &creel_core::JobId,
-    payload: &Value,
+    spec: &DownloadSpec,
 ) -> Result<(), JobError> {
     let rec = deps
         .queue
@@ -532,8 +583,8 @@ async fn adopt(
         .ok_or_else(|| {
             JobError::retryable(format!("delivery {child} vanished; enqueueing again"))
         })?;
-    let ours = rec.kind == "download"
-        && rec.payload == *payload
+    let ours = rec.kind == <DownloadSpec as crate::Kind>::NAME
+        && serde_json::from_value::<DownloadSpec>(rec.payload).is_ok_and(|p| p == *spec)
         && rec.created_by == ctx.owner
         && rec.parent.as_ref().is_none_or(|p| *p == ctx.id);
     if ours {
@@ -639,17 +690,16 @@ fn result(facts: &Value, outputs: &[Output], stored: Option<Vec<Value>>) -> Valu
     r
 }
 
-/// After a classroom job of `kind` was cancelled: the vendor task its checkpoint names, if it
+/// After a classroom job of `vendor` was cancelled: the vendor task its checkpoint names, if it
 /// was submitted and had not finished. No vendor lets creel cancel one, so it keeps running
 /// (and is billed); the answer, kept on the job, names it as abandoned for reconciliation. A
 /// submission that began without its answer recorded is named as possibly abandoned.
 #[must_use]
-pub fn abandoned(kind: &str, checkpoint: &Value) -> Option<Value> {
+pub fn abandoned(vendor: Vendor, checkpoint: &Value) -> Option<Value> {
     let p: Progress<Value> = serde_json::from_value(checkpoint.clone()).ok()?;
     if p.done.is_some() {
         return None;
     }
-    let vendor = kind.split('.').next().unwrap_or(kind);
     match (p.task, p.submitting_since) {
         (Some(task), _) => Some(json!({"abandoned_vendor_task": {"vendor": vendor, "task": task}})),
         (None, Some(since)) => Some(json!({"abandoned_vendor_task": {

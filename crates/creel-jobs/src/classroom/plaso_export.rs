@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use creel_core::classroom::UnknownTaskPolicy;
 use creel_core::config::Vendor;
-use creel_core::{JobError, VendorFailure};
+use creel_core::{Config, JobError, JobRequestError, VendorFailure};
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
 use creel_vendors::plaso::TRANSFER_VIDEO;
 use creel_vendors::plaso::model::{TaskStatus, TransferVideo};
 use md5::Digest;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask, account, keys,
@@ -75,7 +75,34 @@ fn running_key(account: &str, record_id: &str) -> String {
 }
 
 impl VendorTask for PlasoExportSpec {
+    const NAME: &'static str = "plaso.export";
+    const VENDOR: Vendor = Vendor::Plaso;
     type Task = PlasoTask;
+
+    fn decode(payload: &Value) -> Result<Self, JobRequestError> {
+        crate::kind::decode_payload(payload).map_err(|e| {
+            // `export` is flattened, which hides the path of a field inside it: decode that
+            // part alone to name the field.
+            let mut export = payload.clone();
+            if let Some(map) = export.as_object_mut() {
+                map.remove("deliver");
+            }
+            crate::kind::decode_payload::<creel_vendors::plaso::model::TransferVideo>(&export)
+                .err()
+                .filter(|inner| inner.field != "payload")
+                .unwrap_or(e)
+        })
+    }
+
+    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
+        self.export
+            .validate()
+            .map_err(|e| JobRequestError::new(format!("payload.{}", e.field), e.reason))
+    }
+
+    fn deliver(&self) -> Option<&Deliver> {
+        self.deliver.as_ref()
+    }
 
     async fn submit(
         &self,

@@ -5,7 +5,7 @@
 //! WeClassroom sends no callback for either, so this kind only polls.
 
 use creel_core::config::Vendor;
-use creel_core::{JobError, VendorFailure};
+use creel_core::{Config, JobError, JobRequestError, VendorFailure};
 use creel_queue::JobContext;
 use creel_vendors::VendorError;
 use creel_vendors::weclassroom::model::LessonStatus;
@@ -36,7 +36,7 @@ pub struct ReplaySpec {
 
 impl ReplaySpec {
     /// Checks the fields; the error names the field.
-    pub fn validate(&self) -> Result<(), creel_core::JobRequestError> {
+    pub fn check_fields(&self) -> Result<(), creel_core::JobRequestError> {
         if self
             .server_recordings_of
             .as_ref()
@@ -101,7 +101,17 @@ pub struct ReplayTask {
 }
 
 impl VendorTask for ReplaySpec {
+    const NAME: &'static str = "weclassroom.replay";
+    const VENDOR: Vendor = Vendor::Weclassroom;
     type Task = ReplayTask;
+
+    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
+        self.check_fields()
+    }
+
+    fn deliver(&self) -> Option<&Deliver> {
+        self.deliver.as_ref()
+    }
 
     async fn submit(
         &self,
