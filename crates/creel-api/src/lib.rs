@@ -2,9 +2,12 @@
 //! (`/v1/scaling/{queue}`), health (`/livez`, `/readyz`) and
 //! the OpenAPI 3.1 document (`/openapi.json`), generated from the handlers. Every route but
 //! health and the document needs a bearer token whose scopes allow it, and a principal sees
-//! only its own jobs unless it has `admin`; every error is RFC 9457 problem+json.
+//! only its own jobs unless it has `admin`; every error is RFC 9457 problem+json. The vendor
+//! callback routes ([`callback_routes`]) are served beside them, outside bearer auth: each
+//! vendor's own proof is checked instead.
 
 mod auth;
+mod callbacks;
 mod jobs;
 mod problem;
 mod queues;
@@ -21,6 +24,7 @@ use creel_queue::Queue;
 use utoipa::OpenApi;
 
 pub use auth::{Caller, Tokens};
+pub use callbacks::{CallbackState, callback_routes};
 pub use problem::Problem;
 
 /// What the handlers share.

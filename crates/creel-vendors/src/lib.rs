@@ -5,11 +5,11 @@
 //! verification. Every call first takes a permit from a [`creel_core::CallLimiter`].
 
 pub mod baijiayun;
+pub mod callback;
 pub mod endpoint;
 pub mod error;
 mod lenient;
 pub mod plaso;
-pub mod replay;
 mod transport;
 pub mod weclassroom;
 
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use creel_core::CallLimiter;
 use creel_core::config::{Vendor, VendorAccount};
 
+pub use callback::{CallbackListener, Received, VendorCallback};
 pub use endpoint::{Endpoint, Paths};
 pub use error::{Classification, VendorError};
-pub use replay::{MemoryReplayGuard, ReplayGuard};
 
 pub use baijiayun::BaijiayunClient;
 pub use plaso::PlasoClient;

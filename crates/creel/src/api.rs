@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use axum::response::IntoResponse;
 
-use creel_api::{ApiState, Tokens, router};
+use creel_api::{ApiState, CallbackState, Tokens, callback_routes, router};
 use creel_core::{Config, RequestValidator};
 use creel_jobs::Validator;
+use creel_jobs::callbacks::CallbackRouting;
 use creel_queue::Queue;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +33,12 @@ pub async fn serve(
         config.api.stream_principal.clone(),
         stop.clone(),
     ));
-    let callbacks = crate::callbacks::routes(Arc::clone(&config), queue.clone());
+    let callbacks = callback_routes(CallbackState {
+        config: Arc::clone(&config),
+        queue: queue.clone(),
+        listener: Arc::new(CallbackRouting::new(Arc::clone(&config))),
+        validator: Arc::clone(&validator),
+    });
     let state = ApiState {
         queue,
         validator,

@@ -3,7 +3,6 @@
 //! binary runs.
 
 pub mod api;
-pub mod callbacks;
 pub mod cleanup;
 pub mod consumer;
 pub mod demo;

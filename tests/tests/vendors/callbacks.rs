@@ -1,5 +1,5 @@
 //! Callbacks from the simulator to a real receiver: Baijiayun VOD, playback, pure-video and
-//! dual-teacher callbacks verified by sign (good, bad, missing field, stale, replayed), retried
+//! dual-teacher callbacks verified by sign (good, bad, missing field, stale; a replay names the same digest), retried
 //! after a failed delivery, and dropped on purpose.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,6 @@ use creel_tests::vendor_sim::{self, BJY_KEY, BJY_PARTNER, CallbackReceiver};
 use creel_vendors::baijiayun::callback::{self, Callback, CallbackError};
 use creel_vendors::baijiayun::model::{PlaybackStatus, VodStatus};
 use creel_vendors::baijiayun::sign;
-use creel_vendors::{MemoryReplayGuard, ReplayGuard};
 
 const MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -39,13 +38,13 @@ async fn a_vod_callback_verifies_and_a_replay_stale_or_forged_one_does_not() {
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     let f = fields(&got[0].body);
 
-    let guard = MemoryReplayGuard::new(Duration::from_secs(3600));
-    let v = callback::verify(&f, BJY_KEY, now(), MAX_AGE, &guard).expect("verifies");
+    let v = callback::verify(&f, BJY_KEY, now(), MAX_AGE).expect("verifies");
     match v.callback {
         Callback::VodTranscode {
             video_id,
             status,
             file_md5,
+            ..
         } => {
             assert_eq!(video_id, video);
             assert_eq!(status, VodStatus::Ready);
@@ -53,30 +52,25 @@ async fn a_vod_callback_verifies_and_a_replay_stale_or_forged_one_does_not() {
         }
         other => panic!("expected a VOD callback, got {other:?}"),
     }
-    assert_eq!(
-        callback::verify(&f, BJY_KEY, now(), MAX_AGE, &guard),
-        Err(CallbackError::Replayed(v.qid.clone()))
-    );
-    guard.release(&v.digest);
-    assert!(
-        callback::verify(&f, BJY_KEY, now(), MAX_AGE, &guard).is_ok(),
-        "a released callback is accepted again"
-    );
+    // The replay key is the whole signed content: the same callback again names the same
+    // digest (the receiver claims it once, in Redis), and no other content does.
+    let again = callback::verify(&f, BJY_KEY, now(), MAX_AGE).expect("verifies again");
+    assert_eq!(again.digest, v.digest);
 
     let mut forged = f.clone();
     forged.insert("status".into(), "30".into());
     assert_eq!(
-        callback::verify(&forged, BJY_KEY, now(), MAX_AGE, &guard),
+        callback::verify(&forged, BJY_KEY, now(), MAX_AGE),
         Err(CallbackError::BadSign)
     );
     assert_eq!(
-        callback::verify(&f, "other-key", now(), MAX_AGE, &guard),
+        callback::verify(&f, "other-key", now(), MAX_AGE),
         Err(CallbackError::BadSign)
     );
 
     let later = now() + 3600;
     assert!(matches!(
-        callback::verify(&f, BJY_KEY, later, MAX_AGE, &guard),
+        callback::verify(&f, BJY_KEY, later, MAX_AGE),
         Err(CallbackError::Stale { .. })
     ));
 
@@ -86,7 +80,7 @@ async fn a_vod_callback_verifies_and_a_replay_stale_or_forged_one_does_not() {
     let s = sign::sign(&no_qid, BJY_KEY);
     no_qid.insert("sign".into(), s);
     assert_eq!(
-        callback::verify(&no_qid, BJY_KEY, now(), MAX_AGE, &guard),
+        callback::verify(&no_qid, BJY_KEY, now(), MAX_AGE),
         Err(CallbackError::MissingField("qid"))
     );
 }
@@ -109,11 +103,10 @@ async fn playback_pure_video_and_dual_teacher_callbacks() {
     );
     // The transcode callback and the dual-teacher auto-match callback.
     let got = receiver.wait_for(2, Duration::from_secs(10)).await;
-    let guard = MemoryReplayGuard::new(Duration::from_secs(3600));
     let kinds: Vec<Callback> = got
         .iter()
         .map(|c| {
-            callback::verify(&fields(&c.body), BJY_KEY, now(), MAX_AGE, &guard)
+            callback::verify(&fields(&c.body), BJY_KEY, now(), MAX_AGE)
                 .expect("verifies")
                 .callback
         })
@@ -132,8 +125,7 @@ async fn playback_pure_video_and_dual_teacher_callbacks() {
         .await
         .expect("API 16");
     let got = receiver.wait_for(3, Duration::from_secs(10)).await;
-    let pure =
-        callback::verify(&fields(&got[2].body), BJY_KEY, now(), MAX_AGE, &guard).expect("verifies");
+    let pure = callback::verify(&fields(&got[2].body), BJY_KEY, now(), MAX_AGE).expect("verifies");
     assert!(
         matches!(
             pure.callback,

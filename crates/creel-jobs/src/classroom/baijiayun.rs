@@ -16,11 +16,12 @@
 use creel_core::config::Vendor;
 use creel_core::{Config, JobError, JobRequestError};
 use creel_queue::JobContext;
-use creel_vendors::VendorError;
 use creel_vendors::baijiayun::Playback;
+use creel_vendors::baijiayun::callback::Callback;
 use creel_vendors::baijiayun::model::{CropSegment, PlaybackStatus, VodStatus};
+use creel_vendors::{Received, VendorError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     CallbackTrust, Deliver, Output, PollState, Polled, SubmitFailed, Uncertain, VendorTask,
@@ -28,18 +29,6 @@ use super::{
 };
 use crate::JobDeps;
 use crate::vendor_source::SourceRef;
-
-/// A verified callback's status and fields, from a signal payload.
-struct Signalled<'a>(&'a Value);
-
-impl Signalled<'_> {
-    fn field(&self, k: &str) -> Option<&str> {
-        self.0["fields"][k].as_str().filter(|s| !s.is_empty())
-    }
-    fn status(&self) -> Option<i64> {
-        self.field("status").and_then(|s| s.parse().ok())
-    }
-}
 
 /// Code 1 from the pure-video URL APIs: "still generating" (纯视频生成中) means "not yet".
 /// The same code with "does not exist" (…不存在) is [`missing`].
@@ -130,25 +119,23 @@ impl VendorTask for VodSpec {
         _: &VodTask,
         state: &mut PollState<'_>,
     ) -> Result<Polled, JobError> {
-        if let Some(s) = state
-            .signals
-            .first()
-            .and_then(Option::as_ref)
-            .map(Signalled)
+        let signalled = state.signals.first().and_then(Option::as_ref);
+        if let Some(Callback::VodTranscode {
+            status,
+            file_md5,
+            total_size,
+            ..
+        }) = signalled.and_then(Received::baijiayun)
         {
-            match s.status().map(VodStatus::from_code) {
-                Some(VodStatus::Ready) => {
-                    let size = s.field("total_size").and_then(|v| v.parse().ok());
-                    return Ok(self.done(s.field("file_md5").map(str::to_owned), size));
-                }
-                Some(st) if st.is_failure() => {
-                    return Err(task_failed(
-                        Vendor::Baijiayun,
-                        s.status().unwrap_or(0),
-                        "VOD transcoding failed (callback)",
-                    ));
-                }
-                _ => {}
+            if *status == VodStatus::Ready {
+                return Ok(self.done(file_md5.clone(), *total_size));
+            }
+            if status.is_failure() {
+                return Err(task_failed(
+                    Vendor::Baijiayun,
+                    status.code(),
+                    "VOD transcoding failed (callback)",
+                ));
             }
         }
         let c = deps.vendors.baijiayun(account(ctx)?)?;
@@ -160,30 +147,18 @@ impl VendorTask for VodSpec {
             if vod.status.is_failure() {
                 return Err(task_failed(
                     Vendor::Baijiayun,
-                    vod_code(vod.status),
+                    vod.status.code(),
                     vod.info.as_deref().unwrap_or("VOD transcoding failed"),
                 ));
             }
             if vod.status != VodStatus::Ready {
-                return Ok(Polled::Pending(json!({"status": vod_code(vod.status)})));
+                return Ok(Polled::Pending(json!({"status": vod.status.code()})));
             }
             state.remember("transcoded", true);
         }
         state.count_call();
         let info = c.vod_info(self.video_id).await?;
         Ok(self.done(info.file_md5, info.total_size))
-    }
-}
-
-fn vod_code(s: VodStatus) -> i64 {
-    match s {
-        VodStatus::Uploading => 10,
-        VodStatus::Transcoding => 20,
-        VodStatus::Failed => 30,
-        VodStatus::TranscodeTimeout => 31,
-        VodStatus::UploadTimeout => 32,
-        VodStatus::Ready => 100,
-        VodStatus::Unknown(c) => c,
     }
 }
 
@@ -381,8 +356,18 @@ impl VendorTask for PureVideoSpec {
             PureVideoTask::Playbacks { room_id, sessions } => {
                 let mut outputs = Vec::with_capacity(sessions.len());
                 for (i, session) in sessions.iter().enumerate() {
-                    let signalled = state.signals.get(i).and_then(Option::as_ref).map(Signalled);
-                    let status = signalled.as_ref().and_then(Signalled::status);
+                    let signalled = match state
+                        .signals
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .and_then(Received::baijiayun)
+                    {
+                        Some(Callback::PureVideo {
+                            status, file_md5, ..
+                        }) => Some((*status, file_md5.clone())),
+                        _ => None,
+                    };
+                    let status = signalled.as_ref().map(|(status, _)| *status);
                     if status.is_some_and(|s| s != 100 && s != 1 && s != 20 && s != 10) {
                         return Err(task_failed(
                             Vendor::Baijiayun,
@@ -417,10 +402,7 @@ impl VendorTask for PureVideoSpec {
                             }
                         }
                     };
-                    let md5 = signalled
-                        .as_ref()
-                        .and_then(|s| s.field("file_md5"))
-                        .map(str::to_owned);
+                    let md5 = signalled.and_then(|(_, md5)| md5);
                     outputs.push(Output {
                         facts: json!({"room_id": room_id, "session_id": session, "url": url, "file_md5": md5}),
                         source: SourceRef::BaijiayunPureVideo { room_id: *room_id, session_id: *session, version: None }.into(),
@@ -691,13 +673,16 @@ impl VendorTask for CropSpec {
     ) -> Result<Polled, JobError> {
         let mut ready: Vec<Option<Option<String>>> = vec![None; task.videos.len()];
         for (i, s) in state.signals.iter().enumerate() {
-            if let Some(s) = s.as_ref().map(Signalled) {
-                match s.status() {
-                    Some(100) => ready[i] = Some(s.field("file_md5").map(str::to_owned)),
-                    Some(30) => {
+            if let Some(Callback::PlaybackTranscode {
+                status, file_md5, ..
+            }) = s.as_ref().and_then(Received::baijiayun)
+            {
+                match status {
+                    PlaybackStatus::Ready => ready[i] = Some(file_md5.clone()),
+                    PlaybackStatus::Failed => {
                         return Err(task_failed(
                             Vendor::Baijiayun,
-                            30,
+                            status.code(),
                             &format!("crop segment {} failed to transcode (callback)", i + 1),
                         ));
                     }

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use crate::JobDeps;
 use crate::download::{DownloadSource, DownloadSpec};
 use crate::vendor_source::SourceRef;
+use creel_vendors::Received;
 
 /// How long a delivered signal is kept for a listener that comes later, and how long a job's
 /// listening lasts between polls.
@@ -180,9 +181,9 @@ impl<K: VendorTask> crate::Kind for K {
 /// What one poll sees, and what it keeps for the next.
 #[derive(Debug)]
 pub struct PollState<'a> {
-    /// Per key of [`VendorTask::keys`], a delivered callback payload; a kind may trust a signed
-    /// one instead of calling the vendor.
-    pub signals: &'a [Option<Value>],
+    /// Per key of [`VendorTask::keys`], the callback delivered there; a kind may trust a
+    /// signed one instead of calling the vendor.
+    pub signals: &'a [Option<Received>],
     /// Vendor status calls so far: every call a poll makes is counted here.
     pub status_calls: &'a mut u32,
     /// How long ago the task was submitted.
@@ -418,9 +419,9 @@ pub async fn drive<K: VendorTask>(
     let woken = p.due_at.is_some_and(|due| now < due);
     if woken {
         // The callbacks that woke this step, as links of its span.
-        for payload in signals.iter().flatten() {
+        for received in signals.iter().flatten() {
             creel_queue::trace::StoredContext {
-                traceparent: payload["traceparent"].as_str().map(str::to_owned),
+                traceparent: received.traceparent.clone(),
                 tracestate: None,
             }
             .link_current();
@@ -486,11 +487,18 @@ async fn listen(
     ctx: &JobContext,
     deps: &JobDeps,
     keys: &[String],
-) -> Result<Vec<Option<Value>>, JobError> {
-    deps.queue
+) -> Result<Vec<Option<Received>>, JobError> {
+    let signals = deps
+        .queue
         .listen(ctx, keys, SIGNAL_TTL)
         .await
-        .map_err(|e| JobError::retryable(format!("listening for callbacks: {e}")))
+        .map_err(|e| JobError::retryable(format!("listening for callbacks: {e}")))?;
+    // A signal that does not decode (stored by an older creel) is as good as none: the poll
+    // asks the vendor.
+    Ok(signals
+        .into_iter()
+        .map(|s| s.and_then(|v| serde_json::from_value(v).ok()))
+        .collect())
 }
 
 /// The task is done: without `deliver` the job ends with the vendor's result; with it, one

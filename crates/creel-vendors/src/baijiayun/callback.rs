@@ -1,23 +1,24 @@
 //! Baijiayun's callbacks (playback transcode, pure video, set-main-version, VOD transcode,
 //! dual-teacher auto-match): form POSTs signed with the same rule as requests, over every
 //! received field but `sign` (empty values included; the field set differs by `status`).
-//! [`verify`] checks the sign in constant time, the timestamp's age and the whole signed content
-//! against replays, and reads the fields of the callback's kind. Answer [`ACK`].
+//! [`verify`] checks the sign in constant time and the timestamp's age, reads the fields of the
+//! callback's kind, and names the whole signed content by a digest: the receiver claims that
+//! digest once (in Redis, for the whole fleet) against replays. Answer [`ACK`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{PlaybackStatus, VodStatus};
 use super::sign;
-use crate::replay::ReplayGuard;
 
 /// The body Baijiayun expects back.
 pub const ACK: &str = r#"{"code":0}"#;
 
-/// What a verified callback says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What a verified callback says. Serialized (statuses as their codes) as the payload of the
+/// signal it becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Callback {
     /// A playback started generating (20), failed (30) or is transcoded (100).
@@ -31,7 +32,7 @@ pub enum Callback {
         /// The video.
         video_id: i64,
         /// The status.
-        #[serde(skip)]
+        #[serde(serialize_with = "playback_code")]
         status: PlaybackStatus,
         /// MD5 of the file (20 and 100).
         file_md5: Option<String>,
@@ -70,10 +71,12 @@ pub enum Callback {
         /// The video.
         video_id: i64,
         /// The status.
-        #[serde(skip)]
+        #[serde(serialize_with = "vod_code")]
         status: VodStatus,
         /// MD5 of the file (100).
         file_md5: Option<String>,
+        /// The file's size in bytes (100).
+        total_size: Option<i64>,
     },
     /// Dual-teacher: a playback was matched to a scheduled lesson.
     AutoMatch {
@@ -86,7 +89,7 @@ pub enum Callback {
         /// The video.
         video_id: i64,
         /// The status.
-        #[serde(skip)]
+        #[serde(serialize_with = "playback_code")]
         status: PlaybackStatus,
         /// MD5 of the file.
         file_md5: Option<String>,
@@ -100,8 +103,8 @@ pub struct Verified {
     pub callback: Callback,
     /// Its `qid`.
     pub qid: String,
-    /// The SHA-256 (hex) of everything the sign covers: the replay key, already claimed in the
-    /// replay guard (release it if processing fails). Keying on the `qid` alone let a captured
+    /// The SHA-256 (hex) of everything the sign covers: the replay key the receiver claims
+    /// once (and releases if processing fails). Keying on the `qid` alone let a captured
     /// callback be replayed with its fields rearranged into a new qid.
     pub digest: String,
     /// Its `timestamp`.
@@ -125,9 +128,14 @@ pub enum CallbackError {
         /// The allowed distance.
         max_secs: u64,
     },
-    /// This `qid` was already processed.
-    #[error("replayed qid {0}")]
-    Replayed(String),
+}
+
+fn playback_code<S: serde::Serializer>(status: &PlaybackStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(status.code())
+}
+
+fn vod_code<S: serde::Serializer>(status: &VodStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(status.code())
 }
 
 fn int(fields: &BTreeMap<String, String>, k: &'static str) -> Result<i64, CallbackError> {
@@ -193,19 +201,18 @@ fn read(fields: &BTreeMap<String, String>) -> Result<Callback, CallbackError> {
         video_id,
         status: VodStatus::from_code(status),
         file_md5,
+        total_size: opt_int(fields, "total_size"),
     })
 }
 
 /// Verifies a callback's form `fields`: sign under `partner_key`, `timestamp` within
-/// `max_age` of `now_unix`, its signed content not seen before (claimed in `guard` on
-/// success), no `&` or `=` inside a field, and the
-/// fields its kind needs.
+/// `max_age` of `now_unix`, no `&` or `=` inside a field, and the fields its kind needs.
+/// Whether it was seen before is the receiver's check, on [`Verified::digest`].
 pub fn verify(
     fields: &BTreeMap<String, String>,
     partner_key: &str,
     now_unix: u64,
     max_age: Duration,
-    guard: &dyn ReplayGuard,
 ) -> Result<Verified, CallbackError> {
     // The signed string joins `k=v` with `&`: a `&` or `=` inside a name or value would let
     // different fields sign alike. Baijiayun never sends them there.
@@ -233,9 +240,6 @@ pub fn verify(
     }
     let qid = opt_text(fields, "qid").ok_or(CallbackError::MissingField("qid"))?;
     let callback = read(fields)?;
-    if !guard.claim(&digest) {
-        return Err(CallbackError::Replayed(qid));
-    }
     Ok(Verified {
         callback,
         qid,
@@ -247,7 +251,6 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::MemoryReplayGuard;
 
     const KEY: &str = "8jewu3j93jjewi3jwj90093jkyu";
 
@@ -263,7 +266,6 @@ mod tests {
 
     #[test]
     fn set_main_version_and_failed_transcode_callbacks_are_read() {
-        let guard = MemoryReplayGuard::new(Duration::from_secs(60));
         let f = signed(&[
             ("room_id", "12345678"),
             ("session_id", "0"),
@@ -274,7 +276,7 @@ mod tests {
             ("qid", "q-1"),
             ("timestamp", "1700000000"),
         ]);
-        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600), &guard).expect("ok");
+        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600)).expect("ok");
         assert!(matches!(
             v.callback,
             Callback::SetMainVersion {
@@ -293,7 +295,7 @@ mod tests {
             ("qid", "q-2"),
             ("timestamp", "1700000000"),
         ]);
-        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600), &guard).expect("ok");
+        let v = verify(&f, KEY, 1_700_000_010, Duration::from_secs(600)).expect("ok");
         assert!(matches!(
             v.callback,
             Callback::PlaybackTranscode {
@@ -305,13 +307,7 @@ mod tests {
         let mut tampered = f.clone();
         tampered.insert("preface_url".into(), "https://x".into());
         assert_eq!(
-            verify(
-                &tampered,
-                KEY,
-                1_700_000_010,
-                Duration::from_secs(600),
-                &guard
-            ),
+            verify(&tampered, KEY, 1_700_000_010, Duration::from_secs(600),),
             Err(CallbackError::BadSign),
             "an empty field is signed too"
         );

@@ -37,6 +37,18 @@ impl PlaybackStatus {
             other => Self::Unknown(other),
         }
     }
+
+    /// The wire value.
+    #[must_use]
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Generating => 10,
+            Self::Transcoding => 20,
+            Self::Failed => 30,
+            Self::Ready => 100,
+            Self::Unknown(code) => code,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for PlaybackStatus {
@@ -242,6 +254,20 @@ impl VodStatus {
             32 => Self::UploadTimeout,
             100 => Self::Ready,
             other => Self::Unknown(other),
+        }
+    }
+
+    /// The wire value.
+    #[must_use]
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Uploading => 10,
+            Self::Transcoding => 20,
+            Self::Failed => 30,
+            Self::TranscodeTimeout => 31,
+            Self::UploadTimeout => 32,
+            Self::Ready => 100,
+            Self::Unknown(code) => code,
         }
     }
 

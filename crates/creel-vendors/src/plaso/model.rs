@@ -239,6 +239,10 @@ impl TaskStatus {
 }
 
 /// Accepts a status as a number or as a string holding one (callbacks send strings).
+fn status_as_code<S: serde::Serializer>(status: &TaskStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(status.code())
+}
+
 fn status_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<TaskStatus, D::Error> {
     let v = Value::deserialize(d)?;
     let code = match &v {
@@ -262,13 +266,17 @@ pub struct VideoTask {
 }
 
 /// The result callback's body: a hint only; confirm with `getVideoTask` before acting.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Serialized as it arrives (the status as its code), for the signal it becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callback {
     /// The task.
     #[serde(rename = "taskId")]
     pub task_id: String,
     /// Its status (arrives as a string).
-    #[serde(deserialize_with = "status_from_any")]
+    #[serde(
+        deserialize_with = "status_from_any",
+        serialize_with = "status_as_code"
+    )]
     pub status: TaskStatus,
     /// The video's full path on success, empty on failure.
     #[serde(default)]
