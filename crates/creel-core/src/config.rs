@@ -830,6 +830,13 @@ impl Config {
         self.download.validate()?;
         self.retention.validate()?;
         self.events.webhook.validate()?;
+        if let Some(q) = &self.events.webhook.queue
+            && !self.worker.queues.contains_key(q)
+        {
+            return Err(format!(
+                "events.webhook.queue: no queue named {q:?} is declared in worker.queues"
+            ));
+        }
         self.classroom.validate()?;
         self.telemetry.validate()?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
@@ -902,12 +909,33 @@ pub struct WebhookConfig {
     /// Legacy: one key, used as the first of `secrets`; it also keeps the old
     /// `X-Creel-Signature: sha256=<hex of HMAC-SHA256(body)>` header on deliveries.
     pub secret: Option<Secret>,
-    /// Delivery attempts before giving up.
+    /// Delivery attempts before giving up (the `webhook` kind's retry policy unless
+    /// `[retry.webhook]` sets one).
     pub max_attempts: u32,
-    /// Delay before the second attempt, in milliseconds; doubles each time.
+    /// Delay before the second attempt, in milliseconds; doubles each time (capped at 5
+    /// minutes, jittered).
     pub base_delay_ms: u64,
     /// Per-attempt timeout, in milliseconds.
     pub timeout_ms: u64,
+    /// Deliveries to one endpoint (scheme, host, port) running at once in one worker process;
+    /// more wait their turn without holding a worker slot.
+    pub per_endpoint_concurrency: usize,
+    /// The queue delivery jobs run on (one of `worker.queues`); unset, the queue of the job
+    /// whose event is delivered.
+    pub queue: Option<String>,
+}
+
+impl WebhookConfig {
+    /// The `webhook` kind's retry policy these settings imply.
+    #[must_use]
+    pub fn retry_policy(&self) -> crate::RetryPolicy {
+        crate::RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            base_delay: std::time::Duration::from_millis(self.base_delay_ms),
+            max_delay: std::time::Duration::from_secs(300),
+            ..crate::RetryPolicy::default()
+        }
+    }
 }
 
 impl Default for WebhookConfig {
@@ -919,6 +947,8 @@ impl Default for WebhookConfig {
             max_attempts: 6,
             base_delay_ms: 1000,
             timeout_ms: 10_000,
+            per_endpoint_concurrency: 4,
+            queue: None,
         }
     }
 }

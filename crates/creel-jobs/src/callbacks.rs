@@ -189,7 +189,9 @@ mod tests {
         assert_eq!(kinds, ["baijiayun.vod", "baijiayun.pure_video"]);
         let validator = crate::Validator::new(Arc::clone(&config));
         for job in &jobs {
-            validator.validate(job).expect("an auto-archive job validates");
+            validator
+                .validate(job)
+                .expect("an auto-archive job validates");
             assert_eq!(job.created_by.as_deref(), Some("archiver"));
             assert_eq!(job.idempotency_scope, IdempotencyScope::Internal);
         }

@@ -19,6 +19,10 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// The name requests give in `kind`, e.g. `download`.
     const NAME: &'static str;
 
+    /// Who may enqueue jobs of this kind through the validator (the API, the stream intake,
+    /// `creel enqueue`).
+    const ENQUEUED_BY: EnqueuedBy = EnqueuedBy::Callers;
+
     /// Decodes a payload, naming the field at fault as `payload.<path>`.
     fn decode(payload: &Value) -> Result<Self, JobRequestError>;
 
@@ -40,6 +44,24 @@ pub trait Kind: Sized + Send + Sync + 'static {
         checkpoint: &Value,
         deps: &JobDeps,
     ) -> impl Future<Output = Option<Value>> + Send;
+}
+
+/// Who may enqueue jobs of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueuedBy {
+    /// Callers, through the validator.
+    Callers,
+    /// creel alone (e.g. `webhook` deliveries, made from completion events): the validator
+    /// refuses the kind whatever its payload.
+    Creel,
+}
+
+/// The error for a request of a kind only creel enqueues.
+pub(crate) fn internal_kind(kind: &str) -> JobRequestError {
+    JobRequestError::new(
+        "kind",
+        format!("{kind} jobs are creel's own; they cannot be enqueued"),
+    )
 }
 
 /// Decodes a payload into `T`, naming the offending field as `payload.<name>` where serde
@@ -75,6 +97,9 @@ macro_rules! kinds {
         ) -> Result<(), creel_core::JobRequestError> {
             $(
                 if request.kind == <$kind as $crate::kind::Kind>::NAME {
+                    if <$kind as $crate::kind::Kind>::ENQUEUED_BY == $crate::kind::EnqueuedBy::Creel {
+                        return Err($crate::kind::internal_kind(&request.kind));
+                    }
                     let spec = <$kind as $crate::kind::Kind>::decode(&request.payload)?;
                     return $crate::kind::Kind::validate(&spec, request, config);
                 }
@@ -136,8 +161,9 @@ mod tests {
         for kind in crate::KINDS {
             let request = JobRequest::new(*kind, json!({}));
             let err = crate::validate_payload(&request, &config).expect_err(kind);
+            let internal = err.reason.contains("creel's own");
             assert!(
-                err.field.starts_with("payload") || err.field == "account",
+                err.field.starts_with("payload") || err.field == "account" || internal,
                 "{kind}: {err}"
             );
         }

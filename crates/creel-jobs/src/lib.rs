@@ -10,6 +10,7 @@ pub mod source;
 mod transfer_bounds;
 mod validate;
 pub mod vendor_source;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ kind::kinds![
     classroom::baijiayun::PureVideoSpec,
     classroom::baijiayun::CropSpec,
     classroom::weclassroom::ReplaySpec,
+    webhook::WebhookSpec,
 ];
 
 /// What job steps need from the process: the queue (progress), an HTTP client, the
@@ -58,6 +60,8 @@ pub struct JobDeps {
     pub config: Arc<Config>,
     /// The sink of every storage profile.
     pub sinks: creel_storage::Sinks,
+    /// The webhook client and the per-endpoint delivery slots.
+    pub webhooks: Arc<webhook::WebhookSender>,
     /// Cancelled when the worker's drain time is over: long steps stop and hand their job back.
     pub shutdown: CancellationToken,
 }

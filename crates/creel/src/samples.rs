@@ -252,13 +252,13 @@ async fn receive_hook(State(s): State<Shared>, headers: HeaderMap, body: Bytes) 
     let key = creel_core::config::webhook_key_bytes(&s.hook_secret).unwrap_or_default();
     let timestamp = header("webhook-timestamp").parse::<i64>().unwrap_or(0);
     let expected =
-        crate::webhooks::standard_signature(&[key], &header("webhook-id"), timestamp, &body);
+        creel_jobs::webhook::standard_signature(&[key], &header("webhook-id"), timestamp, &body);
     let standard_ok = header("webhook-signature")
         .split(' ')
         .any(|sig| sig == expected);
     let legacy = header("x-creel-signature");
     let legacy_ok =
-        legacy.is_empty() || legacy == crate::webhooks::signature(&s.hook_secret, &body);
+        legacy.is_empty() || legacy == creel_jobs::webhook::signature(&s.hook_secret, &body);
     let signature_ok = standard_ok && legacy_ok;
     let parsed = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     if let Ok(mut h) = s.hooks.lock() {

@@ -82,6 +82,10 @@ pub fn queue_config(cfg: &Config) -> QueueConfig {
     q.events_max_len = cfg.events.max_len;
     q.default_retry = cfg.worker.default_retry;
     q.retry = cfg.retry.clone();
+    // Webhook deliveries keep their own settings' policy unless `[retry.webhook]` names one.
+    q.retry
+        .entry("webhook".to_owned())
+        .or_insert_with(|| cfg.events.webhook.retry_policy());
     q.idempotency_ttl = Some(Duration::from_secs(cfg.retention.idempotency_secs));
     q
 }

@@ -54,6 +54,9 @@ pub async fn run_with(
         sources,
         vendors: Arc::new(vendors),
         sinks: creel_storage::Sinks::from_profiles(&config.storage).await,
+        webhooks: Arc::new(creel_jobs::webhook::WebhookSender::new(
+            &config.events.webhook,
+        )?),
         config: Arc::clone(&config),
         shutdown: interrupt_steps.clone(),
     };
@@ -80,7 +83,7 @@ pub async fn run_with(
         });
         tracing::info!(queue = %name, concurrency = qc.concurrency, "worker started");
     }
-    let webhooks = tokio::spawn(crate::webhooks::deliver(
+    let webhooks = tokio::spawn(crate::webhooks::route(
         queue.clone(),
         Arc::clone(&config),
         stop.clone(),
