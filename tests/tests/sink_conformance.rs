@@ -368,7 +368,10 @@ async fn a_resumed_upload_skips_parts_the_store_already_holds() {
     let sent_before: usize = s3.requests().iter().filter(|r| r.is_upload_part()).count();
     assert!(sent_before >= 3, "parts 1 to 3 reached the store");
 
-    let mut resumed = sink.resume(&key, &meta, &early).await.expect("resume");
+    let mut resumed = sink
+        .resume_upload(&key, &meta, &early)
+        .await
+        .expect("resume");
     for c in body[early.offset as usize..].chunks(256 * 1024) {
         resumed
             .write(Bytes::copy_from_slice(c))
@@ -435,7 +438,7 @@ async fn a_new_upload_is_named_by_a_checkpoint_before_any_part_is_sent() {
     // "Crash": the upload is dropped, neither completed nor aborted.
     drop(first);
 
-    let mut resumed = sink.resume(&key, &meta, &cp).await.expect("resume");
+    let mut resumed = sink.resume_upload(&key, &meta, &cp).await.expect("resume");
     for c in body.chunks(1 << 20) {
         resumed
             .write(Bytes::copy_from_slice(c))

@@ -49,6 +49,21 @@ impl DirSink {
 impl Sink for DirSink {
     type Upload = DirUpload;
 
+    async fn leftovers(&self) -> Result<Vec<crate::Leftover>, StorageError> {
+        self.partial_files().await
+    }
+
+    /// Deletes the temporary file (its path is the leftover's `upload_id`).
+    async fn remove_leftover(&self, leftover: &crate::Leftover) -> Result<(), StorageError> {
+        tokio::fs::remove_file(&leftover.upload_id)
+            .await
+            .map_err(|source| StorageError::Io {
+                what: "removing",
+                path: leftover.upload_id.clone(),
+                source,
+            })
+    }
+
     async fn begin(
         &self,
         key: &ObjectKey,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::{AnySink, DirSink, S3Sink, StorageError};
+use crate::{DirSink, S3Sink, StorageError};
 
 /// One leftover: an open multipart upload, or a directory sink's temporary file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,39 +18,6 @@ pub struct Leftover {
     pub upload_id: String,
     /// When the upload was initiated (the file's last modification for a directory).
     pub initiated: SystemTime,
-}
-
-impl AnySink {
-    /// Every leftover of this profile (under its prefix for a bucket).
-    ///
-    /// # Errors
-    /// The store could not be listed.
-    pub async fn leftovers(&self) -> Result<Vec<Leftover>, StorageError> {
-        match self {
-            Self::Dir(d) => d.leftovers().await,
-            Self::S3(s) => s.open_uploads().await,
-        }
-    }
-
-    /// Removes one leftover: aborts the upload, or deletes the temporary file.
-    ///
-    /// # Errors
-    /// The store refused or could not be reached.
-    pub async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), StorageError> {
-        match self {
-            Self::Dir(_) => tokio::fs::remove_file(&leftover.upload_id)
-                .await
-                .map_err(|source| StorageError::Io {
-                    what: "removing",
-                    path: leftover.upload_id.clone(),
-                    source,
-                }),
-            Self::S3(s) => {
-                s.abort_open_upload(&leftover.key, &leftover.upload_id)
-                    .await
-            }
-        }
-    }
 }
 
 impl S3Sink {
@@ -122,7 +89,7 @@ impl DirSink {
     ///
     /// # Errors
     /// A directory could not be read.
-    pub async fn leftovers(&self) -> Result<Vec<Leftover>, StorageError> {
+    pub async fn partial_files(&self) -> Result<Vec<Leftover>, StorageError> {
         let root = self.root().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();

@@ -121,7 +121,7 @@ impl S3Sink {
     /// state is restored, and the next byte written is the one at `checkpoint.offset`. Parts the
     /// store already holds beyond the checkpoint (finished after it was saved, before a crash)
     /// are listed (ListParts) and not sent again when the same bytes come round.
-    pub async fn resume(
+    pub async fn resume_upload(
         &self,
         key: &ObjectKey,
         meta: &ObjectMeta,
@@ -246,6 +246,28 @@ pub struct S3Upload {
 
 impl Sink for S3Sink {
     type Upload = S3Upload;
+
+    async fn resume(
+        &self,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+        checkpoint: &UploadCheckpoint,
+    ) -> Option<Result<S3Upload, StorageError>> {
+        Some(self.resume_upload(key, meta, checkpoint).await)
+    }
+
+    async fn discard(&self, key: &ObjectKey, checkpoint: &UploadCheckpoint) {
+        self.abort_upload(key, &checkpoint.upload_id).await;
+    }
+
+    async fn leftovers(&self) -> Result<Vec<crate::Leftover>, StorageError> {
+        self.open_uploads().await
+    }
+
+    async fn remove_leftover(&self, leftover: &crate::Leftover) -> Result<(), StorageError> {
+        self.abort_open_upload(&leftover.key, &leftover.upload_id)
+            .await
+    }
 
     async fn begin(
         &self,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use creel_core::config::{PartChecksum, StorageProfile};
 
-use crate::{DirSink, DirUpload, ObjectKey, S3Sink, S3Upload, StorageError, StoredObject};
+use crate::{
+    DirSink, DirUpload, Leftover, ObjectKey, S3Sink, S3Upload, StorageError, StoredObject,
+};
 
 /// Where a multipart upload stands after its contiguous run of finished parts: enough for a
 /// later run to go on from `offset` without uploading those parts again.
@@ -60,7 +62,9 @@ pub struct ObjectMeta {
     pub md5: Option<String>,
 }
 
-/// A place objects are written to.
+/// A place objects are written to. A new sink implements `begin` and the leftovers it can
+/// leave; one that can resume an interrupted upload also implements `resume` and `discard`
+/// (by default it cannot, and a transfer starts over).
 pub trait Sink: Send + Sync {
     /// One object being written.
     type Upload: Upload;
@@ -72,6 +76,38 @@ pub trait Sink: Send + Sync {
         size: Option<u64>,
         meta: &ObjectMeta,
     ) -> impl Future<Output = Result<Self::Upload, StorageError>> + Send;
+
+    /// Continues the upload `checkpoint` names, so the next byte written is the one at
+    /// `checkpoint.offset`; `None` when this sink cannot resume (the transfer starts over).
+    fn resume(
+        &self,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+        checkpoint: &UploadCheckpoint,
+    ) -> impl Future<Output = Option<Result<Self::Upload, StorageError>>> + Send {
+        let _ = (key, meta, checkpoint);
+        async { None }
+    }
+
+    /// Throws away the upload `checkpoint` names, which will not be resumed (best effort;
+    /// nothing to do for a sink that cannot resume).
+    fn discard(
+        &self,
+        key: &ObjectKey,
+        checkpoint: &UploadCheckpoint,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (key, checkpoint);
+        async {}
+    }
+
+    /// What interrupted writes left in the store (open multipart uploads, temporary files).
+    fn leftovers(&self) -> impl Future<Output = Result<Vec<Leftover>, StorageError>> + Send;
+
+    /// Removes one leftover.
+    fn remove_leftover(
+        &self,
+        leftover: &Leftover,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
 /// One object being written.
@@ -126,26 +162,26 @@ impl AnySink {
     }
 }
 
-impl AnySink {
-    /// Resumes an upload from a checkpoint. `None` if this sink cannot resume (a directory
-    /// starts over).
-    pub async fn resume(
-        &self,
-        key: &ObjectKey,
-        meta: &ObjectMeta,
-        checkpoint: &UploadCheckpoint,
-    ) -> Option<Result<AnyUpload, StorageError>> {
-        match self {
-            Self::Dir(_) => None,
-            Self::S3(s) => Some(s.resume(key, meta, checkpoint).await.map(AnyUpload::S3)),
+/// Runs `$body` with `$inner` bound to the sink (or upload) `$value` holds: the one place
+/// that lists the sinks for the dispatch below.
+macro_rules! each {
+    ($value:expr, $any:ident, $inner:ident => $body:expr) => {
+        match $value {
+            $any::Dir($inner) => $body,
+            $any::S3($inner) => $body,
         }
-    }
+    };
+}
 
-    /// Aborts an upload a checkpoint names that will not be resumed.
-    pub async fn discard(&self, key: &ObjectKey, checkpoint: &UploadCheckpoint) {
-        if let Self::S3(s) = self {
-            s.abort_upload(key, &checkpoint.upload_id).await;
-        }
+impl From<DirUpload> for AnyUpload {
+    fn from(u: DirUpload) -> Self {
+        Self::Dir(u)
+    }
+}
+
+impl From<S3Upload> for AnyUpload {
+    fn from(u: S3Upload) -> Self {
+        Self::S3(u)
     }
 }
 
@@ -158,54 +194,57 @@ impl Sink for AnySink {
         size: Option<u64>,
         meta: &ObjectMeta,
     ) -> Result<AnyUpload, StorageError> {
-        Ok(match self {
-            Self::Dir(s) => AnyUpload::Dir(s.begin(key, size, meta).await?),
-            Self::S3(s) => AnyUpload::S3(s.begin(key, size, meta).await?),
-        })
+        each!(self, AnySink, s => s.begin(key, size, meta).await.map(AnyUpload::from))
+    }
+
+    async fn resume(
+        &self,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+        checkpoint: &UploadCheckpoint,
+    ) -> Option<Result<AnyUpload, StorageError>> {
+        each!(self, AnySink, s => s
+            .resume(key, meta, checkpoint)
+            .await
+            .map(|r| r.map(AnyUpload::from)))
+    }
+
+    async fn discard(&self, key: &ObjectKey, checkpoint: &UploadCheckpoint) {
+        each!(self, AnySink, s => s.discard(key, checkpoint).await);
+    }
+
+    async fn leftovers(&self) -> Result<Vec<Leftover>, StorageError> {
+        each!(self, AnySink, s => s.leftovers().await)
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), StorageError> {
+        each!(self, AnySink, s => s.remove_leftover(leftover).await)
     }
 }
 
 impl Upload for AnyUpload {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        match self {
-            Self::Dir(u) => u.write(chunk).await,
-            Self::S3(u) => u.write(chunk).await,
-        }
+        each!(self, AnyUpload, u => u.write(chunk).await)
     }
 
     fn bytes(&self) -> u64 {
-        match self {
-            Self::Dir(u) => u.bytes(),
-            Self::S3(u) => u.bytes(),
-        }
+        each!(self, AnyUpload, u => u.bytes())
     }
 
     fn md5_hex(&self) -> String {
-        match self {
-            Self::Dir(u) => u.md5_hex(),
-            Self::S3(u) => u.md5_hex(),
-        }
+        each!(self, AnyUpload, u => u.md5_hex())
     }
 
     fn checkpoint(&self) -> Option<UploadCheckpoint> {
-        match self {
-            Self::Dir(u) => u.checkpoint(),
-            Self::S3(u) => u.checkpoint(),
-        }
+        each!(self, AnyUpload, u => u.checkpoint())
     }
 
     async fn finish(self) -> Result<StoredObject, StorageError> {
-        match self {
-            Self::Dir(u) => u.finish().await,
-            Self::S3(u) => u.finish().await,
-        }
+        each!(self, AnyUpload, u => u.finish().await)
     }
 
     async fn abort(self) {
-        match self {
-            Self::Dir(u) => u.abort().await,
-            Self::S3(u) => u.abort().await,
-        }
+        each!(self, AnyUpload, u => u.abort().await);
     }
 }
 

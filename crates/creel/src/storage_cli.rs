@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use creel_core::{Config, JobState};
 use creel_queue::Queue;
-use creel_storage::{AnySink, Leftover};
+use creel_storage::{AnySink, Leftover, Sink};
 
 /// Whether a sweep removes what it finds or only reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
