@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::JobDeps;
+use crate::key_template::{self, Placeholder};
 use crate::source::SourcePolicy;
 use crate::transfer_bounds::TransferBounds;
 use crate::vendor_source::{SourceRef, resolve};
@@ -241,15 +242,20 @@ fn validate_url(url: &str) -> Result<url::Url, JobRequestError> {
     Ok(url)
 }
 
-/// Expands a key template: `{job_id}`, `{kind}`, `{date}` (UTC `YYYY-MM-DD`) and `{account}`
-/// (`none` without one). The result still has to pass [`ObjectKey::parse`].
+/// Expands a download's key template: `{job_id}`, `{kind}` (`.` as `-`), `{date}` (UTC
+/// `YYYY-MM-DD`) and `{account}` (`none` without one). The result still has to pass
+/// [`ObjectKey::parse`].
 #[must_use]
 pub fn render_key(template: &str, job_id: &str, kind: &str, account: Option<&str>) -> String {
-    template
-        .replace("{job_id}", job_id)
-        .replace("{kind}", kind)
-        .replace("{date}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
-        .replace("{account}", account.unwrap_or("none"))
+    key_template::expand(
+        template,
+        &[
+            Placeholder::JobId(job_id),
+            Placeholder::Kind(kind),
+            Placeholder::Date(&key_template::today()),
+            Placeholder::Account(account),
+        ],
+    )
 }
 
 /// What a download saves to resume: the source and key it was for, and where its upload stands.

@@ -5,6 +5,7 @@
 pub mod callbacks;
 pub mod classroom;
 pub mod download;
+pub mod key_template;
 pub mod kind;
 pub mod source;
 mod transfer_bounds;

@@ -9,6 +9,7 @@ use creel_core::config::Vendor;
 
 use crate::KINDS;
 use crate::classroom::Deliver;
+use crate::key_template::{self, Placeholder};
 
 /// Validates requests against the kinds of this build and a configuration.
 #[derive(Debug, Clone)]
@@ -122,13 +123,16 @@ pub(crate) fn deliver(
     if let Some(key) = &d.key {
         // Rendered as the deliveries will be: this job's kind and account, and the widest
         // output index a job can have.
-        let widest_index = "9".repeat(config.limits.crop_max_segments.max(1).to_string().len());
-        let sample = key
-            .replace("{parent}", "01M80ZC26FKKSMB7FKWBE0W9J7")
-            .replace("{index}", &widest_index)
-            .replace("{kind}", &r.kind.replace('.', "-"))
-            .replace("{date}", "2026-01-01")
-            .replace("{account}", r.account.as_deref().unwrap_or("none"));
+        let sample = key_template::expand(
+            key,
+            &[
+                Placeholder::Parent("01M80ZC26FKKSMB7FKWBE0W9J7"),
+                Placeholder::Index(config.limits.crop_max_segments.max(1)),
+                Placeholder::Kind(&r.kind),
+                Placeholder::Date("2026-01-01"),
+                Placeholder::Account(r.account.as_deref()),
+            ],
+        );
         creel_storage::ObjectKey::parse(&sample)
             .map_err(|e| JobRequestError::new("payload.deliver.key", e.to_string()))?;
     }

@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::JobDeps;
 use crate::download::{DownloadSource, DownloadSpec};
+use crate::key_template::{self, Placeholder};
 use crate::vendor_source::SourceRef;
 use creel_vendors::Received;
 
@@ -523,10 +524,15 @@ async fn finish<T: Serialize + DeserializeOwned>(
     let trace = creel_queue::trace::StoredContext::of_job(ctx).current_or();
     let mut children = Vec::with_capacity(outputs.len());
     for (i, o) in outputs.iter().enumerate() {
-        let key = template
-            .replace("{parent}", ctx.id.as_str())
-            .replace("{index}", &(i + 1).to_string())
-            .replace("{kind}", &ctx.kind.replace('.', "-"));
+        // `{date}` and `{account}` are the delivery's to fill, as for any download.
+        let key = key_template::expand(
+            &template,
+            &[
+                Placeholder::Parent(ctx.id.as_str()),
+                Placeholder::Index(i + 1),
+                Placeholder::Kind(&ctx.kind),
+            ],
+        );
         let spec = DownloadSpec {
             source: match &o.source {
                 DeliverySource::Reference(r) => DownloadSource::Vendor(r.clone()),
