@@ -352,7 +352,8 @@ fn weak_tokens_are_refused_at_config_load() {
         let mut cfg = creel_core::Config::default();
         cfg.api.tokens = tokens;
         let err = cfg.validate().expect_err(field);
-        assert!(err.starts_with(field), "{field}: {err}");
+        assert_eq!(err.field(), field, "{err}");
+        let err = err.to_string();
         assert!(
             !err.contains(A) && !err.contains(B),
             "the token is not echoed: {err}"

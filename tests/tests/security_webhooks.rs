@@ -116,10 +116,10 @@ fn webhooks_without_a_signing_key_do_not_load() {
         .allow
         .push("https://hooks.example.com/".into());
     let err = cfg.validate().expect_err("no key");
-    assert!(err.starts_with("events.webhook.secrets"), "{err}");
+    assert_eq!(err.field(), "events.webhook.secrets", "{err}");
     cfg.events.webhook.secrets.push(Secret::new("short"));
     let err = cfg.validate().expect_err("a short key");
-    assert!(err.starts_with("events.webhook.secrets[0]"), "{err}");
+    assert_eq!(err.field(), "events.webhook.secrets[0]", "{err}");
     cfg.events.webhook.secrets = vec![
         Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         Secret::new("an-older-key-still-accepted"),
@@ -127,5 +127,5 @@ fn webhooks_without_a_signing_key_do_not_load() {
     cfg.validate().expect("two keys for rotation");
     cfg.events.webhook.allow.push("hooks.example.com".into());
     let err = cfg.validate().expect_err("not a URL");
-    assert!(err.starts_with("events.webhook.allow[1]"), "{err}");
+    assert_eq!(err.field(), "events.webhook.allow[1]", "{err}");
 }

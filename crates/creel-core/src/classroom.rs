@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, all_positive};
+
 /// `[classroom]`: the classroom job kinds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -104,11 +106,12 @@ impl ClassroomConfig {
     }
 
     /// Checks what serde cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let all = std::iter::once(("default_poll".to_owned(), &self.default_poll))
             .chain(self.poll.iter().map(|(k, p)| (format!("poll.\"{k}\""), p)));
         for (name, p) in all {
-            p.validate().map_err(|e| format!("classroom.{name}.{e}"))?;
+            p.validate()
+                .map_err(|e| e.within(&format!("classroom.{name}")))?;
         }
         Ok(())
     }
@@ -160,17 +163,26 @@ impl PollPolicy {
         Duration::from_secs_f64((base * spread).max(0.0))
     }
 
-    fn validate(&self) -> Result<(), String> {
-        if self.first_ms == 0 || self.max_ms < self.first_ms {
-            return Err("first_ms must be positive and max_ms at least first_ms".into());
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.first_ms == 0 {
+            return Err(ConfigError::invalid("first_ms", "must be positive"));
+        }
+        if self.max_ms < self.first_ms {
+            return Err(ConfigError::invalid("max_ms", "must be at least first_ms"));
         }
         if !(0.0..1.0).contains(&self.jitter) {
-            return Err(format!("jitter must be in [0, 1), not {}", self.jitter));
+            return Err(ConfigError::invalid(
+                "jitter",
+                format!("must be in [0, 1), not {}", self.jitter),
+            ));
         }
-        if self.deadline_secs == 0 || self.max_status_calls == 0 {
-            return Err("deadline_secs and max_status_calls must be positive".into());
-        }
-        Ok(())
+        all_positive(
+            "",
+            &[
+                ("deadline_secs", self.deadline_secs),
+                ("max_status_calls", u64::from(self.max_status_calls)),
+            ],
+        )
     }
 }
 
@@ -214,8 +226,9 @@ mod tests {
             },
         );
         let err = c.validate().expect_err("jitter 1.5");
-        assert!(
-            err.contains("classroom.poll.\"plaso.export\".jitter"),
+        assert_eq!(
+            err.field(),
+            "classroom.poll.\"plaso.export\".jitter",
             "{err}"
         );
     }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
+
 /// `[telemetry]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -74,36 +76,44 @@ pub const SAMPLERS: [&str; 6] = [
 
 impl TelemetryConfig {
     /// Checks what serde cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(s) = &self.sampler
             && !SAMPLERS.contains(&s.as_str())
         {
-            return Err(format!(
-                "telemetry.sampler: {s:?} is not one of {}",
-                SAMPLERS.join(", ")
+            return Err(ConfigError::invalid(
+                "telemetry.sampler",
+                format!("{s:?} is not one of {}", SAMPLERS.join(", ")),
             ));
         }
         if let Some(r) = self.sampler_arg
             && !(0.0..=1.0).contains(&r)
         {
-            return Err(format!("telemetry.sampler_arg: {r} is not within 0..=1"));
+            return Err(ConfigError::invalid(
+                "telemetry.sampler_arg",
+                format!("{r} is not within 0..=1"),
+            ));
         }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(format!(
-                "telemetry.endpoint: {e:?} must be an http:// or https:// URL"
+            return Err(ConfigError::invalid(
+                "telemetry.endpoint",
+                format!("{e:?} must be an http:// or https:// URL"),
             ));
         }
         if let Some(a) = &self.metrics_listen
             && a.parse::<std::net::SocketAddr>().is_err()
         {
-            return Err(format!(
-                "telemetry.metrics_listen: {a:?} is not an address like 0.0.0.0:9464"
+            return Err(ConfigError::invalid(
+                "telemetry.metrics_listen",
+                format!("{a:?} is not an address like 0.0.0.0:9464"),
             ));
         }
         if self.gauge_interval_secs == 0 {
-            return Err("telemetry.gauge_interval_secs: must be at least 1".into());
+            return Err(ConfigError::invalid(
+                "telemetry.gauge_interval_secs",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -120,10 +130,10 @@ mod tests {
             edit(&mut c);
             c.validate().expect_err("invalid")
         };
-        assert!(bad(|c| c.sampler = Some("sometimes".into())).starts_with("telemetry.sampler:"));
-        assert!(bad(|c| c.sampler_arg = Some(1.5)).starts_with("telemetry.sampler_arg:"));
+        assert!(bad(|c| c.sampler = Some("sometimes".into())).field() == "telemetry.sampler");
+        assert!(bad(|c| c.sampler_arg = Some(1.5)).field() == "telemetry.sampler_arg");
         assert!(
-            bad(|c| c.endpoint = Some("collector:4317".into())).starts_with("telemetry.endpoint:")
+            bad(|c| c.endpoint = Some("collector:4317".into())).field() == "telemetry.endpoint"
         );
         TelemetryConfig::default()
             .validate()

@@ -32,14 +32,9 @@ pub enum LimiterError {
     /// Redis could not be reached or refused the scripts.
     #[error("limiter redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// A quota in config is unusable.
-    #[error("accounts.{account}.quota: {reason}")]
-    Quota {
-        /// The account.
-        account: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A quota in config is unusable (the error names the account's field).
+    #[error(transparent)]
+    Quota(creel_core::config::ConfigError),
 }
 
 /// One GCRA quota: its Redis key and spacing.
@@ -111,10 +106,9 @@ fn limits(
     config: &LimiterConfig,
 ) -> Result<AccountLimits, LimiterError> {
     let quota: QuotaConfig = account.effective_quota();
-    quota.validate().map_err(|reason| LimiterError::Quota {
-        account: name.to_owned(),
-        reason,
-    })?;
+    quota
+        .validate()
+        .map_err(|e| LimiterError::Quota(e.within(&format!("accounts.{name}"))))?;
     let margin = quota.margin_ms();
     let base = format!("{prefix}:limit:{}:{name}", account.vendor);
     let endpoints = quota

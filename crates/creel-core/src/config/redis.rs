@@ -1,0 +1,52 @@
+//! Where the queue lives (`redis`); the URL's password never prints.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Redis connection and key layout. The URL's password never prints: `Debug` and
+/// serialization (what `creel config check` shows) mask it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`.
+    #[serde(serialize_with = "serialize_masked_url")]
+    pub url: String,
+    /// Prefix of every key; events go to `<prefix>:events`, stream intake reads
+    /// `<prefix>:requests`.
+    pub prefix: String,
+    /// Per-command response timeout, in milliseconds.
+    pub response_timeout_ms: u64,
+}
+
+impl RedisConfig {
+    /// The URL with its password masked, for messages.
+    #[must_use]
+    pub fn display_url(&self) -> String {
+        crate::redact::mask_password(&self.url)
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.display_url())
+            .field("prefix", &self.prefix)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .finish()
+    }
+}
+
+fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact::mask_password(url))
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379/".into(),
+            prefix: "creel".into(),
+            response_timeout_ms: 5000,
+        }
+    }
+}
