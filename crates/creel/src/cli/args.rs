@@ -1,0 +1,188 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// creel: classroom-video job orchestration on Redis.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// The TOML config file (every field may also be set as CREEL_<SECTION>__<FIELD>).
+    #[arg(long, global = true, env = "CREEL_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run workers for the configured queues (and webhook delivery) until SIGTERM/SIGINT.
+    Worker,
+    /// Serve the HTTP API and the Redis-stream intake until SIGTERM/SIGINT.
+    Api,
+    /// Validate and enqueue one job.
+    Enqueue(EnqueueArgs),
+    /// Inspect and manage jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Pause or resume a queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Storage maintenance.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Run everything end to end on embedded defaults: a private redis-server, a local sample
+    /// server, the API and a worker in one process; download jobs through the API; show
+    /// progress, events and where the files landed.
+    Demo,
+    /// Vendor tools: print a signature's every intermediate, or make one signed call.
+    #[command(subcommand)]
+    Vendor(VendorCommand),
+    /// Run the vendor simulator (Plaso, Baijiayun, WeClassroom on one port) until
+    /// SIGTERM/SIGINT. Without --sim-config it has demo accounts and sample data.
+    Sim(SimArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VendorCommand {
+    /// Print the canonical string and signature (Plaso, Baijiayun) or the serialized params,
+    /// value, mac and signMsg (WeClassroom) for the given parameters. `partner_id`/`appId` and
+    /// the timestamp are added unless given.
+    Sign {
+        /// plaso, baijiayun or weclassroom.
+        vendor: creel_core::config::Vendor,
+        /// The account name from the config.
+        #[arg(long)]
+        account: String,
+        /// WeClassroom: the 16-byte IV as 32 hex digits (default: random).
+        #[arg(long)]
+        iv: Option<String>,
+        /// Print the secret inside the canonical string instead of ***.
+        #[arg(long)]
+        show_secret: bool,
+        /// Parameters: key=value (text) or key:=json (numbers, arrays).
+        params: Vec<creel::vendor_cli::Param>,
+    },
+    /// Make one signed call and print the answer and its classification (success,
+    /// retryable, retry-after, permanent). Exits 1 unless it succeeded.
+    Call {
+        /// plaso, baijiayun or weclassroom.
+        vendor: creel_core::config::Vendor,
+        /// The endpoint name (e.g. get_video_task, vod_get_url, replay_url).
+        endpoint: String,
+        /// The account name from the config.
+        #[arg(long)]
+        account: String,
+        /// Parameters: key=value (text) or key:=json (numbers, arrays).
+        params: Vec<creel::vendor_cli::Param>,
+        /// The longest this call waits for a quota slot (saying so on stderr) before it gives
+        /// up; on a fresh Redis the first slot of a quota is one window away.
+        #[arg(long, default_value_t = 300)]
+        max_wait_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StorageCommand {
+    /// Abort multipart uploads (or delete a directory's `.part` files) older than a cut-off
+    /// that no live job's checkpoint names. Exits 1 if removing any of them failed.
+    Sweep {
+        /// The storage profile.
+        profile: String,
+        /// Only leftovers at least this old.
+        #[arg(long, default_value_t = 24)]
+        older_than_hours: u64,
+        /// Report what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SimArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// A simulator config (TOML: speed, accounts, step_secs, video_bytes, …).
+    #[arg(long)]
+    pub(crate) sim_config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EnqueueArgs {
+    /// The job kind, e.g. `download`.
+    #[arg(long)]
+    pub(crate) kind: String,
+    /// The payload, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub(crate) payload: String,
+    /// The queue.
+    #[arg(long, default_value = creel_core::DEFAULT_QUEUE)]
+    pub(crate) queue: String,
+    /// The vendor account.
+    #[arg(long)]
+    pub(crate) account: Option<String>,
+    /// Dedupe key: the same key returns the first job.
+    #[arg(long)]
+    pub(crate) idempotency_key: Option<String>,
+    /// Run no earlier than this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Webhook URL for the completion event (must be allow-listed).
+    #[arg(long)]
+    pub(crate) webhook: Option<String>,
+    /// The principal that owns the job (an API token's name makes it visible to that token).
+    #[arg(long, default_value = "cli")]
+    pub(crate) owner: String,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Show one job.
+    Get { id: String },
+    /// List jobs of a queue in a state.
+    List {
+        /// scheduled, ready, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: String,
+        #[arg(long, default_value = creel_core::DEFAULT_QUEUE)]
+        queue: String,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// The previous page's next_cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Follow a job until it ends; exit 0 if it succeeded, 1 if it failed, 2 if cancelled.
+    Watch { id: String },
+    /// Cancel a job (at once if queued, at its next step boundary if running).
+    Cancel { id: String },
+    /// Run a failed or cancelled job again.
+    Retry { id: String },
+    /// Counts per state of every queue.
+    Counts,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QueueCommand {
+    /// Stop workers from starting jobs of this queue.
+    Pause { name: String },
+    /// Let workers take jobs of this queue again.
+    Resume { name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Load the configuration and print it as it takes effect, secrets as ***.
+    Check,
+}
