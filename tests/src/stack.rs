@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creel::samples::SampleServer;
-use creel_core::config::{ApiToken, QueueWorkerConfig, Scope, StorageProfile};
+use creel_core::config::{ApiToken, Scope};
 use creel_core::{Config, Secret};
 use creel_queue::Queue;
 use creel_queue::embedded::RedisServer;
@@ -90,31 +90,22 @@ impl Stack {
             .expect("sample server");
         let out = tempfile::tempdir().expect("tempdir");
         let token = "test-token-of-thirty-two-bytes-at-least".to_owned();
-        let mut config = Config::default();
-        config.redis.url = redis.url();
-        config.api.tokens.push(ApiToken {
-            name: "tests".into(),
-            token: Secret::new(token.clone()),
-            scopes: vec![Scope::Admin],
+        let mut config = creel::local_config::local_config(creel::local_config::LocalParts {
+            redis_url: redis.url(),
+            out_dir: out.path(),
+            samples_base: &samples.base,
+            hook_secret: "hook-secret",
+            token: ApiToken {
+                name: "tests".into(),
+                token: Secret::new(token.clone()),
+                scopes: vec![Scope::Admin],
+            },
         });
         config.api.max_body_bytes = 16 * 1024;
-        config.storage.insert(
-            "local".into(),
-            StorageProfile::Dir {
-                path: out.path().to_path_buf(),
-            },
-        );
-        config
-            .worker
-            .queues
-            .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
         config.worker.lease_ms = 2_000;
         config.worker.drain_ms = 1_000;
-        config
-            .events
-            .webhook
-            .allow
-            .push(format!("{}/hooks/", samples.base));
+        // The key as the legacy single secret, so deliveries carry X-Creel-Signature too.
+        config.events.webhook.secrets.clear();
         config.events.webhook.secret = Some(Secret::new("hook-secret"));
         config.events.webhook.base_delay_ms = 100;
         edit(&mut config);

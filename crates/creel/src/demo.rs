@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use axum::http::StatusCode;
-use creel_core::config::{
-    ApiToken, QueueWorkerConfig, QuotaConfig, Scope, StorageProfile, VendorAccount,
-};
-use creel_core::{Config, JobState, Secret};
+use creel_core::config::{ApiToken, QuotaConfig, Scope, VendorAccount};
+use creel_core::{JobState, Secret};
 use creel_queue::Queue;
 use creel_queue::embedded::RedisServer;
 use md5::{Digest, Md5};
@@ -85,23 +83,17 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     let out_dir = std::env::temp_dir().join("creel-demo");
     let _ = std::fs::remove_dir_all(&out_dir);
     let token = format!("demo-{}-{}", ulid::Ulid::new(), ulid::Ulid::new());
-    let mut config = Config::default();
-    config.redis.url = redis.url();
-    config.api.tokens.push(ApiToken {
-        name: "demo".into(),
-        token: Secret::new(token.clone()),
-        scopes: vec![Scope::JobsWrite, Scope::JobsRead, Scope::JobsCancel],
-    });
-    config.storage.insert(
-        "local".into(),
-        StorageProfile::Dir {
-            path: out_dir.clone(),
+    let mut config = crate::local_config::local_config(crate::local_config::LocalParts {
+        redis_url: redis.url(),
+        out_dir: &out_dir,
+        samples_base: &sample_base,
+        hook_secret: &hook_secret,
+        token: ApiToken {
+            name: "demo".into(),
+            token: Secret::new(token.clone()),
+            scopes: vec![Scope::JobsWrite, Scope::JobsRead, Scope::JobsCancel],
         },
-    );
-    config
-        .worker
-        .queues
-        .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
+    });
     config.worker.drain_ms = 5_000;
     config.download.allow_hosts.push("127.0.0.1".into());
     for a in &sim_config.accounts {
@@ -118,12 +110,6 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     config.classroom.default_poll.max_ms = 2_000;
     config.classroom.callback_max_age_secs = 365 * 24 * 3600;
     config.worker.default_retry.base_delay = Duration::from_millis(300);
-    config
-        .events
-        .webhook
-        .allow
-        .push(format!("{sample_base}/hooks/"));
-    config.events.webhook.secrets = vec![Secret::new(hook_secret)];
     let config = Arc::new(config);
     let queue = Queue::connect(crate::settings::queue_config(&config)).await?;
 

@@ -10,6 +10,7 @@ pub mod http_trace;
 pub mod intake;
 pub mod json_log;
 pub mod listener;
+pub mod local_config;
 pub mod logging;
 pub mod queue_gauges;
 pub mod retention;
