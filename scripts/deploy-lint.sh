@@ -3,7 +3,7 @@
 # venv under target/): hadolint on the Dockerfile, yamllint on deploy/k8s, every overlay
 # rendered by `kubectl kustomize` and its core objects validated by kubernetes-validate
 # (strict, Kubernetes 1.30), its KEDA objects against KEDA's CRD schema (scripts/keda_validate.py).
-# tests/tests/deploy_manifests.rs checks creel's own invariants across the same renders.
+# tests/tests/integration/deploy_manifests.rs checks creel's own invariants across the same renders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 k8s_version="1.30.0"

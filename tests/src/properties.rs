@@ -1,5 +1,5 @@
 //! Properties of the code that reads untrusted input, each a function of arbitrary bytes that
-//! panics only when the property fails. The short proptests in `tests/tests/properties.rs` run
+//! panics only when the property fails. The short proptests in `tests/tests/integration/properties.rs` run
 //! them in `just test`; the cargo-fuzz targets in `fuzz/` include this same file and run them
 //! for longer in `just fuzz`. Only crates both can build are used here.
 
