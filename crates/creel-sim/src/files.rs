@@ -81,8 +81,25 @@ pub fn remaining(expires_unix: u64, now_unix: u64) -> Duration {
     Duration::from_secs(expires_unix.saturating_sub(now_unix))
 }
 
-/// Parses a single `bytes=` range against `size`: `Ok(None)` for no/ignored header,
-/// `Err(())` when unsatisfiable.
+/// A `Range` that no byte of the representation satisfies (answer 416).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// The one byte-range reader of the simulator's files and creel's sample server: a single
+/// `bytes=` range (`a-b`, `a-`, `-n`) against `size`, as the inclusive `(first, last)` byte.
+/// `Ok(None)` when there is no `Range`, it is not a single byte range, or `If-Range` names
+/// another version than `etag` (the whole body is the answer then).
+///
+/// # Errors
+/// The range starts past the end or ends before it starts.
+pub fn requested_range(
+    headers: &HeaderMap,
+    size: u64,
+    etag: &str,
+) -> Result<Option<(u64, u64)>, Unsatisfiable> {
+    parse_range(headers, size, etag).map_err(|()| Unsatisfiable)
+}
+
 fn parse_range(headers: &HeaderMap, size: u64, etag: &str) -> Result<Option<(u64, u64)>, ()> {
     let Some(raw) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);

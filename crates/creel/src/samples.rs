@@ -139,21 +139,19 @@ async fn serve_sample(
         return StatusCode::NOT_FOUND.into_response();
     };
     let total = whole.len();
-    // `Range: bytes=<start>-` is honoured (206), as CDNs do; anything else gets the whole body.
+    // A single byte range is honoured (206), as CDNs do; anything else (none, several, an
+    // unsatisfiable one, another version in If-Range) gets the whole body.
     let etag = format!("\"{}\"", hex::encode(Md5::digest(&whole)));
-    let same_version = headers
-        .get(header::IF_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v == etag);
-    let start = headers
-        .get(header::RANGE)
-        .filter(|_| same_version)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n < total);
-    let data = whole.slice(start.unwrap_or(0)..);
+    let range = creel_sim::files::requested_range(&headers, total as u64, &etag)
+        .ok()
+        .flatten()
+        .and_then(|(first, last)| {
+            Some((usize::try_from(first).ok()?, usize::try_from(last).ok()?))
+        });
+    let data = match range {
+        Some((first, last)) => whole.slice(first..=last),
+        None => whole.clone(),
+    };
     let len = data.len();
     let pause = s.pause;
     let chunks = futures::stream::unfold(0usize, move |at| {
@@ -177,11 +175,9 @@ async fn serve_sample(
     if let Ok(v) = header::HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, v);
     }
-    if let Some(start) = start {
+    if let Some((first, last)) = range {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(v) =
-            header::HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total - 1))
-        {
+        if let Ok(v) = header::HeaderValue::from_str(&format!("bytes {first}-{last}/{total}")) {
             res.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
