@@ -72,27 +72,54 @@ pub struct CompletionData {
     pub vendor_failure: Option<VendorFailure>,
 }
 
-/// A CloudEvents 1.0 event in structured JSON mode.
+/// A CloudEvents 1.0 event in structured JSON mode, of type `T` with data `D`: the one
+/// builder of both event families ([`CompletionEvent`], [`RequestEvent`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompletionEvent {
+pub struct CloudEvent<T, D> {
     /// Always `1.0`.
     pub specversion: String,
-    /// Unique per event.
+    /// Unique per event (a ULID).
     pub id: String,
-    /// Where it comes from, e.g. `/creel/default`.
+    /// Where it comes from, e.g. `/creel/default` or `/creel/intake`.
     pub source: String,
-    /// See [`EventType`].
+    /// The event's type.
     #[serde(rename = "type")]
-    pub event_type: EventType,
-    /// The job id.
+    pub event_type: T,
+    /// What it is about: a job id, or a request's stream entry id.
     pub subject: String,
-    /// When the job finished (RFC 3339).
+    /// When it happened (RFC 3339, milliseconds, UTC).
     pub time: String,
     /// Always `application/json`.
     pub datacontenttype: String,
     /// What happened.
-    pub data: CompletionData,
+    pub data: D,
 }
+
+impl<T, D> CloudEvent<T, D> {
+    /// An event with a fresh id.
+    #[must_use]
+    pub fn build(
+        source: &str,
+        event_type: T,
+        subject: String,
+        time: DateTime<Utc>,
+        data: D,
+    ) -> Self {
+        Self {
+            specversion: "1.0".to_owned(),
+            id: ulid::Ulid::new().to_string(),
+            source: source.to_owned(),
+            event_type,
+            subject,
+            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            datacontenttype: "application/json".to_owned(),
+            data,
+        }
+    }
+}
+
+/// A completion event: one per finished job run; `subject` is the job id.
+pub type CompletionEvent = CloudEvent<EventType, CompletionData>;
 
 impl CompletionEvent {
     /// A new event for a job that reached a terminal state at `time`. Returns `None` if
@@ -100,16 +127,8 @@ impl CompletionEvent {
     #[must_use]
     pub fn new(source: &str, data: CompletionData, time: DateTime<Utc>) -> Option<Self> {
         let event_type = EventType::for_state(data.state)?;
-        Some(Self {
-            specversion: "1.0".to_owned(),
-            id: ulid::Ulid::new().to_string(),
-            source: source.to_owned(),
-            event_type,
-            subject: data.job_id.to_string(),
-            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
-            datacontenttype: "application/json".to_owned(),
-            data,
-        })
+        let subject = data.job_id.to_string();
+        Some(Self::build(source, event_type, subject, time, data))
     }
 }
 
@@ -143,41 +162,14 @@ pub struct RequestData {
     pub reason: Option<String>,
 }
 
-/// A request event, CloudEvents 1.0 in structured JSON mode; `subject` is the request's
-/// stream entry id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestEvent {
-    /// Always `1.0`.
-    pub specversion: String,
-    /// Unique per event.
-    pub id: String,
-    /// `/creel/intake`.
-    pub source: String,
-    /// See [`RequestEventType`].
-    #[serde(rename = "type")]
-    pub event_type: RequestEventType,
-    /// The request's stream entry id.
-    pub subject: String,
-    /// When it was taken (RFC 3339).
-    pub time: String,
-    /// Always `application/json`.
-    pub datacontenttype: String,
-    /// What became of it.
-    pub data: RequestData,
-}
+/// A request event: the stream intake's answer to one request; `subject` is the request's
+/// stream entry id, `source` is `/creel/intake`.
+pub type RequestEvent = CloudEvent<RequestEventType, RequestData>;
 
 impl RequestEvent {
     fn new(event_type: RequestEventType, data: RequestData, time: DateTime<Utc>) -> Self {
-        Self {
-            specversion: "1.0".to_owned(),
-            id: ulid::Ulid::new().to_string(),
-            source: "/creel/intake".to_owned(),
-            event_type,
-            subject: data.request_id.clone(),
-            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
-            datacontenttype: "application/json".to_owned(),
-            data,
-        }
+        let subject = data.request_id.clone();
+        Self::build("/creel/intake", event_type, subject, time, data)
     }
 
     /// Request `request_id` became job `job_id` (`created`: a new one).

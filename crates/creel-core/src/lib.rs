@@ -20,7 +20,8 @@ pub use backoff::Backoff;
 pub use config::{Config, Secret};
 pub use error::{JobError, JobErrorKind, VendorFailure};
 pub use event::{
-    CompletionData, CompletionEvent, Event, EventType, RequestData, RequestEvent, RequestEventType,
+    CloudEvent, CompletionData, CompletionEvent, Event, EventType, RequestData, RequestEvent,
+    RequestEventType,
 };
 pub use id::{JobId, JobIdError};
 pub use job::{DEFAULT_QUEUE, IdempotencyScope, JobRequest, JobRequestError, RequestValidator};
