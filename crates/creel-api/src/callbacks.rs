@@ -241,7 +241,8 @@ async fn plaso_callback(
 ) -> Response {
     let account = cb.state.config.accounts.iter().find(|(_, a)| {
         a.vendor == Vendor::Plaso
-            && a.callback_token
+            && a.plaso
+                .callback_token
                 .as_ref()
                 .is_some_and(|t| plaso::token_matches(t.expose(), &token))
     });

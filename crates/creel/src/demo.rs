@@ -101,7 +101,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
         account.base_url = Some(sim.vendor_base(a.vendor));
         account.quota = Some(QuotaConfig::new(20, 1_000));
         if a.vendor == creel_core::config::Vendor::Plaso {
-            account.callback_token = Some(Secret::new(&plaso_token));
+            account.plaso.callback_token = Some(Secret::new(&plaso_token));
         }
         config.accounts.insert(format!("sim-{}", a.vendor), account);
     }

@@ -33,7 +33,10 @@ pub fn accounts_toml(config: &SimConfig, base: &str) -> String {
             secret = a.secret,
         ));
         if a.vendor == Vendor::Plaso {
-            out.push_str("callback_token = \"change-me\"\n");
+            out.push_str(&format!(
+                "[accounts.sim-{vendor}-{id}.plaso]\ncallback_token = \"change-me\"\n",
+                id = a.id
+            ));
         }
         out.push('\n');
     }

@@ -91,9 +91,9 @@ pub fn sign(
                 .collect();
             p.entry("appId".into()).or_insert_with(|| json!(a.id));
             p.entry("validBegin".into())
-                .or_insert_with(|| json!(now_unix().saturating_sub(a.clock_skew_secs)));
+                .or_insert_with(|| json!(now_unix().saturating_sub(a.plaso.clock_skew_secs)));
             p.entry("validTime".into())
-                .or_insert_with(|| json!(a.valid_time_secs));
+                .or_insert_with(|| json!(a.plaso.valid_time_secs));
             json!({
                 "canonical": plaso::sign::canonical_string(&p),
                 "signature": plaso::sign::sign(&p, secret),

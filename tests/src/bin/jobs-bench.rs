@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         a
     };
     let mut plaso = account(Vendor::Plaso);
-    plaso.callback_token = Some(Secret::new(TOKEN));
+    plaso.plaso.callback_token = Some(Secret::new(TOKEN));
     let (bjy, wc) = (account(Vendor::Baijiayun), account(Vendor::Weclassroom));
     // The same partner under another name: its own quota (and no callbacks reach its jobs).
     let mut bjy_tight = account(Vendor::Baijiayun);

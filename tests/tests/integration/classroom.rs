@@ -69,7 +69,7 @@ async fn start_sim_with(
     }
     let sim = vendor_sim::start(sim_config).await;
     let mut plaso = vendor_sim::account(&sim, Vendor::Plaso);
-    plaso.callback_token = Some(Secret::new(PLASO_TOKEN));
+    plaso.plaso.callback_token = Some(Secret::new(PLASO_TOKEN));
     let bjy = vendor_sim::account(&sim, Vendor::Baijiayun);
     vendor_sim::baijiayun(&bjy)
         .set_transcode_callback_url(&format!("{api}/callbacks/baijiayun/bjy"))

@@ -20,7 +20,7 @@ async fn stack() -> Stack {
             VendorAccount::new(Vendor::Baijiayun, "1234", Secret::new(BJY_KEY)),
         );
         let mut plaso = VendorAccount::new(Vendor::Plaso, "app", Secret::new("plaso-secret"));
-        plaso.callback_token = Some(Secret::new(PLASO_TOKEN));
+        plaso.plaso.callback_token = Some(Secret::new(PLASO_TOKEN));
         cfg.accounts.insert("plaso".into(), plaso);
     })
     .await

@@ -56,9 +56,10 @@ impl fmt::Display for Vendor {
 
 /// A vendor account: which vendor, its credentials and where to reach it. Endpoint paths,
 /// quotas and Plaso's request encoding have documented defaults in `creel-vendors`; the fields
-/// here override them (the simulator, a private domain, a path the vendor moved).
+/// here override them (the simulator, a private domain, a path the vendor moved). Settings only
+/// one vendor takes are grouped under that vendor's name (`[accounts.<name>.plaso]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "VendorAccountWire", into = "VendorAccountWire")]
 pub struct VendorAccount {
     /// `plaso`, `baijiayun` or `weclassroom`.
     pub vendor: Vendor,
@@ -70,36 +71,140 @@ pub struct VendorAccount {
     pub secret: Secret,
     /// Base URL override (the simulator, a Baijiayun private domain
     /// `https://<domain>.at.baijiayun.com`).
-    #[serde(default)]
     pub base_url: Option<String>,
     /// Endpoint path overrides by endpoint name (see the README's vendor tables).
-    #[serde(default)]
     pub paths: BTreeMap<String, String>,
     /// Per-call timeout, in milliseconds.
-    #[serde(default = "default_vendor_timeout_ms")]
     pub timeout_ms: u64,
     /// The account's request quota; default: [`Vendor::default_quota`].
-    #[serde(default)]
     pub quota: Option<QuotaConfig>,
     /// Vendor answer codes that mean "rate limited" (besides HTTP 429/503), since the vendors
     /// do not document one.
-    #[serde(default)]
     pub rate_limit_codes: Vec<i64>,
-    /// How Plaso requests are sent: `json` (POST, JSON body; the default), `form` (POST,
-    /// form body) or `query` (GET, query string). Other vendors ignore it.
-    #[serde(default)]
+    /// Plaso's own settings (at their defaults for the other vendors, which take none).
+    pub plaso: PlasoSettings,
+}
+
+/// The settings only a Plaso account takes: `[accounts.<name>.plaso]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlasoSettings {
+    /// How requests are sent: `json` (POST, JSON body; the default), `form` (POST, form body)
+    /// or `query` (GET, query string).
     pub encoding: Option<RequestEncoding>,
-    /// Plaso: lifetime of a signature (`validTime`), in seconds.
-    #[serde(default = "default_valid_time_secs")]
+    /// Lifetime of a signature (`validTime`), in seconds.
     pub valid_time_secs: u64,
-    /// Plaso: how far in the past `validBegin` starts, for clock skew, in seconds.
-    #[serde(default = "default_clock_skew_secs")]
+    /// How far in the past `validBegin` starts, for clock skew, in seconds.
     pub clock_skew_secs: u64,
-    /// The unguessable token in this account's callback URL
-    /// (`/callbacks/plaso/<token>`); Plaso callbacks are unsigned, so the token
-    /// is what authenticates them.
-    #[serde(default)]
+    /// The unguessable token in this account's callback URL (`/callbacks/plaso/<token>`);
+    /// Plaso callbacks are unsigned, so the token is what authenticates them.
     pub callback_token: Option<Secret>,
+}
+
+impl Default for PlasoSettings {
+    fn default() -> Self {
+        Self {
+            encoding: None,
+            valid_time_secs: default_valid_time_secs(),
+            clock_skew_secs: default_clock_skew_secs(),
+            callback_token: None,
+        }
+    }
+}
+
+/// [`VendorAccount`] as written: Plaso's settings in `plaso`, or (the form before they were
+/// grouped, still read) at the account's top level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VendorAccountWire {
+    vendor: Vendor,
+    id: String,
+    secret: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    paths: BTreeMap<String, String>,
+    #[serde(default = "default_vendor_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota: Option<QuotaConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rate_limit_codes: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plaso: Option<PlasoSettings>,
+    // The ungrouped form of `plaso`'s fields.
+    #[serde(default, skip_serializing)]
+    encoding: Option<RequestEncoding>,
+    #[serde(default, skip_serializing)]
+    valid_time_secs: Option<u64>,
+    #[serde(default, skip_serializing)]
+    clock_skew_secs: Option<u64>,
+    #[serde(default, skip_serializing)]
+    callback_token: Option<Secret>,
+}
+
+impl TryFrom<VendorAccountWire> for VendorAccount {
+    type Error = String;
+
+    fn try_from(w: VendorAccountWire) -> Result<Self, String> {
+        let ungrouped = w.encoding.is_some()
+            || w.valid_time_secs.is_some()
+            || w.clock_skew_secs.is_some()
+            || w.callback_token.is_some();
+        if ungrouped && w.plaso.is_some() {
+            return Err(
+                "give Plaso's settings in `plaso` only, not also at the account's top \
+                        level (encoding, valid_time_secs, clock_skew_secs, callback_token)"
+                    .to_owned(),
+            );
+        }
+        if (ungrouped || w.plaso.is_some()) && w.vendor != Vendor::Plaso {
+            return Err(format!(
+                "plaso: a {} account takes no Plaso settings (encoding, valid_time_secs, \
+                 clock_skew_secs, callback_token)",
+                w.vendor
+            ));
+        }
+        let defaults = PlasoSettings::default();
+        let plaso = w.plaso.unwrap_or(PlasoSettings {
+            encoding: w.encoding,
+            valid_time_secs: w.valid_time_secs.unwrap_or(defaults.valid_time_secs),
+            clock_skew_secs: w.clock_skew_secs.unwrap_or(defaults.clock_skew_secs),
+            callback_token: w.callback_token,
+        });
+        Ok(Self {
+            vendor: w.vendor,
+            id: w.id,
+            secret: w.secret,
+            base_url: w.base_url,
+            paths: w.paths,
+            timeout_ms: w.timeout_ms,
+            quota: w.quota,
+            rate_limit_codes: w.rate_limit_codes,
+            plaso,
+        })
+    }
+}
+
+impl From<VendorAccount> for VendorAccountWire {
+    fn from(a: VendorAccount) -> Self {
+        let plaso = (a.vendor == Vendor::Plaso).then_some(a.plaso);
+        Self {
+            vendor: a.vendor,
+            id: a.id,
+            secret: a.secret,
+            base_url: a.base_url,
+            paths: a.paths,
+            timeout_ms: a.timeout_ms,
+            quota: a.quota,
+            rate_limit_codes: a.rate_limit_codes,
+            plaso,
+            encoding: None,
+            valid_time_secs: None,
+            clock_skew_secs: None,
+            callback_token: None,
+        }
+    }
 }
 
 /// How a request's parameters travel.
@@ -266,10 +371,52 @@ impl VendorAccount {
             timeout_ms: default_vendor_timeout_ms(),
             quota: None,
             rate_limit_codes: Vec::new(),
-            encoding: None,
-            valid_time_secs: default_valid_time_secs(),
-            clock_skew_secs: default_clock_skew_secs(),
-            callback_token: None,
+            plaso: PlasoSettings::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(toml_text: &str) -> Result<VendorAccount, String> {
+        toml::from_str(toml_text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn plaso_settings_are_grouped_and_the_old_form_still_reads() {
+        let grouped = account(
+            "vendor = \"plaso\"\nid = \"a\"\nsecret = \"s\"\n[plaso]\nvalid_time_secs = 60\ncallback_token = \"t\"\n",
+        )
+        .expect("grouped");
+        let flat = account(
+            "vendor = \"plaso\"\nid = \"a\"\nsecret = \"s\"\nvalid_time_secs = 60\ncallback_token = \"t\"\n",
+        )
+        .expect("the old form");
+        assert_eq!(grouped.plaso, flat.plaso);
+        assert_eq!(grouped.plaso.valid_time_secs, 60);
+        assert_eq!(grouped.plaso.clock_skew_secs, 5, "the default");
+        // Written back, the settings are grouped.
+        let text = toml::to_string(&flat).expect("serializes");
+        assert!(text.contains("[plaso]"), "{text}");
+    }
+
+    #[test]
+    fn plaso_settings_elsewhere_are_refused() {
+        let err = account(
+            "vendor = \"baijiayun\"\nid = \"a\"\nsecret = \"s\"\n[plaso]\nvalid_time_secs = 60\n",
+        )
+        .expect_err("not a plaso account");
+        assert!(err.contains("plaso: a baijiayun account"), "{err}");
+        let err = account(
+            "vendor = \"plaso\"\nid = \"a\"\nsecret = \"s\"\nencoding = \"form\"\n[plaso]\nvalid_time_secs = 60\n",
+        )
+        .expect_err("both forms");
+        assert!(err.contains("in `plaso` only"), "{err}");
+        assert!(
+            account("vendor = \"plaso\"\nid = \"a\"\nsecret = \"s\"\nvalid_tme_secs = 1\n")
+                .is_err()
+        );
     }
 }

@@ -93,9 +93,9 @@ impl PlasoClient {
             )?,
             app_id: account.id.clone(),
             secret: account.secret.clone(),
-            encoding: account.encoding.unwrap_or(RequestEncoding::Json),
-            valid_time_secs: account.valid_time_secs,
-            clock_skew_secs: account.clock_skew_secs,
+            encoding: account.plaso.encoding.unwrap_or(RequestEncoding::Json),
+            valid_time_secs: account.plaso.valid_time_secs,
+            clock_skew_secs: account.plaso.clock_skew_secs,
         })
     }
 

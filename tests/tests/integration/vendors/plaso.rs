@@ -169,7 +169,7 @@ async fn every_encoding_is_signed_and_a_wrong_secret_is_refused() {
         RequestEncoding::Json,
     ] {
         let mut account = vendor_sim::account(&sim, Vendor::Plaso);
-        account.encoding = Some(encoding);
+        account.plaso.encoding = Some(encoding);
         let client = vendor_sim::plaso(&account);
         let err = client
             .get_video_task("no-such-task")
