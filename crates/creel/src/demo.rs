@@ -38,47 +38,21 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     let hook_secret = format!("demo-{}", ulid::Ulid::new());
     let samples = SampleServer::start(SAMPLES, PAUSE, &hook_secret).await?;
     let sample_base = samples.base.clone();
-    let md5s = samples.md5.clone();
     let stop = CancellationToken::new();
     say(&format!(
         "2. serving {} generated sample lessons at {sample_base}/samples/",
         SAMPLES.len()
     ));
 
-    // The vendor simulator, with a Baijiayun quota of 20 calls per second on both sides, so the
-    // limiter's cold-start window (one window) is short.
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_base = format!("http://{}", api_listener.local_addr()?);
     let plaso_token = format!("demo-{}", ulid::Ulid::new());
-    let mut sim_config = creel_sim::demo_config();
-    for a in &mut sim_config.accounts {
-        a.quota = Some(QuotaConfig::new(20, 1_000));
-        if a.vendor == creel_core::config::Vendor::Plaso {
-            a.callback_url = Some(format!("{api_base}/callbacks/plaso/{plaso_token}"));
-        }
-    }
-    let sim = creel_sim::Simulator::new(sim_config.clone())
-        .serve("127.0.0.1:0".parse()?)
-        .await
-        .context("starting the vendor simulator")?;
-    let vod = sim
-        .sim
-        .baijiayun_add_vod("12345", creel_sim::baijiayun::TaskOutcome::Success);
-    sim.sim.weclassroom_add_lesson(20_001, &[]);
-    sim.sim
-        .plaso_add_record("demo-record", creel_sim::plaso::PlasoOutcome::Success);
-    sim.sim.baijiayun_add_playback(
-        "12345",
-        30_001,
-        0,
-        creel_sim::baijiayun::ClassType::LargeClass,
-        None,
-    );
-    let merged = sim.sim.baijiayun_add_merged_playback("12345");
-    say(&format!(
-        "   and the vendor simulator (Plaso, Baijiayun, WeClassroom at 1000x) at {}: Plaso record demo-record, Baijiayun room 30001, VOD video {vod}, merged playback {merged}, WeClassroom lesson 20001",
-        sim.base
-    ));
+    let DemoVendors {
+        sim,
+        config: sim_config,
+        vod,
+        merged,
+    } = start_vendors(&api_base, &plaso_token).await?;
 
     let out_dir = std::env::temp_dir().join("creel-demo");
     let _ = std::fs::remove_dir_all(&out_dir);
@@ -142,6 +116,87 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     ));
 
     let http = reqwest::Client::new();
+    let jobs = enqueue_jobs(&http, &api_base, &token, &samples, (vod, merged)).await?;
+    follow(&http, &api_base, &token, &jobs.all).await?;
+
+    let all_good = report(&queue, &sim, &samples, &jobs).await?;
+    stop.cancel();
+    api.await??;
+    worker.await??;
+    drop(sim);
+    drop(redis);
+    ensure!(all_good, "the demo did not end as expected");
+    say("done: every job succeeded and every file matches its MD5.");
+    Ok(())
+}
+
+/// The vendor simulator with the demo's data, and what the jobs name: its config (for the
+/// accounts), the VOD video and the merged playback.
+struct DemoVendors {
+    sim: creel_sim::RunningSim,
+    config: creel_sim::SimConfig,
+    vod: i64,
+    merged: i64,
+}
+
+/// Starts the simulator calling back into `api_base`, with a quota of 20 calls per second on
+/// both sides so the limiter's cold-start window (one window) is short.
+async fn start_vendors(api_base: &str, plaso_token: &str) -> anyhow::Result<DemoVendors> {
+    let mut sim_config = creel_sim::demo_config();
+    for a in &mut sim_config.accounts {
+        a.quota = Some(QuotaConfig::new(20, 1_000));
+        if a.vendor == creel_core::config::Vendor::Plaso {
+            a.callback_url = Some(format!("{api_base}/callbacks/plaso/{plaso_token}"));
+        }
+    }
+    let sim = creel_sim::Simulator::new(sim_config.clone())
+        .serve("127.0.0.1:0".parse()?)
+        .await
+        .context("starting the vendor simulator")?;
+    let vod = sim
+        .sim
+        .baijiayun_add_vod("12345", creel_sim::baijiayun::TaskOutcome::Success);
+    sim.sim.weclassroom_add_lesson(20_001, &[]);
+    sim.sim
+        .plaso_add_record("demo-record", creel_sim::plaso::PlasoOutcome::Success);
+    sim.sim.baijiayun_add_playback(
+        "12345",
+        30_001,
+        0,
+        creel_sim::baijiayun::ClassType::LargeClass,
+        None,
+    );
+    let merged = sim.sim.baijiayun_add_merged_playback("12345");
+    say(&format!(
+        "   and the vendor simulator (Plaso, Baijiayun, WeClassroom at 1000x) at {}: Plaso record demo-record, Baijiayun room 30001, VOD video {vod}, merged playback {merged}, WeClassroom lesson 20001",
+        sim.base
+    ));
+
+    Ok(DemoVendors {
+        sim,
+        config: sim_config,
+        vod,
+        merged,
+    })
+}
+
+/// The demo's jobs, by label and id: every download, then every classroom job.
+struct Enqueued {
+    all: Vec<(String, String)>,
+    classroom: Vec<(&'static str, String)>,
+}
+
+/// Enqueues, through the API, the three downloads (the first with a webhook) and one job of
+/// every classroom kind, then shows a request the API refuses.
+async fn enqueue_jobs(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    samples: &SampleServer,
+    vendors: (i64, i64),
+) -> anyhow::Result<Enqueued> {
+    let (vod, merged) = vendors;
+    let md5s = &samples.md5;
     let mut ids = Vec::new();
     for (i, (name, _)) in SAMPLES.iter().enumerate() {
         let mut payload = serde_json::json!({
@@ -157,7 +212,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
         if i == 0 {
             body["webhook"] = serde_json::json!(samples.hook_url());
         }
-        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{name}")).await?;
+        let id = enqueue(http, api_base, token, &body, &format!("demo-{name}")).await?;
         say(&format!(
             "4. POST /v1/jobs  download {name} -> 201, job {id}"
         ));
@@ -197,7 +252,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     for (kind, account, mut payload) in classroom_jobs {
         payload["deliver"] = deliver.clone();
         let body = serde_json::json!({"kind": kind, "account": account, "payload": payload});
-        let id = enqueue(&http, &api_base, &token, &body, &format!("demo-{kind}")).await?;
+        let id = enqueue(http, api_base, token, &body, &format!("demo-{kind}")).await?;
         say(&format!(
             "4. POST /v1/jobs  {kind} via {account} -> 201, job {id}"
         ));
@@ -206,7 +261,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     }
     let bad = http
         .post(format!("{api_base}/v1/jobs"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&serde_json::json!({"kind": "download", "payload": {"url": "ftp://example.com/x", "profile": "local"}}))
         .send()
         .await?;
@@ -216,11 +271,24 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
         bad.text().await?
     ));
 
-    follow(&http, &api_base, &token, &ids).await?;
+    Ok(Enqueued {
+        all: ids,
+        classroom: classroom_ids,
+    })
+}
 
+/// Prints the events, the verified webhooks and where every file landed, checking each MD5
+/// against the vendor's (or the sample's); `true` when everything is as expected.
+async fn report(
+    queue: &Queue,
+    sim: &creel_sim::RunningSim,
+    samples: &SampleServer,
+    jobs: &Enqueued,
+) -> anyhow::Result<bool> {
+    let (ids, classroom_ids, md5s) = (&jobs.all, &jobs.classroom, &samples.md5);
     let verified = |s: &SampleServer| s.hooks().iter().filter(|h| h.signature_ok).count();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while verified(&samples) == 0 && tokio::time::Instant::now() < deadline {
+    while verified(samples) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     say("6. completion events on the creel:events stream:");
@@ -238,11 +306,11 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
     }
     say(&format!(
         "7. signed webhook deliveries verified by the receiver: {}",
-        verified(&samples)
+        verified(samples)
     ));
     say("8. where the files landed:");
-    let mut all_good = verified(&samples) == 1;
-    for (kind, id) in &classroom_ids {
+    let mut all_good = verified(samples) == 1;
+    for (kind, id) in classroom_ids {
         let rec = queue.get(&id.parse()?).await?.context("job vanished")?;
         let stored = rec
             .result
@@ -255,7 +323,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
             let on_disk = std::fs::read(location)
                 .map(|b| hex::encode(Md5::digest(&b)))
                 .unwrap_or_default();
-            let vendor_md5 = vendor_file_md5(&sim, &rec, i);
+            let vendor_md5 = vendor_file_md5(sim, &rec, i);
             let ok = vendor_md5.as_deref() == Some(on_disk.as_str());
             all_good &= ok;
             say(&format!(
@@ -286,14 +354,7 @@ pub async fn run(metrics: crate::telemetry::MetricsHandle) -> anyhow::Result<()>
             if ok { "(matches)" } else { "(MISMATCH)" }
         ));
     }
-    stop.cancel();
-    api.await??;
-    worker.await??;
-    drop(sim);
-    drop(redis);
-    ensure!(all_good, "the demo did not end as expected");
-    say("done: every job succeeded and every file matches its MD5.");
-    Ok(())
+    Ok(all_good)
 }
 
 fn http_client() -> reqwest::Client {
