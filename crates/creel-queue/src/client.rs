@@ -131,6 +131,34 @@ impl Queue {
         &self.cfg
     }
 
+    /// Waits until `wait_replicas` replicas have every write this connection sent (nothing to
+    /// do when it is 0).
+    ///
+    /// # Errors
+    /// Redis failed, or fewer replicas acknowledged within `wait_timeout`
+    /// ([`QueueError::NotReplicated`]).
+    pub(crate) async fn wait_for_replicas(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+    ) -> Result<(), QueueError> {
+        let wanted = self.cfg.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let timeout_ms = u64::try_from(self.cfg.wait_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(timeout_ms)
+            .query_async(conn)
+            .await?;
+        if acked < wanted {
+            return Err(QueueError::NotReplicated { wanted, acked });
+        }
+        Ok(())
+    }
+
     /// Enqueues one job. A repeated idempotency key returns the first job's id.
     pub async fn enqueue(&self, request: JobRequest) -> Result<Enqueued, QueueError> {
         let mut out = self.enqueue_batch(vec![request]).await?;
@@ -213,6 +241,7 @@ impl Queue {
             }
             start = end;
         }
+        self.wait_for_replicas(&mut conn).await?;
         Ok(out)
     }
 

@@ -34,6 +34,11 @@ pub struct QueueConfig {
     pub default_retry: RetryPolicy,
     /// Retry policies per job kind.
     pub retry: BTreeMap<String, RetryPolicy>,
+    /// Replicas that must have an enqueue or an outcome before it counts as written (`WAIT`);
+    /// `0` does not wait.
+    pub wait_replicas: u32,
+    /// The longest one `WAIT` lasts.
+    pub wait_timeout: Duration,
 }
 
 impl QueueConfig {
@@ -51,6 +56,8 @@ impl QueueConfig {
             event_source: "/creel".to_owned(),
             default_retry: RetryPolicy::default(),
             retry: BTreeMap::new(),
+            wait_replicas: 0,
+            wait_timeout: Duration::from_secs(1),
         }
     }
 

@@ -12,6 +12,15 @@ pub enum QueueError {
     /// Redis answered in a form the queue did not expect.
     #[error("unexpected redis reply: {0}")]
     Reply(#[from] redis::ParsingError),
+    /// The write is on the primary but not yet on `redis.wait_replicas` replicas: a failover
+    /// now could lose it. Retrying an enqueue with the same idempotency key is safe.
+    #[error("written, but on {acked} of the {wanted} replicas required within the wait")]
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that acknowledged.
+        acked: u32,
+    },
     /// A batched call failed (the message is the underlying error's).
     #[error("batched call failed: {0}")]
     Batch(String),

@@ -85,6 +85,12 @@ async fn finish_batch(
     }
     let mut conn = queue.conn.clone();
     let flat: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+    // The outcomes are recorded either way. One that a failover loses before it reached a
+    // replica takes its event with it (one script, one replicated unit): the job's lease
+    // expires on the new primary and the step runs again.
+    if let Err(e) = queue.wait_for_replicas(&mut conn).await {
+        tracing::warn!(error = %e, "step outcomes not yet replicated");
+    }
     let mut out = Vec::with_capacity(jobs.len());
     for pair in flat.chunks_exact(2) {
         out.push((

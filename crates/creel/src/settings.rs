@@ -78,6 +78,8 @@ pub fn queue_config(cfg: &Config) -> QueueConfig {
     let mut q = QueueConfig::new(&cfg.redis.url);
     q.prefix.clone_from(&cfg.redis.prefix);
     q.response_timeout = Duration::from_millis(cfg.redis.response_timeout_ms);
+    q.wait_replicas = cfg.redis.wait_replicas;
+    q.wait_timeout = Duration::from_millis(cfg.redis.wait_timeout_ms);
     q.lease = Duration::from_millis(cfg.worker.lease_ms);
     q.events_max_len = cfg.events.max_len;
     q.default_retry = cfg.worker.default_retry;

@@ -18,6 +18,7 @@ mod queue_basics;
 mod queue_operations;
 mod queue_recovery;
 mod queue_regressions;
+mod replication;
 mod resume_s3;
 mod security_callbacks;
 mod security_downloads;

@@ -96,6 +96,15 @@ impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.api.validate()?;
+        if self.redis.wait_replicas > 0
+            && self.redis.wait_timeout_ms >= self.redis.response_timeout_ms
+        {
+            return Err(ConfigError::invalid(
+                "redis.wait_timeout_ms",
+                "must be below redis.response_timeout_ms (a WAIT longer than a command may \
+                 take would count as a Redis failure)",
+            ));
+        }
         self.download.validate()?;
         self.retention.validate()?;
         self.events.webhook.validate()?;

@@ -17,6 +17,14 @@ pub struct RedisConfig {
     pub prefix: String,
     /// Per-command response timeout, in milliseconds.
     pub response_timeout_ms: u64,
+    /// After an enqueue and after recording step outcomes, wait (Redis `WAIT`) until this many
+    /// replicas have the write, so an acknowledged job survives a failover. `0` (the default)
+    /// does not wait: a primary that dies before replicating loses the writes of its last
+    /// moments (asynchronous replication), though never a job it had already replicated.
+    pub wait_replicas: u32,
+    /// How long one `WAIT` may take, in milliseconds; an enqueue whose write is not on
+    /// `wait_replicas` replicas by then fails (retry it with the same idempotency key).
+    pub wait_timeout_ms: u64,
 }
 
 impl RedisConfig {
@@ -33,6 +41,8 @@ impl fmt::Debug for RedisConfig {
             .field("url", &self.display_url())
             .field("prefix", &self.prefix)
             .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout_ms", &self.wait_timeout_ms)
             .finish()
     }
 }
@@ -47,6 +57,8 @@ impl Default for RedisConfig {
             url: "redis://127.0.0.1:6379/".into(),
             prefix: "creel".into(),
             response_timeout_ms: 5000,
+            wait_replicas: 0,
+            wait_timeout_ms: 1000,
         }
     }
 }
