@@ -4,7 +4,7 @@
 //! volume a dir profile would be) writable, and `setpriv` to uid 65532 with no new
 //! privileges. It completes a download, is seen running as 65532, and exits 0 on SIGTERM.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};

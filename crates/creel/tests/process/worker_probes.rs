@@ -3,7 +3,7 @@
 //! through the outage (a Redis outage must not restart every pod); `/metrics` is served there
 //! too when `telemetry.metrics_listen` names the same address; SIGTERM ends it with 0.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

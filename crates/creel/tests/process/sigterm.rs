@@ -2,7 +2,7 @@
 //! after its drain time, the job goes back to the queue at once (its attempt refunded, no partial
 //! file left), and the next worker finishes it.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
