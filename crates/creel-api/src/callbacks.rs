@@ -177,7 +177,10 @@ async fn record(
     let queue = &cb.state.queue;
     let keys = cb.state.listener.keys(account, &callback);
     let follow_ups = cb.state.listener.follow_ups(account, &callback);
-    let already = already_recorded(&callback);
+    let ack = match &callback {
+        VendorCallback::Baijiayun(_) => bjy::ACK,
+        VendorCallback::Plaso(_) => plaso::ACK,
+    };
     let received = Received {
         callback,
         received_at_ms: chrono::Utc::now().timestamp_millis(),
@@ -195,7 +198,8 @@ async fn record(
     };
     match queue.claim_once(claim, CLAIM_TTL).await {
         Ok(true) => {}
-        Ok(false) => return Err(already),
+        // Recorded before (a vendor's retry): answered as a success.
+        Ok(false) => return Err(answer(StatusCode::OK, ack.to_owned())),
         Err(e) => return Err(unavailable(&e)),
     }
     let outcome = async {
@@ -223,15 +227,6 @@ async fn record(
         return Err(unavailable(&e));
     }
     Ok(())
-}
-
-/// The answer to a callback recorded before: what the vendor expects for a success.
-fn already_recorded(callback: &VendorCallback) -> Response {
-    let ack = match callback {
-        VendorCallback::Baijiayun(_) => bjy::ACK,
-        VendorCallback::Plaso(_) => plaso::ACK,
-    };
-    answer(StatusCode::OK, ack.to_owned())
 }
 
 async fn plaso_callback(

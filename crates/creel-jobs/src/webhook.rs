@@ -101,12 +101,24 @@ impl crate::Kind for WebhookSpec {
 }
 
 /// What webhook deliveries share in one worker: the HTTP client (no proxy, no redirects, the
-/// configured timeout) and the slots per endpoint.
-#[derive(Debug)]
+/// configured timeout), the signing keys (decoded once) and the slots per endpoint.
 pub struct WebhookSender {
     http: reqwest::Client,
+    /// The Standard Webhooks keys' bytes, newest first.
+    keys: Vec<Vec<u8>>,
+    /// The legacy `X-Creel-Signature` key.
+    legacy: Option<String>,
     per_endpoint: usize,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl std::fmt::Debug for WebhookSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSender")
+            .field("keys", &self.keys.len())
+            .field("per_endpoint", &self.per_endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookSender {
@@ -124,6 +136,12 @@ impl WebhookSender {
             .build()?;
         Ok(Self {
             http,
+            keys: cfg
+                .signing_keys()
+                .iter()
+                .filter_map(|k| creel_core::config::webhook_key_bytes(k.expose()))
+                .collect(),
+            legacy: cfg.secret.as_ref().map(|s| s.expose().to_owned()),
             per_endpoint: cfg.per_endpoint_concurrency.max(1),
             slots: Mutex::default(),
         })
@@ -185,7 +203,7 @@ async fn deliver(
             "every delivery slot of this endpoint is taken",
         ));
     };
-    let sent = send(&deps.webhooks.http, cfg, spec).await;
+    let sent = deps.webhooks.send(spec).await;
     let last_attempt = ctx.attempt
         >= deps
             .queue
@@ -222,47 +240,42 @@ async fn deliver(
     }
 }
 
-/// Sends the event once: the HTTP status of a 2xx answer, or the status (if any) and why not.
-async fn send(
-    http: &reqwest::Client,
-    cfg: &WebhookConfig,
-    spec: &WebhookSpec,
-) -> Result<u16, (Option<u16>, String)> {
-    let body = spec.body.as_bytes();
-    let mut req = http
-        .post(&spec.url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/cloudevents+json",
-        )
-        .header("X-Creel-Event-Id", &spec.event_id)
-        .body(spec.body.clone());
-    let keys: Vec<Vec<u8>> = cfg
-        .signing_keys()
-        .iter()
-        .filter_map(|k| creel_core::config::webhook_key_bytes(k.expose()))
-        .collect();
-    if !keys.is_empty() {
-        // The timestamp is of this attempt, so a receiver's tolerance window holds on retries.
-        let now = chrono::Utc::now().timestamp();
-        req = req
-            .header("webhook-id", &spec.event_id)
-            .header("webhook-timestamp", now.to_string())
+impl WebhookSender {
+    /// Sends the event once: the HTTP status of a 2xx answer, or the status (if any) and why
+    /// not.
+    async fn send(&self, spec: &WebhookSpec) -> Result<u16, (Option<u16>, String)> {
+        let body = spec.body.as_bytes();
+        let mut req = self
+            .http
+            .post(&spec.url)
             .header(
-                "webhook-signature",
-                standard_signature(&keys, &spec.event_id, now, body),
-            );
-    }
-    if let Some(secret) = &cfg.secret {
-        req = req.header("X-Creel-Signature", signature(secret.expose(), body));
-    }
-    match req.send().await {
-        Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-        Ok(r) => Err((
-            Some(r.status().as_u16()),
-            format!("HTTP {}", r.status().as_u16()),
-        )),
-        Err(e) => Err((None, e.without_url().to_string())),
+                reqwest::header::CONTENT_TYPE,
+                "application/cloudevents+json",
+            )
+            .header("X-Creel-Event-Id", &spec.event_id)
+            .body(spec.body.clone());
+        if !self.keys.is_empty() {
+            // The timestamp is of this attempt, so a receiver's tolerance window holds on retries.
+            let now = chrono::Utc::now().timestamp();
+            req = req
+                .header("webhook-id", &spec.event_id)
+                .header("webhook-timestamp", now.to_string())
+                .header(
+                    "webhook-signature",
+                    standard_signature(&self.keys, &spec.event_id, now, body),
+                );
+        }
+        if let Some(secret) = &self.legacy {
+            req = req.header("X-Creel-Signature", signature(secret, body));
+        }
+        match req.send().await {
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => Err((
+                Some(r.status().as_u16()),
+                format!("HTTP {}", r.status().as_u16()),
+            )),
+            Err(e) => Err((None, e.without_url().to_string())),
+        }
     }
 }
 

@@ -35,21 +35,6 @@ pub struct ReplaySpec {
 }
 
 impl ReplaySpec {
-    /// Checks the fields; the error names the field.
-    pub fn check_fields(&self) -> Result<(), creel_core::JobRequestError> {
-        if self
-            .server_recordings_of
-            .as_ref()
-            .is_some_and(Vec::is_empty)
-        {
-            return Err(creel_core::JobRequestError::new(
-                "payload.server_recordings_of",
-                "name at least one user, or leave it out for the replay",
-            ));
-        }
-        Ok(())
-    }
-
     /// API 21 for every user: done when each has at least one recording. A user's recordings,
     /// once found, are remembered: a later poll asks only for the users still without.
     async fn recordings(
@@ -105,8 +90,19 @@ impl VendorTask for ReplaySpec {
     const VENDOR: Vendor = Vendor::Weclassroom;
     type Task = ReplayTask;
 
+    /// The combination of fields; the error names the field.
     fn check(&self, _: &Config) -> Result<(), JobRequestError> {
-        self.check_fields()
+        if self
+            .server_recordings_of
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            return Err(creel_core::JobRequestError::new(
+                "payload.server_recordings_of",
+                "name at least one user, or leave it out for the replay",
+            ));
+        }
+        Ok(())
     }
 
     fn deliver(&self) -> Option<&Deliver> {

@@ -25,7 +25,6 @@ struct Attempt<'a> {
     deps: &'a JobDeps,
     sink: &'a AnySink,
     key: ObjectKey,
-    key_text: String,
     /// What identifies the source across attempts: the URL, or the reference (whose URL
     /// changes every time it is resolved).
     source_id: String,
@@ -70,14 +69,13 @@ pub(super) async fn transfer(
         .checkpoint
         .as_ref()
         .and_then(|c| serde_json::from_value::<DownloadCheckpoint>(c.clone()).ok())
-        .filter(|c| c.url == source_id && c.key == key_text);
+        .filter(|c| c.url == source_id && c.key == key.as_str());
     let attempt = Attempt {
         spec,
         ctx,
         deps,
         sink,
         key,
-        key_text,
         source_id,
         saved,
     };
@@ -318,7 +316,7 @@ impl Attempt<'_> {
                 saved_at = Some((cp.upload_id.clone(), cp.parts.len()));
                 let saved = DownloadCheckpoint {
                     url: self.source_id.clone(),
-                    key: self.key_text.clone(),
+                    key: self.key.as_str().to_owned(),
                     validator: opened.validator.clone(),
                     upload: cp,
                 };

@@ -47,12 +47,23 @@ pub struct CropTask {
 }
 
 impl CropSpec {
-    /// Checks the combination of fields and the bounds of `limits`; the error names the field.
-    pub fn check_fields(
-        &self,
-        limits: &creel_core::config::RequestLimits,
-    ) -> Result<(), creel_core::JobRequestError> {
+    fn playback(&self) -> Playback {
+        Playback {
+            room_id: self.room_id,
+            session_id: self.session_id,
+        }
+    }
+}
+
+impl VendorTask for CropSpec {
+    const NAME: &'static str = "baijiayun.crop";
+    const VENDOR: Vendor = Vendor::Baijiayun;
+    type Task = CropTask;
+
+    /// The combination of fields and the bounds of `config.limits`; the error names the field.
+    fn check(&self, config: &Config) -> Result<(), JobRequestError> {
         use creel_core::JobRequestError as E;
+        let limits = &config.limits;
         match (&self.segments, self.length_per_segment) {
             (Some(s), None) if s.is_empty() => {
                 Err(E::new("payload.segments", "needs at least one segment"))
@@ -94,23 +105,6 @@ impl CropSpec {
                 "give exactly one of segments and length_per_segment",
             )),
         }
-    }
-
-    fn playback(&self) -> Playback {
-        Playback {
-            room_id: self.room_id,
-            session_id: self.session_id,
-        }
-    }
-}
-
-impl VendorTask for CropSpec {
-    const NAME: &'static str = "baijiayun.crop";
-    const VENDOR: Vendor = Vendor::Baijiayun;
-    type Task = CropTask;
-
-    fn check(&self, config: &Config) -> Result<(), JobRequestError> {
-        self.check_fields(&config.limits)
     }
 
     fn deliver(&self) -> Option<&Deliver> {

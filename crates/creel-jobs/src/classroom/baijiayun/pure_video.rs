@@ -67,9 +67,13 @@ pub enum PureVideoTask {
     },
 }
 
-impl PureVideoSpec {
-    /// Checks the combination of fields; the error names the field.
-    pub fn check_fields(&self) -> Result<(), creel_core::JobRequestError> {
+impl VendorTask for PureVideoSpec {
+    const NAME: &'static str = "baijiayun.pure_video";
+    const VENDOR: Vendor = Vendor::Baijiayun;
+    type Task = PureVideoTask;
+
+    /// The combination of fields; the error names the field.
+    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
         use creel_core::JobRequestError as E;
         match (self.room_id, self.mixed_playback_id) {
             (Some(_), None) => {
@@ -96,16 +100,6 @@ impl PureVideoSpec {
                 "give exactly one of room_id and mixed_playback_id",
             )),
         }
-    }
-}
-
-impl VendorTask for PureVideoSpec {
-    const NAME: &'static str = "baijiayun.pure_video";
-    const VENDOR: Vendor = Vendor::Baijiayun;
-    type Task = PureVideoTask;
-
-    fn check(&self, _: &Config) -> Result<(), JobRequestError> {
-        self.check_fields()
     }
 
     fn deliver(&self) -> Option<&Deliver> {
