@@ -43,12 +43,17 @@ pub async fn wait_for_count(q: &Queue, queue: &str, state: JobState, n: u64, wit
     }
 }
 
-/// Every completion event on the stream for one job.
+/// Every completion event on its queue's stream for one job.
 pub async fn events_for(q: &Queue, id: &JobId) -> Vec<creel_core::CompletionEvent> {
+    let queue = q
+        .queue_of(id.as_str())
+        .await
+        .expect("the job-id index")
+        .unwrap_or_else(|| panic!("job {id} is in no queue"));
     let mut out = Vec::new();
     let mut after = "0".to_owned();
     loop {
-        let page = q.read_events(&after, 1000).await.expect("reading events");
+        let page = q.read_events(&queue, &after, 1000).await.expect("reading events");
         let Some(last) = page.last() else { return out };
         after = last.stream_id.clone();
         out.extend(

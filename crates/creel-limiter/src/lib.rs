@@ -18,7 +18,7 @@ use creel_core::config::{LimiterConfig, QuotaConfig, Vendor, VendorAccount};
 use creel_core::limit::LimitFuture;
 use creel_core::{CallLimiter, JobError, Permit, QuotaKey};
 use governor::{DefaultDirectRateLimiter, Quota};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use creel_redis::{RedisConnection, RedisTarget, Timeouts};
 use tokio::sync::Semaphore;
 
 pub use metrics::{AccountMetrics, Metrics};
@@ -82,7 +82,7 @@ struct AccountLimits {
 
 /// The cluster-wide limiter for every configured account.
 pub struct ClusterLimiter {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     accounts: HashMap<(Vendor, String), AccountLimits>,
     config: LimiterConfig,
     reserve: redis::Script,
@@ -110,7 +110,9 @@ fn limits(
         .validate()
         .map_err(|e| LimiterError::Quota(e.within(&format!("accounts.{name}"))))?;
     let margin = quota.margin_ms();
-    let base = format!("{prefix}:limit:{}:{name}", account.vendor);
+    // One hash tag per account: its TAT and its endpoints' sub-quotas are reserved by one
+    // script, so on a Redis Cluster they share a slot (and accounts spread over the shards).
+    let base = format!("{prefix}:limit:{{{}:{name}}}", account.vendor);
     let endpoints = quota
         .endpoints
         .iter()
@@ -149,22 +151,25 @@ fn limits(
 }
 
 impl ClusterLimiter {
-    /// A limiter for `accounts` (name → account) on the Redis at `redis_url`, keys under
+    /// A limiter for `accounts` (name → account) on the Redis at `redis`, keys under
     /// `prefix`.
     pub async fn connect<'a>(
-        redis_url: &str,
+        redis: &RedisTarget,
         prefix: &str,
         accounts: impl IntoIterator<Item = (&'a String, &'a VendorAccount)>,
         config: LimiterConfig,
     ) -> Result<Self, LimiterError> {
-        let client = redis::Client::open(redis_url)?;
         let timeout = Duration::from_millis(config.redis_timeout_ms);
-        let manager = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let redis = client.get_connection_manager_with_config(manager).await?;
+        let redis = RedisConnection::open(
+            redis,
+            Timeouts {
+                response: timeout,
+                connect: timeout,
+                retries: 1,
+                max_delay: Duration::from_millis(500),
+            },
+        )
+        .await?;
         let mut map = HashMap::new();
         for (name, account) in accounts {
             map.insert(

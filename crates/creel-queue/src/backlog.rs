@@ -29,8 +29,7 @@ impl Queue {
             .scripts
             .backlog
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg(queue)
+            .key(self.cfg.queue_base(queue))
             .invoke_async(&mut conn)
             .await?;
         Ok(Backlog {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use creel_core::{Event, JobId, JobRequest, JobState};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use creel_redis::RedisConnection;
 use serde::Serialize;
 
 use crate::events::{EventSubject, StreamEvent};
@@ -23,7 +23,7 @@ const ENQUEUE_CHUNK: usize = 200;
 #[derive(Clone)]
 pub struct Queue {
     pub(crate) cfg: Arc<QueueConfig>,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: RedisConnection,
     pub(crate) scripts: Arc<Scripts>,
 }
 
@@ -95,8 +95,13 @@ pub struct WorkerInfo {
 
 impl Queue {
     /// Connects to Redis with the configured timeouts.
+    ///
+    /// # Errors
+    /// Redis is unreachable, or holds creel data in the key layout before Redis Cluster
+    /// support ([`QueueError::OldLayout`]: run [`crate::migrate`] first).
     pub async fn connect(cfg: QueueConfig) -> Result<Self, QueueError> {
-        let conn = connect::connection(&cfg).await?;
+        let mut conn = connect::connection(&cfg).await?;
+        crate::layout::check(&cfg, &mut conn).await?;
         Ok(Self {
             cfg: Arc::new(cfg),
             conn,
@@ -139,7 +144,7 @@ impl Queue {
     /// ([`QueueError::NotReplicated`]).
     pub(crate) async fn wait_for_replicas(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConnection,
     ) -> Result<(), QueueError> {
         let wanted = self.cfg.wait_replicas;
         if wanted == 0 {
@@ -169,6 +174,11 @@ impl Queue {
     }
 
     /// Enqueues many jobs. Every request is validated first: if one is invalid, none is written.
+    ///
+    /// Three steps, in this order (ARCHITECTURE.md, "Key layout"): every new id goes into the
+    /// job-id index; each idempotency slot is claimed (a slot already claimed names the job
+    /// to answer with instead); then each queue's records are written by one script per run
+    /// of consecutive requests, which writes no job whose id already has a record.
     pub async fn enqueue_batch(
         &self,
         requests: Vec<JobRequest>,
@@ -176,59 +186,36 @@ impl Queue {
         for r in &requests {
             r.validate()?;
         }
-        let ttl = self.cfg.idempotency_ttl.map_or(0, |d| d.as_secs().max(1));
-        let mut out = Vec::with_capacity(requests.len());
+        let fresh = JobId::generate_batch(requests.len());
+        let index: Vec<(&str, &str)> = fresh
+            .iter()
+            .zip(&requests)
+            .map(|(id, r)| (id.as_str(), r.queue.as_str()))
+            .collect();
+        self.index_jobs(&index).await?;
+        let targets = self.claim_slots(&requests, &fresh).await?;
+        let mut queues: Vec<&str> = targets.iter().map(|(_, q)| q.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
         let mut conn = self.conn.clone();
+        let _: () = redis::cmd("SADD")
+            .arg(self.cfg.queues_key())
+            .arg(&queues)
+            .query_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(requests.len());
         // Keep the caller's order: consecutive requests for the same queue share a call.
         let mut start = 0;
         while start < requests.len() {
-            let queue = &requests[start].queue;
+            let queue = &targets[start].1;
             let mut end = start;
-            while end < requests.len()
-                && end - start < ENQUEUE_CHUNK
-                && &requests[end].queue == queue
+            while end < requests.len() && end - start < ENQUEUE_CHUNK && &targets[end].1 == queue
             {
                 end += 1;
             }
-            let mut inv = self.scripts.enqueue.prepare_invoke();
-            inv.arg(&self.cfg.prefix).arg(queue).arg(ttl);
-            let ids = JobId::generate_batch(end - start);
-            // One `send` span per run of requests with the same given context (a batch, in
-            // the messaging conventions' terms); each job carries that span's context (with an
-            // OTel layer), or the caller's own context as given. The spans close when Redis
-            // has answered, so their duration is the write's.
-            let mut sends: Vec<crate::trace::BatchSend> = Vec::new();
-            for (r, id) in requests[start..end].iter().zip(&ids) {
-                let given = StoredContext {
-                    traceparent: r.traceparent.clone(),
-                    tracestate: r.tracestate.clone(),
-                };
-                let send = match sends.last_mut() {
-                    Some(send) if send.given == given => send,
-                    _ => {
-                        sends.push(crate::trace::BatchSend::open(queue, given));
-                        sends
-                            .last_mut()
-                            .unwrap_or_else(|| unreachable!("just pushed"))
-                    }
-                };
-                send.add(id.as_str());
-                let stored = &send.stored;
-                let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
-                inv.arg(id.as_str())
-                    .arg(r.idempotency_slot().unwrap_or_default())
-                    .arg(run_at)
-                    .arg(&r.kind)
-                    .arg(r.account.as_deref().unwrap_or(""))
-                    .arg(r.payload.to_string())
-                    .arg(stored.traceparent.as_deref().unwrap_or(""))
-                    .arg(r.created_by.as_deref().unwrap_or(""))
-                    .arg(r.webhook.as_deref().unwrap_or(""))
-                    .arg(r.idempotency_key.as_deref().unwrap_or(""))
-                    .arg(stored.tracestate.as_deref().unwrap_or(""));
-            }
-            let reply: Vec<(String, i64)> = inv.invoke_async(&mut conn).await?;
-            drop(sends);
+            let reply = self
+                .write_records(queue, &requests[start..end], &targets[start..end])
+                .await?;
             for (id, created) in reply {
                 let id = id.parse().map_err(|e| QueueError::Corrupt {
                     id: id.clone(),
@@ -245,11 +232,108 @@ impl Queue {
         Ok(out)
     }
 
+    /// The (id, queue) each request is written as: its fresh id and own queue, or, for an
+    /// idempotency slot an earlier request claimed, that request's job. Fresh ids that went
+    /// unused leave the index again.
+    async fn claim_slots(
+        &self,
+        requests: &[JobRequest],
+        fresh: &[JobId],
+    ) -> Result<Vec<(String, String)>, QueueError> {
+        let ttl = self.cfg.idempotency_ttl.map_or(0, |d| d.as_secs().max(1));
+        let claims = futures::future::try_join_all(requests.iter().zip(fresh).map(|(r, id)| {
+            let slot = r.idempotency_slot();
+            async move {
+                match slot {
+                    Some(slot) => self.claim_slot(&slot, id.as_str(), ttl).await,
+                    None => Ok((id.as_str().to_owned(), String::new())),
+                }
+            }
+        }))
+        .await?;
+        let mut unused = Vec::new();
+        let targets = claims
+            .into_iter()
+            .zip(requests.iter().zip(fresh))
+            .map(|((id, queue), (r, mine))| {
+                if id != mine.as_str() {
+                    unused.push(mine.as_str());
+                }
+                let queue = if queue.is_empty() { r.queue.clone() } else { queue };
+                (id, queue)
+            })
+            .collect();
+        if !unused.is_empty() {
+            self.unindex_jobs(&unused).await?;
+        }
+        Ok(targets)
+    }
+
+    /// Writes one queue's records (the script skips ids that already have one). Returns each
+    /// job's id and whether it was created.
+    async fn write_records(
+        &self,
+        queue: &str,
+        requests: &[JobRequest],
+        targets: &[(String, String)],
+    ) -> Result<Vec<(String, i64)>, QueueError> {
+        let mut inv = self.scripts.enqueue.prepare_invoke();
+        inv.key(self.cfg.queue_base(queue)).arg(queue);
+        // One `send` span per run of requests with the same given context (a batch, in the
+        // messaging conventions' terms); each job carries that span's context (with an OTel
+        // layer), or the caller's own context as given. The spans close when Redis has
+        // answered, so their duration is the write's.
+        let mut sends: Vec<crate::trace::BatchSend> = Vec::new();
+        for (r, (id, _)) in requests.iter().zip(targets) {
+            let given = StoredContext {
+                traceparent: r.traceparent.clone(),
+                tracestate: r.tracestate.clone(),
+            };
+            let send = match sends.last_mut() {
+                Some(send) if send.given == given => send,
+                _ => {
+                    sends.push(crate::trace::BatchSend::open(queue, given));
+                    sends
+                        .last_mut()
+                        .unwrap_or_else(|| unreachable!("just pushed"))
+                }
+            };
+            send.add(id);
+            let stored = &send.stored;
+            let run_at = r.run_at.map_or(0, |t| t.timestamp_millis().max(0));
+            inv.arg(id)
+                .arg(r.idempotency_slot().unwrap_or_default())
+                .arg(run_at)
+                .arg(&r.kind)
+                .arg(r.account.as_deref().unwrap_or(""))
+                .arg(r.payload.to_string())
+                .arg(stored.traceparent.as_deref().unwrap_or(""))
+                .arg(r.created_by.as_deref().unwrap_or(""))
+                .arg(r.webhook.as_deref().unwrap_or(""))
+                .arg(r.idempotency_key.as_deref().unwrap_or(""))
+                .arg(stored.tracestate.as_deref().unwrap_or(""));
+        }
+        let mut conn = self.conn.clone();
+        let reply = inv.invoke_async(&mut conn).await?;
+        drop(sends);
+        Ok(reply)
+    }
+
     /// The record of one job, or `None` if there is no such job (or it was trimmed).
     pub async fn get(&self, id: &JobId) -> Result<Option<JobRecord>, QueueError> {
+        let Some(queue) = self.queue_of(id.as_str()).await? else {
+            return Ok(None);
+        };
         let mut conn = self.conn.clone();
-        let h: HashMap<String, String> = conn.hgetall(self.cfg.job_key(id.as_str())).await?;
+        let h: HashMap<String, String> = conn.hgetall(self.cfg.job_key(&queue, id.as_str())).await?;
         JobRecord::from_hash(h)
+    }
+
+    /// The queue of a job that exists, or [`QueueError::NotFound`].
+    async fn require_queue(&self, id: &JobId) -> Result<String, QueueError> {
+        self.queue_of(id.as_str())
+            .await?
+            .ok_or_else(|| QueueError::NotFound(id.clone()))
     }
 
     async fn require(&self, id: &JobId) -> Result<JobRecord, QueueError> {
@@ -276,8 +360,7 @@ impl Queue {
             .scripts
             .list
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg(queue)
+            .key(self.cfg.queue_base(queue))
             .arg(state.as_str())
             .arg(after_score)
             .arg(after_id)
@@ -290,7 +373,7 @@ impl Queue {
         let ids: Vec<String> = it.collect();
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.hgetall(self.cfg.job_key(id));
+            pipe.hgetall(self.cfg.job_key(queue, id));
         }
         // An empty pipeline is an error in redis-rs ("empty command"), and an empty page is not.
         let hashes: Vec<HashMap<String, String>> = if ids.is_empty() {
@@ -379,17 +462,29 @@ impl Queue {
     /// # Errors
     /// Redis failed.
     pub async fn link_child(&self, parent: &JobId, child: &JobId) -> Result<(), QueueError> {
+        let parent_queue = self.require_queue(parent).await?;
+        let child_queue = self.require_queue(child).await?;
         let mut conn = self.conn.clone();
-        let _: i64 = self
+        // The parent's half first: a cancel of the parent from now on reaches the child.
+        let _: i64 = redis::cmd("SADD")
+            .arg(self.cfg.children_key(&parent_queue, parent.as_str()))
+            .arg(child.as_str())
+            .query_async(&mut conn)
+            .await?;
+        // Then the child's: from now on its end wakes the parent. A child that ended before
+        // this puts the parent in its queue's wake-up outbox here instead.
+        let state: String = self
             .scripts
             .link
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg("")
-            .arg(parent.as_str())
+            .key(self.cfg.queue_base(&child_queue))
             .arg(child.as_str())
+            .arg(parent.as_str())
             .invoke_async(&mut conn)
             .await?;
+        if state.parse::<JobState>().is_ok_and(JobState::is_terminal) {
+            self.drain_wakes(&child_queue).await?;
+        }
         Ok(())
     }
 
@@ -398,9 +493,12 @@ impl Queue {
     /// # Errors
     /// Redis failed.
     pub async fn children(&self, parent: &JobId) -> Result<Vec<JobId>, QueueError> {
+        let Some(queue) = self.queue_of(parent.as_str()).await? else {
+            return Ok(Vec::new());
+        };
         let mut conn = self.conn.clone();
         let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.children_key(parent))
+            .arg(self.cfg.children_key(&queue, parent.as_str()))
             .query_async(&mut conn)
             .await?;
         Ok(ids.into_iter().filter_map(|i| i.parse().ok()).collect())
@@ -410,18 +508,14 @@ impl Queue {
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn cancel_requested(&self, id: &JobId) -> Result<bool, QueueError> {
+    pub async fn cancel_requested(&self, ctx: &crate::JobContext) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let flag: Option<String> = redis::cmd("HGET")
-            .arg(self.cfg.job_key(id.as_str()))
+            .arg(self.cfg.job_key(&ctx.queue, ctx.id.as_str()))
             .arg("cancel_requested")
             .query_async(&mut conn)
             .await?;
         Ok(flag.as_deref() == Some("1"))
-    }
-
-    fn children_key(&self, parent: &JobId) -> String {
-        format!("{}:children:{}", self.cfg.prefix, parent.as_str())
     }
 
     async fn cancel_one(&self, id: &JobId) -> Result<CancelOutcome, QueueError> {
@@ -436,17 +530,19 @@ impl Queue {
             None,
         );
         let mut conn = self.conn.clone();
-        let (outcome, state): (String, String) = self
+        let (outcome, state, woke): (String, String, i64) = self
             .scripts
             .cancel
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg("")
+            .key(self.cfg.queue_base(&rec.queue))
             .arg(id.as_str())
             .arg(event)
             .arg(self.cfg.events_max_len)
             .invoke_async(&mut conn)
             .await?;
+        if woke == 1 {
+            self.drain_wakes(&rec.queue).await?;
+        }
         match outcome.as_str() {
             "cancelled" => Ok(CancelOutcome::Cancelled),
             "requested" => Ok(CancelOutcome::Requested),
@@ -461,13 +557,13 @@ impl Queue {
 
     /// Requeues a failed (dead) or cancelled job as a new run with fresh attempts.
     pub async fn requeue(&self, id: &JobId) -> Result<(), QueueError> {
+        let queue = self.require_queue(id).await?;
         let mut conn = self.conn.clone();
         let (outcome, state): (String, String) = self
             .scripts
             .requeue
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg("")
+            .key(self.cfg.queue_base(&queue))
             .arg(id.as_str())
             .invoke_async(&mut conn)
             .await?;
@@ -513,8 +609,7 @@ impl Queue {
             .scripts
             .progress
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg("")
+            .key(self.cfg.queue_base(&ctx.queue))
             .arg(ctx.id.as_str())
             .arg(&ctx.token)
             .arg(field)
@@ -558,11 +653,14 @@ impl Queue {
         field: &'static str,
         value: &serde_json::Value,
     ) -> Result<(), QueueError> {
+        let Some(queue) = self.queue_of(id.as_str()).await? else {
+            return Ok(());
+        };
         let mut conn = self.conn.clone();
         let _: () = redis::cmd("EVAL")
             .arg("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end")
             .arg(1)
-            .arg(self.cfg.job_key(id.as_str()))
+            .arg(self.cfg.job_key(&queue, id.as_str()))
             .arg(field)
             .arg(value.to_string())
             .query_async(&mut conn)
@@ -603,17 +701,20 @@ impl Queue {
         let mut conn = self.conn.clone();
         let mut total = 0u64;
         loop {
-            let n: u64 = self
+            let deleted: Vec<(String, String)> = self
                 .scripts
                 .trim
                 .prepare_invoke()
-                .arg(&self.cfg.prefix)
-                .arg(queue)
+                .key(self.cfg.queue_base(queue))
                 .arg(state.as_str())
                 .arg(cutoff)
                 .arg(chunk)
                 .invoke_async(&mut conn)
                 .await?;
+            // The records are gone; now their idempotency slots and index entries (a crash
+            // in between leaves entries that name no record: harmless, see ARCHITECTURE.md).
+            self.forget_trimmed(&deleted).await?;
+            let n = deleted.len() as u64;
             total += n;
             if n < chunk as u64 {
                 return Ok(total);
@@ -621,16 +722,17 @@ impl Queue {
         }
     }
 
-    /// Reads the completion events among the next `count` entries after stream id `after` (`"0"`
-    /// from the start); the intake's request events are skipped.
+    /// Reads the completion events of `queue` among the next `count` entries of its event
+    /// stream after stream id `after` (`"0"` from the start).
     pub async fn read_events(
         &self,
+        queue: &str,
         after: &str,
         count: usize,
     ) -> Result<Vec<StreamEvent>, QueueError> {
         let mut conn = self.conn.clone();
         let reply: redis::streams::StreamRangeReply = conn
-            .xrange_count(self.cfg.events_key(), format!("({after}"), "+", count)
+            .xrange_count(self.cfg.queue_events_key(queue), format!("({after}"), "+", count)
             .await?;
         let mut out = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
@@ -650,6 +752,24 @@ impl Queue {
             }
         }
         Ok(out)
+    }
+
+    /// The first `count` completion events of every queue, merged in the order they were
+    /// written (each stream's ids are Redis times).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn events_of_every_queue(&self, count: usize) -> Result<Vec<StreamEvent>, QueueError> {
+        let mut all = Vec::new();
+        for queue in self.queues().await? {
+            all.extend(self.read_events(&queue, "0", count).await?);
+        }
+        let time = |e: &StreamEvent| {
+            let (ms, seq) = e.stream_id.split_once('-').unwrap_or((&e.stream_id, "0"));
+            (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
+        };
+        all.sort_by_key(time);
+        Ok(all)
     }
 
     /// Worker processes with a heartbeat in the last `within`.

@@ -9,9 +9,9 @@ use creel_core::RetryPolicy;
 /// How one process talks to the queue in Redis.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
-    /// `redis://host:port/db` (or `rediss://`, `redis+unix://`).
-    pub redis_url: String,
-    /// Every key starts with `<prefix>:`; the events stream is `<prefix>:events`.
+    /// Where Redis is: one server, or a Redis Cluster's seed nodes.
+    pub redis: creel_redis::RedisTarget,
+    /// Every key starts with `<prefix>:`; the layout is in `keys.rs` and ARCHITECTURE.md.
     pub prefix: String,
     /// How long a worker's lease on a job lasts without renewal. A killed worker's job is
     /// run again about this long after the kill.
@@ -26,7 +26,7 @@ pub struct QueueConfig {
     pub response_timeout: Duration,
     /// How long idempotency keys are kept; `None` keeps them until their job is trimmed.
     pub idempotency_ttl: Option<Duration>,
-    /// Approximate cap on the length of the `<prefix>:events` stream.
+    /// Approximate cap on the length of each event stream.
     pub events_max_len: u64,
     /// The CloudEvents `source` of completion events.
     pub event_source: String,
@@ -42,10 +42,17 @@ pub struct QueueConfig {
 }
 
 impl QueueConfig {
-    /// Defaults for a Redis at `redis_url`: prefix `creel`, 30 s leases, batches of 32.
+    /// Defaults for a single Redis at `redis_url` (`redis://host:port/db`, or `rediss://`,
+    /// `redis+unix://`): prefix `creel`, 30 s leases, batches of 32.
     pub fn new(redis_url: impl Into<String>) -> Self {
+        Self::on(creel_redis::RedisTarget::Server(redis_url.into()))
+    }
+
+    /// Defaults for the Redis at `target`: prefix `creel`, 30 s leases, batches of 32.
+    #[must_use]
+    pub fn on(target: creel_redis::RedisTarget) -> Self {
         Self {
-            redis_url: redis_url.into(),
+            redis: target,
             prefix: "creel".to_owned(),
             lease: Duration::from_secs(30),
             fetch_batch: 32,
@@ -65,27 +72,5 @@ impl QueueConfig {
     #[must_use]
     pub fn retry_policy(&self, kind: &str) -> &RetryPolicy {
         self.retry.get(kind).unwrap_or(&self.default_retry)
-    }
-
-    /// The name of the completion-event stream.
-    #[must_use]
-    pub fn events_key(&self) -> String {
-        format!("{}:events", self.prefix)
-    }
-
-    pub(crate) fn job_key(&self, id: &str) -> String {
-        format!("{}:job:{id}", self.prefix)
-    }
-
-    pub(crate) fn queue_key(&self, queue: &str, suffix: &str) -> String {
-        format!("{}:q:{queue}:{suffix}", self.prefix)
-    }
-
-    pub(crate) fn queues_key(&self) -> String {
-        format!("{}:queues", self.prefix)
-    }
-
-    pub(crate) fn workers_key(&self) -> String {
-        format!("{}:workers", self.prefix)
     }
 }

@@ -3,22 +3,21 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use creel_redis::{RedisConnection, Timeouts};
 
 use crate::QueueConfig;
 
-/// A reconnecting, multiplexed connection with the configured response timeout.
-pub(crate) async fn connection(cfg: &QueueConfig) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(cfg.redis_url.as_str())?;
-    let manager = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(cfg.response_timeout))
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_number_of_retries(3)
-        .set_max_delay(Duration::from_secs(2));
-    client.get_connection_manager_with_config(manager).await
-}
-
-/// A plain client, for pub/sub.
-pub(crate) fn client(cfg: &QueueConfig) -> redis::RedisResult<redis::Client> {
-    redis::Client::open(cfg.redis_url.as_str())
+/// A reconnecting, multiplexed connection (to a server or a cluster) with the configured
+/// response timeout.
+pub(crate) async fn connection(cfg: &QueueConfig) -> redis::RedisResult<RedisConnection> {
+    RedisConnection::open(
+        &cfg.redis,
+        Timeouts {
+            response: cfg.response_timeout,
+            connect: Duration::from_secs(5),
+            retries: 3,
+            max_delay: Duration::from_secs(2),
+        },
+    )
+    .await
 }

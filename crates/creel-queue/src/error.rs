@@ -43,6 +43,17 @@ pub enum QueueError {
         /// What was asked.
         operation: &'static str,
     },
+    /// A signal key creel cannot store (empty: it would have no hash tag of its own).
+    #[error("signal key {0:?} is not usable: it must not be empty")]
+    BadSignalKey(String),
+    /// An idempotency slot changed hands too often while this enqueue tried to claim it
+    /// (concurrent requests with the same key, one of them replacing a stale claim); retry.
+    #[error("idempotency slot {0:?} is contended; retry the enqueue")]
+    Contended(String),
+    /// Redis holds creel data in the key layout before Redis Cluster support; `creel migrate`
+    /// moves it (with the fleet stopped).
+    #[error("Redis holds creel data in the old key layout ({0}): stop every creel process and run `creel migrate`")]
+    OldLayout(String),
     /// A record in Redis is not in the form creel writes (written by hand or by another version).
     #[error("corrupt record for job {id}: {reason}")]
     Corrupt {

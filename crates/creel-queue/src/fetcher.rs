@@ -91,8 +91,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
             .scripts
             .fetch
             .prepare_invoke()
-            .arg(&cfg.prefix)
-            .arg(&shared.queue_name)
+            .key(cfg.queue_base(&shared.queue_name))
             .arg(batch)
             .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
             .arg(&shared.worker_id)

@@ -8,7 +8,9 @@
 //!   a reaper that any worker runs, wake-on-push over pub/sub, per-kind retry policies,
 //!   undecodable payloads sent to dead, exactly one terminal event per job run.
 //!
-//! Every script works in bounded chunks; every key lives under one configurable prefix.
+//! Every script works in bounded chunks; every key lives under one configurable prefix, and
+//! every key one script touches shares its queue's hash tag, so the queue runs on a single
+//! Redis or a Redis Cluster alike.
 //! See ARCHITECTURE.md for the key layout.
 
 mod ack;
@@ -23,6 +25,9 @@ mod error;
 mod events;
 mod fetcher;
 mod health;
+mod index;
+mod keys;
+mod layout;
 mod maintenance;
 mod record;
 mod scripts;
@@ -40,5 +45,6 @@ pub use context::{JobContext, StepOutcome};
 pub use error::QueueError;
 pub use events::StreamEvent;
 pub use health::WorkerHealth;
+pub use layout::{Migrated, migrate};
 pub use record::JobRecord;
 pub use streams::{Stream, StreamEntry, StreamReader};

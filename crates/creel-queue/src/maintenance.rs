@@ -35,7 +35,7 @@ async fn listen_for_wakeups(shared: Arc<WorkerShared>, wake: watch::Sender<u64>)
     let channel = shared.queue.config().queue_key(&shared.queue_name, "wake");
     let mut backoff = creel_core::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        match subscribe(&shared, &channel).await {
+        match creel_redis::subscribe(&shared.queue.config().redis, &channel).await {
             Ok(mut pubsub) => {
                 backoff.reset();
                 // Anything pushed while we were not subscribed is picked up by this fetch.
@@ -50,13 +50,6 @@ async fn listen_for_wakeups(shared: Arc<WorkerShared>, wake: watch::Sender<u64>)
         }
         tokio::time::sleep(backoff.next_wait()).await;
     }
-}
-
-async fn subscribe(shared: &WorkerShared, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let client = crate::connect::client(shared.queue.config())?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
 }
 
 async fn heartbeat(shared: Arc<WorkerShared>) {
@@ -96,8 +89,7 @@ async fn beat(shared: &WorkerShared) -> redis::RedisResult<()> {
     let held = shared.snapshot();
     for chunk in held.chunks(256) {
         let mut inv = shared.queue.scripts.renew.prepare_invoke();
-        inv.arg(&cfg.prefix)
-            .arg(&shared.queue_name)
+        inv.key(cfg.queue_base(&shared.queue_name))
             .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX));
         for (id, lease) in chunk {
             inv.arg(id).arg(&lease.token);
@@ -122,8 +114,7 @@ async fn reap(shared: Arc<WorkerShared>) {
             .scripts
             .reap
             .prepare_invoke()
-            .arg(&cfg.prefix)
-            .arg(&shared.queue_name)
+            .key(cfg.queue_base(&shared.queue_name))
             .arg(CHUNK)
             .invoke_async(&mut conn)
             .await;
@@ -145,6 +136,10 @@ async fn reap(shared: Arc<WorkerShared>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reaper pass failed"),
+        }
+        // Parents a crashed worker left in the wake-up outbox.
+        if let Err(e) = shared.queue.drain_wakes(&shared.queue_name).await {
+            tracing::warn!(error = %e, "waking parent jobs failed");
         }
         let jitter = every.mul_f64(fastrand::f64() * 0.2);
         tokio::time::sleep(every + jitter).await;

@@ -1,5 +1,7 @@
 //! The queue's Lua scripts, each prefixed with the shared prelude and loaded once per process.
-//! `redis::Script` sends `EVALSHA` and falls back to `EVAL` after a Redis restart.
+//! `redis::Script` sends `EVALSHA` and falls back to `EVAL` after a Redis restart. Every script
+//! takes one key, the base of the queue (or signal key) it works on: it routes the call to the
+//! right Cluster shard, and every key the script touches starts with it.
 
 use redis::Script;
 
@@ -23,6 +25,7 @@ pub(crate) struct Scripts {
     pub(crate) listen: Script,
     pub(crate) backlog: Script,
     pub(crate) link: Script,
+    pub(crate) wake: Script,
 }
 
 fn with_prelude(body: &str) -> Script {
@@ -47,6 +50,7 @@ impl Scripts {
             listen: with_prelude(include_str!("lua/listen.lua")),
             backlog: with_prelude(include_str!("lua/backlog.lua")),
             link: with_prelude(include_str!("lua/link.lua")),
+            wake: with_prelude(include_str!("lua/wake.lua")),
         }
     }
 }

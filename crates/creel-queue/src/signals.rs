@@ -21,19 +21,37 @@ impl Queue {
         payload: &serde_json::Value,
         keep: Duration,
     ) -> Result<usize, QueueError> {
+        let base = self.signal_base(key)?;
         let mut conn = self.conn.clone();
-        let woken: i64 = self
+        // Stored with the listeners' set, in one step: a job that listens from now on reads
+        // the payload; one that listened before is in `listeners` and is woken next.
+        let listeners: Vec<String> = self
             .scripts
             .signal
             .prepare_invoke()
-            .arg(&self.cfg.prefix)
-            .arg("")
-            .arg(key)
+            .key(&base)
             .arg(payload.to_string())
             .arg(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX).max(1))
             .invoke_async(&mut conn)
             .await?;
-        Ok(usize::try_from(woken).unwrap_or(0))
+        if listeners.is_empty() {
+            return Ok(0);
+        }
+        let woken = self.wake_jobs(&listeners).await?;
+        let live = |state: &str| matches!(state, "scheduled" | "running" | "ready");
+        let gone: Vec<&String> = listeners
+            .iter()
+            .filter(|id| !woken.iter().any(|(w, st)| w == *id && live(st)))
+            .collect();
+        if !gone.is_empty() {
+            // Gone or finished: no longer listening.
+            let _: i64 = redis::cmd("SREM")
+                .arg(format!("{base}:listeners"))
+                .arg(&gone)
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(woken.iter().filter(|(_, st)| live(st)).count())
     }
 
     /// Registers the job of `ctx` as listening on `keys` for `ttl`, and returns, per key, the
@@ -47,19 +65,21 @@ impl Queue {
         keys: &[String],
         ttl: Duration,
     ) -> Result<Vec<Option<serde_json::Value>>, QueueError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn.clone();
-        let mut call = self.scripts.listen.prepare_invoke();
-        call.arg(&self.cfg.prefix)
-            .arg("")
-            .arg(ctx.id.as_str())
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
-        for k in keys {
-            call.arg(k);
-        }
-        let raw: Vec<String> = call.invoke_async(&mut conn).await?;
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let raw = futures::future::try_join_all(keys.iter().map(|key| async move {
+            let mut conn = self.conn.clone();
+            let payload: String = self
+                .scripts
+                .listen
+                .prepare_invoke()
+                .key(self.signal_base(key)?)
+                .arg(ctx.id.as_str())
+                .arg(ttl_ms)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok::<_, QueueError>(payload)
+        }))
+        .await?;
         Ok(raw
             .into_iter()
             .map(|s| {
@@ -79,10 +99,19 @@ impl Queue {
     pub async fn signal_payload(&self, key: &str) -> Result<Option<serde_json::Value>, QueueError> {
         let mut conn = self.conn.clone();
         let raw: Option<String> = redis::cmd("GET")
-            .arg(format!("{}:signal:{key}", self.cfg.prefix))
+            .arg(format!("{}:payload", self.signal_base(key)?))
             .query_async(&mut conn)
             .await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// The base of a signal key's keys; an empty key has no hash tag of its own, so it is
+    /// refused.
+    fn signal_base(&self, key: &str) -> Result<String, QueueError> {
+        if key.is_empty() {
+            return Err(QueueError::BadSignalKey(key.to_owned()));
+        }
+        Ok(self.cfg.signal_base(key))
     }
 
     /// Claims `key` once for `ttl` (SET NX): `true` the first time, `false` while the claim

@@ -1,7 +1,8 @@
-//! Consumer-group access to creel's two Redis streams: `<prefix>:events` (completion and intake
-//! events, read by the webhook dispatcher) and `<prefix>:requests` (job requests from producers
-//! that prefer a stream to HTTP). Entries a crashed consumer left unacknowledged are reclaimed
-//! by the next reader after `reclaim_after`.
+//! Consumer-group access to creel's Redis streams: each queue's completion events
+//! (`<prefix>:q:{<queue>}:events`, written by the script that ends the job, on the queue's
+//! shard), the fleet-wide `<prefix>:events` (the intake's answers to requests), and
+//! `<prefix>:requests` (job requests from producers that prefer a stream to HTTP). Entries a
+//! crashed consumer left unacknowledged are reclaimed by the next reader after `reclaim_after`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,10 +12,13 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use crate::{Queue, QueueError};
 
 /// Which stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stream {
-    /// `<prefix>:events`: one CloudEvent JSON per entry, field `event`.
+    /// `<prefix>:events`: the intake's request events (and completion events written before
+    /// per-queue streams); one CloudEvent JSON per entry, field `event`.
     Events,
+    /// `<prefix>:q:{<queue>}:events`: the completion events of one queue, field `event`.
+    QueueEvents(String),
     /// `<prefix>:requests`: one job request JSON per entry, field `request`.
     Requests,
 }
@@ -52,7 +56,7 @@ pub struct StreamReader {
     key: String,
     group: String,
     consumer: String,
-    blocking: redis::aio::ConnectionManager,
+    blocking: creel_redis::RedisConnection,
 }
 
 impl std::fmt::Debug for StreamReader {
@@ -114,9 +118,10 @@ impl StreamReader {
 impl Queue {
     /// The Redis key of a stream.
     #[must_use]
-    pub fn stream_key(&self, stream: Stream) -> String {
+    pub fn stream_key(&self, stream: &Stream) -> String {
         match stream {
             Stream::Events => self.cfg.events_key(),
+            Stream::QueueEvents(queue) => self.cfg.queue_events_key(queue),
             Stream::Requests => format!("{}:requests", self.cfg.prefix),
         }
     }
@@ -126,7 +131,7 @@ impl Queue {
     /// The blocking connection's response timeout is raised to cover `block_up_to`.
     pub async fn stream_reader(
         &self,
-        stream: Stream,
+        stream: &Stream,
         group: &str,
         consumer: &str,
         block_up_to: Duration,
@@ -162,7 +167,7 @@ impl Queue {
     /// it; `None` when Redis cannot tell, e.g. after a trim past its last delivery).
     pub async fn consumer_groups(
         &self,
-        stream: Stream,
+        stream: &Stream,
     ) -> Result<Vec<(String, Option<u64>)>, QueueError> {
         let mut conn = self.conn.clone();
         let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
@@ -197,7 +202,7 @@ impl Queue {
     pub async fn trim_requests(&self, max_len: u64) -> Result<u64, QueueError> {
         let mut conn = self.conn.clone();
         let removed: u64 = redis::cmd("XTRIM")
-            .arg(self.stream_key(Stream::Requests))
+            .arg(self.stream_key(&Stream::Requests))
             .arg("MAXLEN")
             .arg("~")
             .arg(max_len)

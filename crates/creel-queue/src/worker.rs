@@ -77,7 +77,7 @@ async fn finish_batch(
 ) -> Result<Vec<(i64, String)>, QueueError> {
     let cfg = queue.config();
     let mut inv = queue.scripts.finish.prepare_invoke();
-    inv.arg(&cfg.prefix).arg(queue_name).arg(cfg.events_max_len);
+    inv.key(cfg.queue_base(queue_name)).arg(cfg.events_max_len);
     for job in &jobs {
         for a in job {
             inv.arg(a);
@@ -92,11 +92,18 @@ async fn finish_batch(
         tracing::warn!(error = %e, "step outcomes not yet replicated");
     }
     let mut out = Vec::with_capacity(jobs.len());
-    for pair in flat.chunks_exact(2) {
+    let mut woke_parents = false;
+    for triple in flat.chunks_exact(3) {
         out.push((
-            redis::from_redis_value_ref(&pair[0])?,
-            redis::from_redis_value_ref(&pair[1])?,
+            redis::from_redis_value_ref(&triple[0])?,
+            redis::from_redis_value_ref(&triple[1])?,
         ));
+        woke_parents |= redis::from_redis_value_ref::<i64>(&triple[2])? == 1;
+    }
+    // Jobs that ended put their parents (in whatever queue) in this queue's wake-up outbox;
+    // wake them now. If this fails or the process dies first, a reaper pass does it.
+    if woke_parents && let Err(e) = queue.drain_wakes(queue_name).await {
+        tracing::warn!(error = %e, "could not wake parent jobs yet; the reaper will");
     }
     Ok(out)
 }
@@ -375,7 +382,7 @@ impl WorkerShared {
         let mut conn = self.queue.conn.clone();
         for chunk in unstarted.chunks(256) {
             let mut inv = self.queue.scripts.release.prepare_invoke();
-            inv.arg(&cfg.prefix).arg(&self.queue_name);
+            inv.key(cfg.queue_base(&self.queue_name));
             for (id, l) in chunk {
                 inv.arg(id).arg(&l.token);
             }

@@ -17,7 +17,7 @@ const GROUP: &str = "creel-cleanup";
 /// Tidies after cancelled jobs until `stop` is cancelled.
 pub async fn run(queue: Queue, deps: JobDeps, stop: CancellationToken) {
     Consumer::of_events(GROUP)
-        .run(queue.clone(), stop, |entry| {
+        .run_events(queue.clone(), stop, |entry| {
             let (queue, deps) = (&queue, &deps);
             async move {
                 // Only cancelled jobs leave something to tidy (request events and the other

@@ -1,12 +1,20 @@
 //! The loop every stream consumer of creel runs (the intake, webhook delivery): join the group
 //! (retrying while Redis is away), read batches, hand each entry to the handler, acknowledge the
 //! ones it handled, and leave the rest pending to be reclaimed. Stops when `stop` is cancelled.
+//! Event consumers read every queue's stream, picking up queues as they appear.
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use creel_queue::{Queue, Stream, StreamEntry};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
+
+/// How often an event consumer looks for queues that appeared since.
+const NEW_QUEUES_EVERY: Duration = Duration::from_secs(2);
 
 /// Which stream and group to consume, and how.
 #[derive(Debug, Clone)]
@@ -43,18 +51,61 @@ impl Consumer {
         }
     }
 
-    /// Consumes until `stop` is cancelled.
-    pub async fn run<F, Fut>(self, queue: Queue, stop: CancellationToken, mut handle: F)
+    /// Consumes the fleet-wide events stream and every queue's (each queue's completion events
+    /// are in a stream of its own, on its shard), until `stop` is cancelled.
+    pub async fn run_events<F, Fut>(self, queue: Queue, stop: CancellationToken, handle: F)
     where
-        F: FnMut(StreamEntry) -> Fut,
-        Fut: Future<Output = Handled>,
+        F: Fn(StreamEntry) -> Fut + Sync,
+        Fut: Future<Output = Handled> + Send,
+    {
+        let handle = &handle;
+        let mut consumers: FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + '_>>> =
+            FuturesUnordered::new();
+        let mut known = BTreeSet::new();
+        let consume = |stream: Stream| {
+            let consumer = Self {
+                stream,
+                ..self.clone()
+            };
+            Box::pin(consumer.run(queue.clone(), stop.clone(), handle))
+                as Pin<Box<dyn Future<Output = ()> + Send + '_>>
+        };
+        consumers.push(consume(Stream::Events));
+        while !stop.is_cancelled() {
+            match queue.queues().await {
+                Ok(names) => {
+                    for name in names {
+                        if known.insert(name.clone()) {
+                            consumers.push(consume(Stream::QueueEvents(name)));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(group = self.group, error = %e, "cannot list queues; retrying"),
+            }
+            let wait = tokio::time::sleep(NEW_QUEUES_EVERY);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    Some(()) = consumers.next() => {}
+                }
+            }
+        }
+        while consumers.next().await.is_some() {}
+    }
+
+    /// Consumes one stream until `stop` is cancelled.
+    pub async fn run<F, Fut>(self, queue: Queue, stop: CancellationToken, handle: &F)
+    where
+        F: Fn(StreamEntry) -> Fut + Sync,
+        Fut: Future<Output = Handled> + Send,
     {
         let me = format!("{}-{}", std::process::id(), ulid::Ulid::new());
         let mut backoff =
             creel_core::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         let mut reader = loop {
             match queue
-                .stream_reader(self.stream, self.group, &me, Duration::from_secs(2))
+                .stream_reader(&self.stream, self.group, &me, Duration::from_secs(2))
                 .await
             {
                 Ok(r) => break r,

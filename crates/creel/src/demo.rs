@@ -291,8 +291,8 @@ async fn report(
     while verified(samples) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    say("6. completion events on the creel:events stream:");
-    for e in queue.read_events("0", 100).await? {
+    say("6. completion events on the queues' event streams (creel:q:{<queue>}:events):");
+    for e in queue.events_of_every_queue(100).await? {
         say(&format!(
             "   {} {} {}",
             e.event.event_type.as_str(),

@@ -30,7 +30,7 @@ pub async fn run(
         reclaim_after: Duration::from_secs(30),
     };
     consumer
-        .run(queue.clone(), stop, |entry| {
+        .run(queue.clone(), stop, &|entry| {
             let (queue, validator, principal) = (&queue, &validator, &principal);
             async move {
                 match handle(queue, validator.as_ref(), principal, &entry).await {

@@ -29,7 +29,8 @@ struct Snapshot {
     queues: Vec<QueueCounts>,
     workers_alive: u64,
     /// (stream, group, lag) of the stream consumer groups.
-    lags: Vec<(&'static str, String, u64)>,
+    /// Lag per (stream, group), summed over the queues' event streams.
+    lags: std::collections::BTreeMap<(&'static str, String), u64>,
 }
 
 /// What the gauges read, from the config.
@@ -186,7 +187,7 @@ pub async fn run(meter: Meter, queue: Queue, sources: GaugeSources, stop: Cancel
         .with_unit("{event}")
         .with_description("Entries of creel's streams not yet delivered to each consumer group (webhooks, cleanup on the events stream; the intake on the request stream).")
         .with_callback(move |observer| {
-            for (stream, group, lag) in lag_view.lock().map(|s| s.lags.clone()).unwrap_or_default() {
+            for ((stream, group), lag) in lag_view.lock().map(|s| s.lags.clone()).unwrap_or_default() {
                 observer.observe(
                     lag,
                     &[
@@ -199,13 +200,18 @@ pub async fn run(meter: Meter, queue: Queue, sources: GaugeSources, stop: Cancel
         .build();
     loop {
         let mut fresh = Snapshot::default();
-        for (stream, name) in [(Stream::Events, "events"), (Stream::Requests, "requests")] {
-            match queue.consumer_groups(stream).await {
-                Ok(groups) => fresh.lags.extend(
-                    groups
-                        .into_iter()
-                        .filter_map(|(group, lag)| Some((name, group, lag?))),
-                ),
+        let streams = [(Stream::Events, "events"), (Stream::Requests, "requests")]
+            .into_iter()
+            .chain(queues.iter().map(|(q, _)| (Stream::QueueEvents(q.clone()), "events")));
+        for (stream, name) in streams {
+            match queue.consumer_groups(&stream).await {
+                Ok(groups) => {
+                    for (group, lag) in groups {
+                        if let Some(lag) = lag {
+                            *fresh.lags.entry((name, group)).or_default() += lag;
+                        }
+                    }
+                }
                 Err(e) => tracing::debug!(error = %e, "consumer groups not read"),
             }
         }

@@ -72,10 +72,20 @@ fn describe(err: figment::Error) -> String {
         .join("; ")
 }
 
+/// Where Redis is: the cluster's seed nodes when `redis.cluster` names any, else `redis.url`.
+#[must_use]
+pub fn redis_target(cfg: &Config) -> creel_redis::RedisTarget {
+    if cfg.redis.cluster.is_empty() {
+        creel_redis::RedisTarget::Server(cfg.redis.url.clone())
+    } else {
+        creel_redis::RedisTarget::Cluster(cfg.redis.cluster.clone())
+    }
+}
+
 /// The queue settings the configuration implies.
 #[must_use]
 pub fn queue_config(cfg: &Config) -> QueueConfig {
-    let mut q = QueueConfig::new(&cfg.redis.url);
+    let mut q = QueueConfig::on(redis_target(cfg));
     q.prefix.clone_from(&cfg.redis.prefix);
     q.response_timeout = Duration::from_millis(cfg.redis.response_timeout_ms);
     q.wait_replicas = cfg.redis.wait_replicas;

@@ -145,7 +145,7 @@ pub async fn call(
     };
     // An operator's call counts against the same quota as the fleet's.
     let limiter = creel_limiter::ClusterLimiter::connect(
-        &config.redis.url,
+        &crate::settings::redis_target(config),
         &config.redis.prefix,
         [(&account_name.to_owned(), a)],
         config.limiter.clone(),

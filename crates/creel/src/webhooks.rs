@@ -18,7 +18,7 @@ const GROUP: &str = "creel-webhooks";
 /// Enqueues webhook deliveries until `stop` is cancelled.
 pub async fn route(queue: Queue, config: Arc<Config>, stop: CancellationToken) {
     Consumer::of_events(GROUP)
-        .run(queue.clone(), stop, |entry| {
+        .run_events(queue.clone(), stop, |entry| {
             let (queue, config) = (&queue, &config);
             async move {
                 match entry.fields.get("event") {

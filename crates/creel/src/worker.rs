@@ -36,7 +36,7 @@ pub async fn run_with(
     let sources = creel_jobs::source::SourcePolicy::new(&config.download);
     let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(
         creel_limiter::ClusterLimiter::connect(
-            &config.redis.url,
+            &crate::settings::redis_target(&config),
             &config.redis.prefix,
             &config.accounts,
             config.limiter.clone(),

@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         ..LimiterConfig::default()
     };
     let limiter =
-        Arc::new(ClusterLimiter::connect(&a.redis, &a.prefix, [(&name, &account)], config).await?);
+        Arc::new(ClusterLimiter::connect(&creel_redis::RedisTarget::Server(a.redis.clone()), &a.prefix, [(&name, &account)], config).await?);
     let shared: Arc<dyn CallLimiter> = limiter.clone();
     let client = BaijiayunClient::new(&name, &account, reqwest::Client::new(), shared)?;
     let deadline = Instant::now() + Duration::from_millis(a.duration_ms);

@@ -136,7 +136,7 @@ async fn bad_requests_are_refused_with_the_field_and_nothing_is_enqueued() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 
     let mut c = stack.redis.connection().expect("conn");
-    let jobs: Vec<String> = c.keys("creel:job:*").expect("keys");
+    let jobs: Vec<String> = c.keys("creel:q:*:job:*").expect("keys");
     assert!(jobs.is_empty(), "{jobs:?}");
     stack.stop().await;
 }
@@ -196,7 +196,7 @@ async fn the_api_needs_a_token_but_health_does_not() {
         );
     }
     let mut c = stack.redis.connection().expect("conn");
-    let jobs: Vec<String> = c.keys("creel:job:*").expect("keys");
+    let jobs: Vec<String> = c.keys("creel:q:*:job:*").expect("keys");
     assert!(jobs.is_empty());
     stack.stop().await;
 }
@@ -338,7 +338,7 @@ async fn the_stream_intake_accepts_a_good_request_and_reports_a_bad_one() {
     assert_eq!(rejected["type"], "creel.request.rejected");
     assert_eq!(rejected["data"]["field"], "payload.url");
     let mut c = stack.redis.connection().expect("conn");
-    let jobs: Vec<String> = c.keys("creel:job:*").expect("keys");
+    let jobs: Vec<String> = c.keys("creel:q:*:job:*").expect("keys");
     assert_eq!(jobs.len(), 1, "only the good request became a job");
     stack.stop().await;
 }

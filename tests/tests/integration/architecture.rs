@@ -8,10 +8,11 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("creel-core", &[]),
     ("creel-vendors", &["creel-core"]),
-    ("creel-limiter", &["creel-core"]),
+    ("creel-redis", &[]),
+    ("creel-limiter", &["creel-core", "creel-redis"]),
     ("creel-storage", &["creel-core"]),
     ("creel-sim", &["creel-core"]),
-    ("creel-queue", &["creel-core"]),
+    ("creel-queue", &["creel-core", "creel-redis"]),
     (
         "creel-jobs",
         &[
@@ -31,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "creel-limiter",
             "creel-storage",
             "creel-queue",
+            "creel-redis",
             "creel-jobs",
             "creel-api",
             "creel-sim",

@@ -185,7 +185,7 @@ async fn plant_interrupted_upload(
         "offset": 5 << 20, "md5_state": hex::encode(hasher.serialize())});
     let mut c = stack.redis.connection().expect("conn");
     let _: () = redis::cmd("HSET")
-        .arg(format!("creel:job:{id}"))
+        .arg(format!("creel:q:{{default}}:job:{id}"))
         .arg("checkpoint")
         .arg(checkpoint.to_string())
         .query(&mut c)

@@ -12,6 +12,7 @@ mod deploy_manifests;
 mod download_s3;
 mod download_vendor;
 mod limiter;
+mod migration;
 mod oss;
 mod properties;
 mod queue_basics;

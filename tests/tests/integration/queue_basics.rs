@@ -36,7 +36,7 @@ async fn a_job_runs_once_and_emits_one_success_event() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(rec.result, Some(json!({"echo": 7})));
     assert_eq!(rec.attempts, 1);
-    let events = q.read_events("0", 100).await.expect("events");
+    let events = q.read_events("default", "0", 100).await.expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.subject, id.to_string());
     assert_eq!(events[0].event.event_type.as_str(), "creel.job.succeeded");
@@ -68,6 +68,6 @@ async fn every_key_lives_under_the_configured_prefix() {
     worker.stop().await.expect("stop");
     let mut c = redis.connection().expect("conn");
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
-    assert!(keys.iter().any(|k| k == "tenant-a:events"), "{keys:?}");
+    assert!(keys.iter().any(|k| k == "tenant-a:q:{default}:events"), "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("tenant-a:")), "{keys:?}");
 }

@@ -81,7 +81,7 @@ async fn exactly_one_terminal_event_when_the_last_step_runs_twice() {
     // A stall long enough to lose the lease: expire it by hand.
     let mut c = redis.connection().expect("conn");
     let _: () = c
-        .zadd("creel:q:default:leases", id.as_str(), 0)
+        .zadd("creel:q:{default}:leases", id.as_str(), 0)
         .expect("expire the lease");
 
     // Worker B's reaper gives the job back; B runs it to the end.

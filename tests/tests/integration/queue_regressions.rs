@@ -301,7 +301,7 @@ async fn a_poison_payload_goes_to_dead_and_the_next_job_runs() {
     // A producer that wrote Redis by hand and got it wrong:
     let mut c = redis.connection().expect("conn");
     let _: () = redis::cmd("HSET")
-        .arg(format!("creel:job:{not_json}"))
+        .arg(format!("creel:q:{{default}}:job:{not_json}"))
         .arg("payload")
         .arg("{oops")
         .query(&mut c)

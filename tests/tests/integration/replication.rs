@@ -72,7 +72,7 @@ async fn an_enqueue_returns_once_a_replica_holds_the_job() {
     // Read at once from the replica: WAIT returned, so the write is there.
     let mut r = replica.connection().expect("replica");
     let kind: Option<String> = r
-        .hget(format!("creel:job:{}", job.id), "kind")
+        .hget(format!("creel:q:{{default}}:job:{}", job.id), "kind")
         .expect("HGET on the replica");
     assert_eq!(kind.as_deref(), Some("download"));
 
@@ -98,6 +98,6 @@ async fn an_enqueue_returns_once_a_replica_holds_the_job() {
         "the retry found the job the first attempt wrote"
     );
     let mut p = primary.connection().expect("primary");
-    let jobs: Vec<String> = p.keys("creel:job:*").expect("KEYS");
+    let jobs: Vec<String> = p.keys("creel:q:*:job:*").expect("KEYS");
     assert_eq!(jobs.len(), 2, "{jobs:?}");
 }

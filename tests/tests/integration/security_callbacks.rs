@@ -202,7 +202,7 @@ async fn forged_replayed_and_probing_callbacks_are_refused() {
 fn signal_keys(stack: &Stack) -> Vec<String> {
     use redis::Commands;
     let mut c = stack.redis.connection().expect("conn");
-    let mut keys: Vec<String> = c.keys("creel:signal:*").expect("keys");
+    let mut keys: Vec<String> = c.keys("creel:sig:*:payload").expect("keys");
     keys.sort();
     keys
 }

@@ -261,7 +261,7 @@ async fn one_principal_cannot_touch_another_principals_jobs() {
     let paused: bool = {
         use redis::Commands;
         let mut c = stack.redis.connection().expect("conn");
-        c.exists("creel:q:default:paused").expect("exists")
+        c.exists("creel:q:{default}:paused").expect("exists")
     };
     assert!(!paused, "the queue was not paused");
 

@@ -96,6 +96,7 @@ impl Config {
     /// Checks the cross-field rules of the whole configuration; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.api.validate()?;
+        self.redis.validate()?;
         if self.redis.wait_replicas > 0
             && self.redis.wait_timeout_ms >= self.redis.response_timeout_ms
         {

@@ -9,10 +9,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// `redis://[:password@]host:port/db`.
+    /// `redis://[:password@]host:port/db`: a single Redis (ignored when `cluster` is set).
     #[serde(serialize_with = "serialize_masked_url")]
     pub url: String,
-    /// Prefix of every key; events go to `<prefix>:events`, stream intake reads
+    /// A Redis Cluster's seed nodes (`["redis://[:password@]host:port", …]`); any reachable one
+    /// is enough. Empty (the default): the single Redis at `url`.
+    #[serde(serialize_with = "serialize_masked_urls")]
+    pub cluster: Vec<String>,
+    /// Prefix of every key (no `{` or `}`: those mark Redis Cluster hash tags); each queue's
+    /// completion events go to `<prefix>:q:{<queue>}:events`, stream intake reads
     /// `<prefix>:requests`.
     pub prefix: String,
     /// Per-command response timeout, in milliseconds.
@@ -28,23 +33,59 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// The URL with its password masked, for messages.
+    /// The URL (or the cluster's seed nodes) with passwords masked, for messages.
     #[must_use]
     pub fn display_url(&self) -> String {
-        crate::redact::mask_password(&self.url)
+        if self.cluster.is_empty() {
+            crate::redact::mask_password(&self.url)
+        } else {
+            let nodes: Vec<String> = self
+                .cluster
+                .iter()
+                .map(|n| crate::redact::mask_password(n))
+                .collect();
+            format!("cluster [{}]", nodes.join(", "))
+        }
+    }
+
+    /// Checks the prefix and the cluster's node URLs.
+    ///
+    /// # Errors
+    /// The field at fault, and why.
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
+            return Err(super::ConfigError::invalid(
+                "redis.prefix",
+                "must be non-empty, without `{` or `}` (they mark Redis Cluster hash tags)",
+            ));
+        }
+        for (i, node) in self.cluster.iter().enumerate() {
+            if !(node.starts_with("redis://") || node.starts_with("rediss://")) {
+                return Err(super::ConfigError::invalid(
+                    format!("redis.cluster[{i}]"),
+                    "must be a redis:// or rediss:// URL of a cluster node",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &self.display_url())
+            .field("url", &crate::redact::mask_password(&self.url))
+            .field("cluster", &self.cluster.iter().map(|n| crate::redact::mask_password(n)).collect::<Vec<_>>())
             .field("prefix", &self.prefix)
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("wait_replicas", &self.wait_replicas)
             .field("wait_timeout_ms", &self.wait_timeout_ms)
             .finish()
     }
+}
+
+fn serialize_masked_urls<S: serde::Serializer>(urls: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(urls.iter().map(|u| crate::redact::mask_password(u)))
 }
 
 fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -55,6 +96,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: "redis://127.0.0.1:6379/".into(),
+            cluster: Vec::new(),
             prefix: "creel".into(),
             response_timeout_ms: 5000,
             wait_replicas: 0,

@@ -666,7 +666,7 @@ async fn children<T: Serialize + DeserializeOwned>(
                 stored.push(r);
             }
             JobState::Failed | JobState::Cancelled => {
-                if deps.queue.cancel_requested(&ctx.id).await.unwrap_or(false) {
+                if deps.queue.cancel_requested(ctx).await.unwrap_or(false) {
                     // This job is being cancelled (and its children with it): hand over, and
                     // the queue ends it as cancelled at this boundary.
                     return Ok(StepOutcome::Continue {

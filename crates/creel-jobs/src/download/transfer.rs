@@ -335,7 +335,7 @@ impl Attempt<'_> {
             if last_report.elapsed() >= PROGRESS_EVERY {
                 last_report = Instant::now();
                 report(deps, ctx, opened.upload.bytes(), opened.total).await;
-                if deps.queue.cancel_requested(&ctx.id).await.unwrap_or(false) {
+                if deps.queue.cancel_requested(ctx).await.unwrap_or(false) {
                     // Cancelled mid-transfer: nothing stays behind (the multipart upload is
                     // aborted), and the queue ends the job as cancelled.
                     opened.upload.abort().await;

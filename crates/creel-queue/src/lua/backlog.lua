@@ -1,7 +1,7 @@
 -- The backlog a scaler reads (GET /v1/scaling/{queue}): three O(log n) reads, no scan.
--- ARGV: prefix, queue. Returns { ready, due, running }: ready jobs (the state index, exact:
--- cancelled ids still in the ready list are not counted), scheduled jobs whose time has come
--- (a worker would promote them), leased jobs.
+-- Returns { ready, due, running }: ready jobs (the state index, exact: cancelled ids still in
+-- the ready list are not counted), scheduled jobs whose time has come (a worker would promote
+-- them), leased jobs.
 local now = now_ms()
 return {
   redis.call('ZCARD', qkey('state:ready')),

@@ -1,22 +1,22 @@
 -- Cancel a job. Not running: cancelled now, with its terminal event (a queued id left in the
 -- ready list is dropped by the next fetch). Running: flagged; it stops at its next step boundary.
--- ARGV: prefix, '' (queue, read from the job), id, event_json, events_max_len
--- Returns { outcome, state }: outcome is cancelled | requested | finished | missing.
-local id, event_json, max_len = ARGV[3], ARGV[4], ARGV[5]
-local st = redis.call('HGET', jkey(id), 'state')
-if not st then return { 'missing', '' } end
-Q = redis.call('HGET', jkey(id), 'queue')
-if st == 'running' then
+-- ARGV: id, event_json, events_max_len
+-- Returns { outcome, state, woke }: outcome is cancelled | requested | finished | missing;
+-- woke is 1 when the job's parent went into the wake-up outbox (the caller drains it).
+local id, event_json, max_len = ARGV[1], ARGV[2], ARGV[3]
+local st = redis.call('HMGET', jkey(id), 'state', 'parent')
+if not st[1] then return { 'missing', '', 0 } end
+if st[1] == 'running' then
   redis.call('HSET', jkey(id), 'cancel_requested', 1)
-  return { 'requested', st }
+  return { 'requested', st[1], 0 }
 end
-if st == 'scheduled' or st == 'ready' then
+if st[1] == 'scheduled' or st[1] == 'ready' then
   local now = now_ms()
   redis.call('ZREM', qkey('scheduled'), id)
   redis.call('HSET', jkey(id), 'last_error', 'cancelled', 'finished_at', now)
-  set_state(id, st, 'cancelled', now)
+  set_state(id, st[1], 'cancelled', now)
   emit(event_json, max_len)
-  wake_parent(redis.call('HGET', jkey(id), 'parent'), now)
-  return { 'cancelled', 'cancelled' }
+  wake_parent_later(st[2], now)
+  return { 'cancelled', 'cancelled', (st[2] and st[2] ~= '') and 1 or 0 }
 end
-return { 'finished', st }
+return { 'finished', st[1], 0 }

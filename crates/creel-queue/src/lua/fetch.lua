@@ -1,12 +1,12 @@
 -- Promote due scheduled jobs (a bounded chunk), then lease up to `max` ready jobs.
--- ARGV: prefix, queue, max, lease_ms, worker_id, token_prefix, promote_chunk
+-- ARGV: max, lease_ms, worker_id, token_prefix, promote_chunk
 -- Returns: { wait_ms, then 14 values per leased job:
 --   id, token, attempts, kind, account, payload, step, traceparent, runs, checkpoint, created_by,
 --   lease_losses, tracestate, run_at (ms: when it became due) }
 -- wait_ms: -2 paused, -1 nothing scheduled, else ms until the next scheduled job is due
 -- (0 when more due jobs remain to promote).
-local max, lease_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
-local worker, token_prefix, chunk = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local max, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+local worker, token_prefix, chunk = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if redis.call('EXISTS', qkey('paused')) == 1 then return { -2 } end
 local now = now_ms()
 local now_t, lease_until_t = ms_text(now), ms_text(now + lease_ms)

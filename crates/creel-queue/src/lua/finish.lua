@@ -1,18 +1,20 @@
 -- Record the outcomes of step runs under leases, for a batch of jobs in one call. Only the
 -- current lease holder may finish a job, and a job finishes at most once per run, so exactly
--- one terminal event is appended. A job that ends wakes its parent, if it has one.
--- ARGV: prefix, queue, events_max_len, then 9 values per job:
+-- one terminal event is appended.
+-- ARGV: events_max_len, then 9 values per job:
 --   id, token, outcome, delay_ms, text, event_json, cancel_event_json, attempts_delta, step
 -- outcome: succeeded | failed | retry | continue. `text` is the result JSON (succeeded), the
 -- error (failed, retry) or ''. A pending cancellation turns retry/continue into cancelled.
--- Returns, per job: 1 and the new state, or 0 and the current state when the lease is not ours.
-local max_len = ARGV[3]
+-- Returns, per job: 1, the new state and 1 when its parent was put in the wake-up outbox (0
+-- otherwise: the caller drains the outbox when any was), or 0, the current state and 0 when
+-- the lease is not ours.
+local max_len = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
 
 local function finish_one(id, token, outcome, delay, text, event_json, cancel_event_json, attempts_delta, step)
   local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested', 'parent')
-  if st[1] ~= 'running' or st[2] ~= token then return 0, (st[1] or 'missing') end
+  if st[1] ~= 'running' or st[2] ~= token then return 0, (st[1] or 'missing'), 0 end
   -- A signal came while the step ran: the next step is due now, not after its wait.
   if st[4] == '1' then
     redis.call('HDEL', jkey(id), 'wake_requested')
@@ -36,7 +38,7 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
     redis.call('ZADD', qkey('scheduled'), due_t, id)
     set_state(id, 'running', 'scheduled', now_t)
     if delay == 0 then wake() end
-    return 1, 'scheduled'
+    return 1, 'scheduled', 0
   end
   if outcome == 'succeeded' then
     redis.call('HSET', jkey(id), 'result', text, 'finished_at', now_t)
@@ -47,17 +49,21 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   end
   set_state(id, 'running', outcome, now_t)
   emit(event_json, max_len)
-  wake_parent(st[5], now)
-  return 1, outcome
+  if st[5] and st[5] ~= '' then
+    wake_parent_later(st[5], now_t)
+    return 1, outcome, 1
+  end
+  return 1, outcome, 0
 end
 
 local out = {}
-local i = 4
+local i = 2
 while i + 8 <= #ARGV do
-  local ok, state = finish_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4],
+  local ok, state, parent = finish_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4],
     ARGV[i + 5], ARGV[i + 6], tonumber(ARGV[i + 7]), ARGV[i + 8])
   out[#out + 1] = ok
   out[#out + 1] = state
+  out[#out + 1] = parent
   i = i + 9
 end
 return out

@@ -1,7 +1,7 @@
 -- A page of job ids in one state, ordered by (time of entering the state, id), after a cursor.
--- ARGV: prefix, queue, state, after_score (-1 = from the start), after_id, limit.
+-- ARGV: state, after_score (-1 = from the start), after_id, limit.
 -- Returns { next_score, next_id, ids... }; next_score is '' on the last page.
-local state, after_score, after_id, limit = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local state, after_score, after_id, limit = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local key = qkey('state:' .. state)
 local ids, last_score, last_id = {}, nil, nil
 local min = '-inf'

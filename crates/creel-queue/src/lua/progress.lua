@@ -1,10 +1,10 @@
 -- Record what the step holding the lease reports: its progress, or its checkpoint (what a
--- later run needs to resume). ARGV: prefix, '', id, token, field, json.
+-- later run needs to resume). ARGV: id, token, field, json.
 -- Returns 1 if recorded, 0 if the lease is no longer ours.
-local id, token, field = ARGV[3], ARGV[4], ARGV[5]
+local id, token, field = ARGV[1], ARGV[2], ARGV[3]
 if field ~= 'progress' and field ~= 'checkpoint' then
   return redis.error_reply('unknown step field ' .. field)
 end
 if redis.call('HGET', jkey(id), 'lease_token') ~= token then return 0 end
-redis.call('HSET', jkey(id), field, ARGV[6])
+redis.call('HSET', jkey(id), field, ARGV[4])
 return 1

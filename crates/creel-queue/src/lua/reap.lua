@@ -1,7 +1,7 @@
 -- Return jobs whose lease expired (their worker died or stalled) to the front of the ready
 -- list, a bounded chunk per call. Any worker runs this; no worker's heartbeat is needed.
--- ARGV: prefix, queue, chunk. Returns the reclaimed ids.
-local chunk = tonumber(ARGV[3])
+-- ARGV: chunk. Returns the reclaimed ids.
+local chunk = tonumber(ARGV[1])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', qkey('leases'), '-inf', now, 'LIMIT', 0, chunk)
 local out = {}

@@ -1,8 +1,8 @@
 -- Give back leases whose step never started (graceful shutdown): the attempt is refunded and
--- the job goes to the front of the ready list. ARGV: prefix, queue, then id, token pairs.
+-- the job goes to the front of the ready list. ARGV: id, token pairs.
 local now = now_ms()
 local n = 0
-local i = 3
+local i = 1
 while i + 1 <= #ARGV do
   local id, token = ARGV[i], ARGV[i + 1]
   local st = redis.call('HMGET', jkey(id), 'state', 'lease_token')

@@ -1,9 +1,9 @@
--- Extend the leases this worker still holds. ARGV: prefix, queue, lease_ms, then id, token pairs.
+-- Extend the leases this worker still holds. ARGV: lease_ms, then id, token pairs.
 -- Returns the ids whose lease is no longer ours (reaped, cancelled or finished elsewhere).
-local lease_ms = tonumber(ARGV[3])
+local lease_ms = tonumber(ARGV[1])
 local now = now_ms()
 local lost = {}
-local i = 4
+local i = 2
 while i + 1 <= #ARGV do
   local id, token = ARGV[i], ARGV[i + 1]
   if redis.call('HGET', jkey(id), 'lease_token') == token then

@@ -1,11 +1,10 @@
 -- Requeue a failed (dead) or cancelled job as a new run with fresh attempts.
--- ARGV: prefix, '' (queue, read from the job), id
+-- ARGV: id
 -- Returns { outcome, state }: outcome is requeued | refused | missing.
-local id = ARGV[3]
+local id = ARGV[1]
 local st = redis.call('HGET', jkey(id), 'state')
 if not st then return { 'missing', '' } end
 if st ~= 'failed' and st ~= 'cancelled' then return { 'refused', st } end
-Q = redis.call('HGET', jkey(id), 'queue')
 local now = now_ms()
 redis.call('HSET', jkey(id), 'attempts', 0, 'lease_losses', 0, 'run_at', now)
 redis.call('HDEL', jkey(id), 'cancel_requested', 'finished_at', 'checkpoint')

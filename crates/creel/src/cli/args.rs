@@ -38,6 +38,9 @@ pub(crate) enum Command {
     /// Storage maintenance.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Move a single Redis's data from the key layout before Redis Cluster support to today's
+    /// (every creel process stopped first). Safe to run again; a no-op on migrated data.
+    Migrate,
     /// Run everything end to end on embedded defaults: a private redis-server, a local sample
     /// server, the API and a worker in one process; download jobs through the API; show
     /// progress, events and where the files landed.

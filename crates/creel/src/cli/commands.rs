@@ -52,6 +52,8 @@ pub(crate) enum Configured {
     Vendor(VendorCommand),
     /// `creel config check`.
     ConfigCheck,
+    /// `creel migrate`.
+    Migrate,
 }
 
 impl Invocation {
@@ -68,6 +70,7 @@ impl Invocation {
             Command::Storage(c) => Self::Configured(Configured::Storage(c)),
             Command::Vendor(c) => Self::Configured(Configured::Vendor(c)),
             Command::Config(ConfigCommand::Check) => Self::Configured(Configured::ConfigCheck),
+            Command::Migrate => Self::Configured(Configured::Migrate),
         }
     }
 
@@ -137,6 +140,20 @@ pub(crate) async fn configured(
     match cmd {
         Configured::ConfigCheck => {
             out(&toml::to_string_pretty(config.as_ref())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Configured::Migrate => {
+            let moved = creel_queue::migrate(&creel::settings::queue_config(&config))
+                .await
+                .with_context(|| format!("migrating {}", config.redis.display_url()))?;
+            if json {
+                out(&serde_json::to_string(&moved)?);
+            } else {
+                out(&format!(
+                    "migrated: {} queues, {} jobs, {} child sets, {} signal keys, {} limiter keys",
+                    moved.queues, moved.jobs, moved.children, moved.signals, moved.limiter
+                ));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Configured::Vendor(cmd) => vendor(cmd, &config, json).await,

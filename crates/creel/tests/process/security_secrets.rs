@@ -249,7 +249,7 @@ base_delay_ms = 100
         let client = redis::Client::open(redis_url.as_str()).expect("client");
         let mut c = client.get_connection().expect("conn");
         redis::cmd("XRANGE")
-            .arg("creel:events")
+            .arg("creel:q:{default}:events")
             .arg("-")
             .arg("+")
             .query(&mut c)

@@ -114,7 +114,7 @@ async fn sigterm_mid_download_hands_the_job_back_and_exits_zero() {
     assert_eq!(rec.state, JobState::Succeeded, "{rec:?}");
     let bytes = std::fs::read(out.join("slow.mp4")).expect("file");
     assert_eq!(hex::encode(Md5::digest(&bytes)), samples.md5["slow.mp4"]);
-    let events = queue.read_events("0", 100).await.expect("events");
+    let events = queue.events_of_every_queue(100).await.expect("events");
     assert_eq!(
         events
             .iter()
