@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use creel_core::config::{QuotaConfig, Vendor};
 use creel_limiter::AccountMetrics;
-use creel_queue::embedded::RedisServer;
 use creel_sim::{RunningSim, SimAccount, SimConfig};
 
 use crate::vendor_sim::{BJY_KEY, BJY_PARTNER};
@@ -35,7 +34,7 @@ pub struct FleetParams {
 #[derive(Debug)]
 pub struct Fleet {
     /// The Redis the limiter uses.
-    pub redis: RedisServer,
+    pub redis: crate::TestRedis,
     /// The simulator, enforcing `requests` per sliding `window_ms` itself.
     pub sim: RunningSim,
     params: FleetParams,
@@ -77,7 +76,7 @@ impl FleetReport {
 impl Fleet {
     /// Starts Redis and a simulator enforcing the quota of `params`.
     pub async fn start(params: FleetParams) -> Self {
-        let redis = RedisServer::start().unwrap_or_else(|e| panic!("redis-server: {e}"));
+        let redis = crate::TestRedis::start();
         let mut account = SimAccount::new(Vendor::Baijiayun, BJY_PARTNER, BJY_KEY);
         account.quota = Some(QuotaConfig::new(params.requests, params.window_ms));
         let config = SimConfig {
@@ -95,7 +94,7 @@ impl Fleet {
         (0..p.processes)
             .map(|_| {
                 let mut cmd = Command::new(probe);
-                cmd.args(["--redis", &self.redis.url()])
+                cmd.args(["--redis", &self.redis.spec()])
                     .args(["--base", &self.sim.vendor_base(Vendor::Baijiayun)])
                     .args(["--partner-id", BJY_PARTNER, "--partner-key", BJY_KEY])
                     .args(["--requests", &p.requests.to_string()])

@@ -53,7 +53,10 @@ pub async fn events_for(q: &Queue, id: &JobId) -> Vec<creel_core::CompletionEven
     let mut out = Vec::new();
     let mut after = "0".to_owned();
     loop {
-        let page = q.read_events(&queue, &after, 1000).await.expect("reading events");
+        let page = q
+            .read_events(&queue, &after, 1000)
+            .await
+            .expect("reading events");
         let Some(last) = page.last() else { return out };
         after = last.stream_id.clone();
         out.extend(

@@ -10,7 +10,6 @@ use creel::samples::SampleServer;
 use creel_core::config::{ApiToken, Scope};
 use creel_core::{Config, Secret};
 use creel_queue::Queue;
-use creel_queue::embedded::RedisServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,8 +23,8 @@ pub const SAMPLES: &[(&str, usize)] = &[
 /// A running creel.
 #[derive(Debug)]
 pub struct Stack {
-    /// The private Redis.
-    pub redis: RedisServer,
+    /// The private Redis (a cluster with `TEST_REDIS=cluster`).
+    pub redis: crate::TestRedis,
     /// A queue handle for assertions.
     pub queue: Queue,
     /// The API's base URL.
@@ -84,7 +83,7 @@ impl Stack {
         metrics: MetricsHandle,
         edit: impl FnOnce(&mut Config),
     ) -> Self {
-        let redis = RedisServer::start().expect("redis-server");
+        let redis = crate::TestRedis::start();
         let samples = SampleServer::start(SAMPLES, Duration::ZERO, "hook-secret")
             .await
             .expect("sample server");
@@ -101,6 +100,7 @@ impl Stack {
                 scopes: vec![Scope::Admin],
             },
         });
+        redis.configure(&mut config.redis);
         config.api.max_body_bytes = 16 * 1024;
         config.worker.lease_ms = 2_000;
         config.worker.drain_ms = 1_000;

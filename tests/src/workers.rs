@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use creel_queue::{Queue, QueueConfig};
 
-use crate::RedisServer;
+use crate::TestRedis;
 use tokio::sync::oneshot;
 
 /// Queue settings for tests: short leases so recovery tests take seconds, small batches.
@@ -17,15 +17,17 @@ pub fn test_config(redis_url: &str) -> QueueConfig {
     cfg
 }
 
-/// A private redis-server and a queue handle on it with [`test_config`].
-pub async fn start_queue() -> (RedisServer, Queue) {
+/// A private Redis (a cluster with `TEST_REDIS=cluster`) and a queue handle on it with
+/// [`test_config`].
+pub async fn start_queue() -> (TestRedis, Queue) {
     start_queue_with(|_| {}).await
 }
 
 /// Like [`start_queue`], with the test's own changes to the configuration.
-pub async fn start_queue_with(edit: impl FnOnce(&mut QueueConfig)) -> (RedisServer, Queue) {
-    let redis = RedisServer::start().expect("starting redis-server");
+pub async fn start_queue_with(edit: impl FnOnce(&mut QueueConfig)) -> (TestRedis, Queue) {
+    let redis = TestRedis::start();
     let mut cfg = test_config(&redis.url());
+    cfg.redis = redis.target();
     edit(&mut cfg);
     let q = Queue::connect(cfg).await.expect("connecting to redis");
     (redis, q)

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use creel_core::config::{LimiterConfig, QuotaConfig, Vendor, VendorAccount};
 use creel_core::limit::LimitFuture;
 use creel_core::{CallLimiter, JobError, Permit, QuotaKey};
-use governor::{DefaultDirectRateLimiter, Quota};
 use creel_redis::{RedisConnection, RedisTarget, Timeouts};
+use governor::{DefaultDirectRateLimiter, Quota};
 use tokio::sync::Semaphore;
 
 pub use metrics::{AccountMetrics, Metrics};

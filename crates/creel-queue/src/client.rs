@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use creel_core::{Event, JobId, JobRequest, JobState};
-use redis::AsyncCommands;
 use creel_redis::RedisConnection;
+use redis::AsyncCommands;
 use serde::Serialize;
 
 use crate::events::{EventSubject, StreamEvent};
@@ -209,8 +209,7 @@ impl Queue {
         while start < requests.len() {
             let queue = &targets[start].1;
             let mut end = start;
-            while end < requests.len() && end - start < ENQUEUE_CHUNK && &targets[end].1 == queue
-            {
+            while end < requests.len() && end - start < ENQUEUE_CHUNK && &targets[end].1 == queue {
                 end += 1;
             }
             let reply = self
@@ -259,7 +258,11 @@ impl Queue {
                 if id != mine.as_str() {
                     unused.push(mine.as_str());
                 }
-                let queue = if queue.is_empty() { r.queue.clone() } else { queue };
+                let queue = if queue.is_empty() {
+                    r.queue.clone()
+                } else {
+                    queue
+                };
                 (id, queue)
             })
             .collect();
@@ -325,7 +328,8 @@ impl Queue {
             return Ok(None);
         };
         let mut conn = self.conn.clone();
-        let h: HashMap<String, String> = conn.hgetall(self.cfg.job_key(&queue, id.as_str())).await?;
+        let h: HashMap<String, String> =
+            conn.hgetall(self.cfg.job_key(&queue, id.as_str())).await?;
         JobRecord::from_hash(h)
     }
 
@@ -732,7 +736,12 @@ impl Queue {
     ) -> Result<Vec<StreamEvent>, QueueError> {
         let mut conn = self.conn.clone();
         let reply: redis::streams::StreamRangeReply = conn
-            .xrange_count(self.cfg.queue_events_key(queue), format!("({after}"), "+", count)
+            .xrange_count(
+                self.cfg.queue_events_key(queue),
+                format!("({after}"),
+                "+",
+                count,
+            )
             .await?;
         let mut out = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
@@ -759,14 +768,20 @@ impl Queue {
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn events_of_every_queue(&self, count: usize) -> Result<Vec<StreamEvent>, QueueError> {
+    pub async fn events_of_every_queue(
+        &self,
+        count: usize,
+    ) -> Result<Vec<StreamEvent>, QueueError> {
         let mut all = Vec::new();
         for queue in self.queues().await? {
             all.extend(self.read_events(&queue, "0", count).await?);
         }
         let time = |e: &StreamEvent| {
             let (ms, seq) = e.stream_id.split_once('-').unwrap_or((&e.stream_id, "0"));
-            (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
+            (
+                ms.parse::<u64>().unwrap_or(0),
+                seq.parse::<u64>().unwrap_or(0),
+            )
         };
         all.sort_by_key(time);
         Ok(all)

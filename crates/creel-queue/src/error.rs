@@ -52,7 +52,9 @@ pub enum QueueError {
     Contended(String),
     /// Redis holds creel data in the key layout before Redis Cluster support; `creel migrate`
     /// moves it (with the fleet stopped).
-    #[error("Redis holds creel data in the old key layout ({0}): stop every creel process and run `creel migrate`")]
+    #[error(
+        "Redis holds creel data in the old key layout ({0}): stop every creel process and run `creel migrate`"
+    )]
     OldLayout(String),
     /// A record in Redis is not in the form creel writes (written by hand or by another version).
     #[error("corrupt record for job {id}: {reason}")]

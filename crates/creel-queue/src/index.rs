@@ -129,11 +129,17 @@ impl Queue {
     /// After retention deleted jobs: releases their idempotency slots (those still naming
     /// them), then their index entries.
     pub(crate) async fn forget_trimmed(&self, jobs: &[(String, String)]) -> Result<(), QueueError> {
-        let releases = jobs.iter().filter(|(_, slot)| !slot.is_empty()).map(|(id, slot)| {
-            let mut cmd = redis::cmd("EVAL");
-            cmd.arg(RELEASE_SLOT).arg(1).arg(self.cfg.idem_key(slot)).arg(id);
-            cmd
-        });
+        let releases = jobs
+            .iter()
+            .filter(|(_, slot)| !slot.is_empty())
+            .map(|(id, slot)| {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(RELEASE_SLOT)
+                    .arg(1)
+                    .arg(self.cfg.idem_key(slot))
+                    .arg(id);
+                cmd
+            });
         self.run_each(releases).await?;
         let ids: Vec<&str> = jobs.iter().map(|(id, _)| id.as_str()).collect();
         self.unindex_jobs(&ids).await
@@ -175,7 +181,10 @@ impl Queue {
     ///
     /// # Errors
     /// Redis failed.
-    pub(crate) async fn wake_jobs(&self, ids: &[String]) -> Result<Vec<(String, String)>, QueueError> {
+    pub(crate) async fn wake_jobs(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, QueueError> {
         let queues = try_join_all(ids.iter().map(|id| self.queue_of(id))).await?;
         let mut by_queue: BTreeMap<String, Vec<&String>> = BTreeMap::new();
         for (id, queue) in ids.iter().zip(queues) {

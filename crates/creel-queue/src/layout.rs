@@ -73,7 +73,10 @@ pub(crate) async fn check(cfg: &QueueConfig, conn: &mut RedisConnection) -> Resu
 }
 
 /// The first old-layout key found, if any: a known queue's list or set, or a job record.
-async fn old_data(cfg: &QueueConfig, conn: &mut RedisConnection) -> Result<Option<String>, QueueError> {
+async fn old_data(
+    cfg: &QueueConfig,
+    conn: &mut RedisConnection,
+) -> Result<Option<String>, QueueError> {
     let queues: Vec<String> = redis::cmd("SMEMBERS")
         .arg(cfg.queues_key())
         .query_async(conn)
@@ -160,7 +163,10 @@ pub async fn migrate(cfg: &QueueConfig) -> Result<Migrated, QueueError> {
         let mut moved = false;
         for suffix in queue_suffixes() {
             let old = cfg.old_queue_key(queue, &suffix);
-            let n: i64 = redis::cmd("EXISTS").arg(&old).query_async(&mut conn).await?;
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&old)
+                .query_async(&mut conn)
+                .await?;
             if n > 0 {
                 rename(&mut conn, &old, &cfg.queue_key(queue, &suffix)).await?;
                 moved = true;

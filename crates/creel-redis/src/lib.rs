@@ -112,7 +112,9 @@ impl RedisConnection {
                     .response_timeout(timeouts.response)
                     .connection_timeout(timeouts.connect)
                     .retries(timeouts.retries)
-                    .max_retry_wait(u64::try_from(timeouts.max_delay.as_millis()).unwrap_or(u64::MAX))
+                    .max_retry_wait(
+                        u64::try_from(timeouts.max_delay.as_millis()).unwrap_or(u64::MAX),
+                    )
                     .build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
@@ -183,7 +185,10 @@ mod tests {
 
     #[test]
     fn debug_masks_passwords() {
-        let t = RedisTarget::Cluster(vec!["redis://:hunter2@a:7000".into(), "redis://b:7001".into()]);
+        let t = RedisTarget::Cluster(vec![
+            "redis://:hunter2@a:7000".into(),
+            "redis://b:7001".into(),
+        ]);
         let shown = format!("{t:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redis://:***@a:7000"), "{shown}");

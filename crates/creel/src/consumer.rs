@@ -80,7 +80,9 @@ impl Consumer {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(group = self.group, error = %e, "cannot list queues; retrying"),
+                Err(e) => {
+                    tracing::warn!(group = self.group, error = %e, "cannot list queues; retrying")
+                }
             }
             let wait = tokio::time::sleep(NEW_QUEUES_EVERY);
             tokio::pin!(wait);

@@ -202,7 +202,11 @@ pub async fn run(meter: Meter, queue: Queue, sources: GaugeSources, stop: Cancel
         let mut fresh = Snapshot::default();
         let streams = [(Stream::Events, "events"), (Stream::Requests, "requests")]
             .into_iter()
-            .chain(queues.iter().map(|(q, _)| (Stream::QueueEvents(q.clone()), "events")));
+            .chain(
+                queues
+                    .iter()
+                    .map(|(q, _)| (Stream::QueueEvents(q.clone()), "events")),
+            );
         for (stream, name) in streams {
             match queue.consumer_groups(&stream).await {
                 Ok(groups) => {

@@ -218,7 +218,11 @@ async fn a_burst_scales_the_fleet_out_and_back_without_losing_a_job() {
 
     // No job lost, one terminal event each.
     let mut terminal: HashMap<String, usize> = HashMap::new();
-    for e in queue.events_of_every_queue(1_000_000).await.expect("events") {
+    for e in queue
+        .events_of_every_queue(1_000_000)
+        .await
+        .expect("events")
+    {
         *terminal.entry(e.event.subject).or_default() += 1;
     }
     assert_eq!(terminal.len(), JOBS, "a terminal event for every job");

@@ -13,6 +13,7 @@ use creel_vendors::{BaijiayunClient, Classification};
 
 #[derive(Parser)]
 struct Args {
+    /// The Redis: a URL, or a cluster's node URLs joined by commas.
     #[arg(long)]
     redis: String,
     /// The simulator's Baijiayun base URL.
@@ -57,8 +58,15 @@ async fn main() -> anyhow::Result<()> {
         horizon_ms: a.horizon_ms,
         ..LimiterConfig::default()
     };
-    let limiter =
-        Arc::new(ClusterLimiter::connect(&creel_redis::RedisTarget::Server(a.redis.clone()), &a.prefix, [(&name, &account)], config).await?);
+    let limiter = Arc::new(
+        ClusterLimiter::connect(
+            &creel_tests::test_redis::target_of(&a.redis),
+            &a.prefix,
+            [(&name, &account)],
+            config,
+        )
+        .await?,
+    );
     let shared: Arc<dyn CallLimiter> = limiter.clone();
     let client = BaijiayunClient::new(&name, &account, reqwest::Client::new(), shared)?;
     let deadline = Instant::now() + Duration::from_millis(a.duration_ms);

@@ -262,7 +262,11 @@ base_url = "{wc}"
 
     // Exactly one terminal event per job, parents and children alike.
     let mut terminal: HashMap<String, usize> = HashMap::new();
-    for e in queue.events_of_every_queue(1_000_000).await.expect("events") {
+    for e in queue
+        .events_of_every_queue(1_000_000)
+        .await
+        .expect("events")
+    {
         *terminal.entry(e.event.subject.clone()).or_default() += 1;
     }
     for id in &all {

@@ -84,9 +84,15 @@ async fn old_layout_data_is_refused_then_migrated_and_runs() {
         "{moved:?}"
     );
     let again = creel_queue::migrate(&cfg).await.expect("migrate again");
-    assert_eq!(again, creel_queue::Migrated::default(), "a second run moves nothing");
+    assert_eq!(
+        again,
+        creel_queue::Migrated::default(),
+        "a second run moves nothing"
+    );
 
-    let q = Queue::connect(cfg).await.expect("connect after the migration");
+    let q = Queue::connect(cfg)
+        .await
+        .expect("connect after the migration");
     for id in &ids {
         let rec = q.get(id).await.expect("get").expect("found by id");
         assert_eq!(rec.state, JobState::Ready, "{rec:?}");
@@ -103,7 +109,11 @@ async fn old_layout_data_is_refused_then_migrated_and_runs() {
         .arg("creel:limit:{plaso:acct}:tat")
         .query(&mut c)
         .expect("GET");
-    assert_eq!(tat, Some(12345), "the limiter's TAT moved under its account's hash tag");
+    assert_eq!(
+        tat,
+        Some(12345),
+        "the limiter's TAT moved under its account's hash tag"
+    );
 
     let backend = RedisBackend::<Value>::new(q.clone(), "default");
     let worker = run_worker!(backend, 2, |job: Value| async move {
@@ -118,5 +128,8 @@ async fn old_layout_data_is_refused_then_migrated_and_runs() {
         .arg("creel:job:*")
         .query(&mut c)
         .expect("KEYS");
-    assert!(keys.is_empty(), "no record left in the old layout: {keys:?}");
+    assert!(
+        keys.is_empty(),
+        "no record left in the old layout: {keys:?}"
+    );
 }

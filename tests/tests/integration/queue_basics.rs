@@ -68,6 +68,9 @@ async fn every_key_lives_under_the_configured_prefix() {
     worker.stop().await.expect("stop");
     let mut c = redis.connection().expect("conn");
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
-    assert!(keys.iter().any(|k| k == "tenant-a:q:{default}:events"), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k == "tenant-a:q:{default}:events"),
+        "{keys:?}"
+    );
     assert!(keys.iter().all(|k| k.starts_with("tenant-a:")), "{keys:?}");
 }

@@ -160,15 +160,11 @@ async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
 
 /// Starts a probe worker with a lease of `lease_ms`, waits until it runs `id`, and kills it
 /// with -9.
-fn kill_a_probe_running(
-    redis: &creel_queue::embedded::RedisServer,
-    id: &creel_core::JobId,
-    lease_ms: u64,
-) {
+fn kill_a_probe_running(redis: &creel_tests::TestRedis, id: &creel_core::JobId, lease_ms: u64) {
     let mut c = redis.connection().expect("conn");
     let _: () = c.del("probe:started").expect("del");
     let mut child = Command::new(env!("CARGO_BIN_EXE_queue-probe"))
-        .args([redis.url(), lease_ms.to_string()])
+        .args([redis.spec(), lease_ms.to_string()])
         .stdout(Stdio::null())
         .spawn()
         .expect("start the probe worker");

@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use creel_core::JobRequest;
+use creel_queue::Queue;
 use creel_queue::QueueError;
 use creel_queue::embedded::RedisServer;
-use creel_tests::start_queue_with;
+use creel_tests::test_config;
 use redis::Commands;
 use serde_json::json;
 
@@ -55,9 +56,21 @@ fn replicate(replica: &RedisServer, primary: &RedisServer) {
     }
 }
 
+/// A single primary (replication of one server is what this file tests; a cluster's replicas
+/// are the failover test's) and a queue on it.
+async fn primary_and_queue(
+    edit: impl FnOnce(&mut creel_queue::QueueConfig),
+) -> (RedisServer, Queue) {
+    let primary = RedisServer::start().expect("primary");
+    let mut cfg = test_config(&primary.url());
+    edit(&mut cfg);
+    let q = Queue::connect(cfg).await.expect("queue");
+    (primary, q)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_returns_once_a_replica_holds_the_job() {
-    let (primary, q) = start_queue_with(|cfg| {
+    let (primary, q) = primary_and_queue(|cfg| {
         cfg.wait_replicas = 1;
         cfg.wait_timeout = Duration::from_secs(1);
     })

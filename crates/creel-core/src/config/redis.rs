@@ -75,7 +75,14 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &crate::redact::mask_password(&self.url))
-            .field("cluster", &self.cluster.iter().map(|n| crate::redact::mask_password(n)).collect::<Vec<_>>())
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .iter()
+                    .map(|n| crate::redact::mask_password(n))
+                    .collect::<Vec<_>>(),
+            )
             .field("prefix", &self.prefix)
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("wait_replicas", &self.wait_replicas)
