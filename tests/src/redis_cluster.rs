@@ -204,6 +204,19 @@ impl RedisCluster {
         }
     }
 
+    /// Starts a killed node again on its port and data: it rejoins the cluster (a killed
+    /// primary whose replica took over comes back as that replica's replica).
+    pub fn revive(&mut self, port: u16) -> anyhow::Result<()> {
+        for n in self
+            .nodes
+            .iter_mut()
+            .filter(|n| n.port == port && !n.alive())
+        {
+            n.spawn()?;
+        }
+        Ok(())
+    }
+
     /// A synchronous cluster connection, for assertions.
     pub fn connection(&self) -> anyhow::Result<redis::cluster::ClusterConnection> {
         Ok(redis::cluster::ClusterClient::new(self.urls())?.get_connection()?)

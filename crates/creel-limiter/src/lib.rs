@@ -88,6 +88,8 @@ pub struct ClusterLimiter {
     reserve: redis::Script,
     penalize: redis::Script,
     metrics: Arc<Metrics>,
+    /// Replicas that must hold a reservation before its permit is given (0: none).
+    wait_replicas: u32,
 }
 
 impl std::fmt::Debug for ClusterLimiter {
@@ -184,7 +186,18 @@ impl ClusterLimiter {
             reserve: redis::Script::new(include_str!("lua/reserve.lua")),
             penalize: redis::Script::new(include_str!("lua/penalize.lua")),
             metrics: Arc::default(),
+            wait_replicas: 0,
         })
+    }
+
+    /// Gives a permit only once `replicas` replicas hold its reservation (`WAIT`, within the
+    /// Redis timeout; fewer fails closed). A failover then cannot roll a quota's TAT back and
+    /// hand the same slots out twice; asynchronous replication alone could lose the last
+    /// reservations, and a window could exceed its quota by that many.
+    #[must_use]
+    pub fn with_wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
     }
 
     /// The counters.
@@ -227,6 +240,19 @@ impl ClusterLimiter {
                 Ok(Err(e)) => return Err(self.fail_closed(account, &e.to_string())),
                 Err(_) => return Err(self.fail_closed(account, "timed out")),
             };
+        if answer.0 == 1 && self.wait_replicas > 0 {
+            let acked = conn
+                .wait_for_replicas(Some(&limits.account.key), self.wait_replicas, timeout)
+                .await;
+            match acked {
+                Ok(n) if n >= self.wait_replicas => {}
+                Ok(n) => {
+                    let why = format!("reservation on {n} of {} replicas", self.wait_replicas);
+                    return Err(self.fail_closed(account, &why));
+                }
+                Err(e) => return Err(self.fail_closed(account, &e.to_string())),
+            }
+        }
         let wait = Duration::from_micros(u64::try_from(answer.1).unwrap_or(0));
         Ok(if answer.0 == 1 {
             Ok(wait)

@@ -150,13 +150,9 @@ impl Queue {
         if wanted == 0 {
             return Ok(());
         }
-        let timeout_ms = u64::try_from(self.cfg.wait_timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(wanted)
-            .arg(timeout_ms)
-            .query_async(conn)
+        // Every primary: an enqueue writes the index and idempotency claims on other shards.
+        let acked = conn
+            .wait_for_replicas(None, wanted, self.cfg.wait_timeout)
             .await?;
         if acked < wanted {
             return Err(QueueError::NotReplicated { wanted, acked });

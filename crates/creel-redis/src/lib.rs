@@ -126,6 +126,41 @@ impl RedisConnection {
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
     }
+
+    /// `WAIT replicas timeout`: how many replicas acknowledged every write sent before it. On
+    /// a cluster it goes to the primary that owns `near_key`'s slot, or, without a key, to
+    /// every primary (the answer is the smallest count).
+    ///
+    /// # Errors
+    /// Redis failed (a shard without a reachable primary, during a failover, included).
+    pub async fn wait_for_replicas(
+        &mut self,
+        near_key: Option<&str>,
+        replicas: u32,
+        timeout: Duration,
+    ) -> RedisResult<u32> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(replicas).arg(
+            u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+        match (self, near_key) {
+            (Self::Cluster(c), Some(key)) => {
+                let route = redis::cluster_routing::RoutingInfo::SingleNode(
+                    redis::cluster_routing::SingleNodeRoutingInfo::SpecificNode(
+                        redis::cluster_routing::Route::with_key(
+                            key,
+                            redis::cluster_routing::SlotAddr::Master,
+                        ),
+                    ),
+                );
+                let acked = c.route_command(cmd, route).await?;
+                redis::from_redis_value(acked).map_err(Into::into)
+            }
+            (conn, _) => cmd.query_async(conn).await,
+        }
+    }
 }
 
 impl ConnectionLike for RedisConnection {

@@ -156,7 +156,8 @@ pub async fn call(
             "connecting the rate limiter to redis at {}",
             config.redis.display_url()
         )
-    })?;
+    })?
+    .with_wait_replicas(config.redis.wait_replicas);
     let client = VendorClient::new(
         account_name,
         a,

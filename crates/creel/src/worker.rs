@@ -41,7 +41,8 @@ pub async fn run_with(
             &config.accounts,
             config.limiter.clone(),
         )
-        .await?,
+        .await?
+        .with_wait_replicas(config.redis.wait_replicas),
     );
     let vendors = creel_vendors::VendorClients::new(
         &config.accounts,

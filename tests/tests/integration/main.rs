@@ -8,6 +8,7 @@ mod api_e2e;
 mod architecture;
 mod chaos;
 mod classroom;
+mod cluster;
 mod deploy_manifests;
 mod download_s3;
 mod download_vendor;
