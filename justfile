@@ -1,8 +1,10 @@
 # creel's tasks. `just --list` shows them.
 
 # Run every test (unit, integration with a private redis-server, architecture checks, the
-# security suite, short proptests of the fuzz properties), then schemathesis against the API
-# and the deployment linters (hadolint, yamllint, kubernetes-validate, KEDA's CRD schema).
+# security suite, short proptests of the fuzz properties), the queue, limiter and job-kind
+# suites again on a private three-primary Redis Cluster (`just test-cluster`), then
+# schemathesis against the API and the deployment linters (hadolint, yamllint,
+# kubernetes-validate, KEDA's CRD schema).
 # Ends with one summed line: "tests: N passed, N failed".
 test:
     #!/usr/bin/env bash
@@ -10,6 +12,7 @@ test:
     mkdir -p target
     status=0
     cargo test --workspace --locked 2>&1 | tee target/test-output.log || status=$?
+    just test-cluster 2>&1 | tee -a target/test-output.log || status=$?
     st=0
     bash scripts/schemathesis.sh 50 2>&1 | tee target/schemathesis-output.log || st=$?
     dl=0
@@ -19,6 +22,11 @@ test:
     if [ "$st" != 0 ]; then exit "$st"; fi
     if [ "$dl" != 0 ]; then exit "$dl"; fi
     exit $status
+
+# The queue, limiter and job-kind (classroom) integration suites on a private three-primary
+# Redis Cluster (redis-server --cluster-enabled yes and redis-cli --cluster create).
+test-cluster:
+    TEST_REDIS=cluster cargo test --locked -p creel-tests --test integration -- queue_ limiter:: classroom::
 
 # schemathesis (PyPI, in a venv under target/) against /openapi.json of a running `creel api`:
 # positive and negative data, the stateful phase; 0 server errors and 0 schema breaks to pass.
