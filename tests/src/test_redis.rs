@@ -79,7 +79,7 @@ impl TestRedis {
     pub fn connection(&self) -> anyhow::Result<TestConnection> {
         Ok(match self {
             Self::Server(s) => TestConnection::Server(s.connection()?),
-            Self::Cluster(c) => TestConnection::Cluster(c.connection()?),
+            Self::Cluster(c) => TestConnection::Cluster(Box::new(c.connection()?)),
         })
     }
 
@@ -115,7 +115,7 @@ pub enum TestConnection {
     /// To the server.
     Server(redis::Connection),
     /// To the cluster.
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl ConnectionLike for TestConnection {
