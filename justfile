@@ -48,7 +48,7 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # All benchmarks (not part of the tests).
-bench: bench-queue bench-download bench-transfer bench-limiter bench-jobs
+bench: bench-queue bench-cluster bench-download bench-transfer bench-limiter bench-jobs
 
 # creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain; creel also
 # with every job traced to a local OTLP collector (telemetry_overhead_ratio).
@@ -72,6 +72,12 @@ bench-download mib="2048":
 # creel vs rclone copyurl into a local S3 server: CPU, wall time and peak RSS for 1 and 4 GiB.
 bench-transfer mib="1024,4096":
     bash bench/transfer/run.sh {{mib}}
+
+# Redis CPU per job on one Redis and on a three-primary Redis Cluster (three queues, one per
+# primary), each primary's share, and the throughput of both.
+bench-cluster jobs="30000" concurrency="50":
+    cargo build --release --locked -p creel-tests --bin cluster-bench
+    target/release/cluster-bench {{jobs}} {{concurrency}}
 
 # The cluster-wide limiter: 200 calls / 10 s shared by 4 processes x 16 callers for 40 s against the simulator.
 bench-limiter seconds="40":
