@@ -3,10 +3,12 @@
 //! `TEST_REDIS=cluster`, and helpers to run queue workers.
 
 pub mod checked_fs;
+pub mod failover;
 pub mod limiter_fleet;
 pub mod probe;
 pub mod properties;
 pub mod redis_cluster;
+pub mod redis_sentinel;
 pub mod s3_server;
 pub mod stack;
 pub mod test_redis;

@@ -59,7 +59,7 @@ pub(crate) async fn check(cfg: &QueueConfig, conn: &mut RedisConnection) -> Resu
         return Ok(());
     }
     // A cluster never held the old layout: its scripts could not run there.
-    if let RedisTarget::Server(_) = cfg.redis
+    if !matches!(cfg.redis, RedisTarget::Cluster(_))
         && let Some(found) = old_data(cfg, conn).await?
     {
         return Err(QueueError::OldLayout(found));

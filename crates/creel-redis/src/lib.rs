@@ -1,9 +1,12 @@
 //! One Redis connection type for creel's queue and limiter, whatever the deployment runs: a
-//! single server (`redis://…`) or a Redis Cluster (seed nodes; the cluster client learns the
-//! slot map, follows `MOVED`/`ASK`, and finds a failed-over shard's new primary).
+//! single server (`redis://…`), a Redis Cluster (seed nodes; the cluster client learns the
+//! slot map, follows `MOVED`/`ASK`, and finds a failed-over shard's new primary), or a primary
+//! watched by Redis Sentinels (followed through a failover, `sentinel.rs`).
 //!
 //! Both kinds reconnect on their own and answer within a response timeout, so a slow or absent
 //! Redis turns into an error the caller classifies, never a hung worker.
+
+mod sentinel;
 
 use std::time::Duration;
 
@@ -11,6 +14,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, Pub
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+pub use sentinel::{SentinelConnection, SentinelSpec};
 
 /// Where Redis is.
 #[derive(Clone, PartialEq, Eq)]
@@ -20,6 +25,8 @@ pub enum RedisTarget {
     /// A Redis Cluster, by some of its nodes' URLs (any reachable one is enough to learn the
     /// rest).
     Cluster(Vec<String>),
+    /// The primary a set of Sentinels names.
+    Sentinel(SentinelSpec),
 }
 
 impl std::fmt::Debug for RedisTarget {
@@ -29,6 +36,15 @@ impl std::fmt::Debug for RedisTarget {
             Self::Cluster(nodes) => f
                 .debug_tuple("Cluster")
                 .field(&nodes.iter().map(|n| mask(n)).collect::<Vec<_>>())
+                .finish(),
+            Self::Sentinel(spec) => f
+                .debug_struct("Sentinel")
+                .field("master_name", &spec.master_name)
+                .field(
+                    "sentinels",
+                    &spec.sentinels.iter().map(|n| mask(n)).collect::<Vec<_>>(),
+                )
+                .field("master_url", &mask(&spec.master_url))
                 .finish(),
         }
     }
@@ -47,12 +63,21 @@ fn mask(url: &str) -> String {
 }
 
 impl RedisTarget {
-    /// The URLs a pub/sub subscriber may connect to, in the order to try them. A classic
-    /// `PUBLISH` on a cluster reaches every node, so any one of them will do.
-    fn subscribe_urls(&self) -> &[String] {
+    /// Where a pub/sub subscriber may connect, in the order to try. A classic `PUBLISH` on a
+    /// cluster reaches every node, so any one of them will do; with Sentinels, the primary
+    /// they name now.
+    async fn subscribe_infos(&self, timeouts: Timeouts) -> RedisResult<Vec<redis::ConnectionInfo>> {
+        use redis::IntoConnectionInfo;
         match self {
-            Self::Server(url) => std::slice::from_ref(url),
-            Self::Cluster(nodes) => nodes,
+            Self::Server(url) => Ok(vec![url.as_str().into_connection_info()?]),
+            Self::Cluster(nodes) => nodes
+                .iter()
+                .map(|n| n.as_str().into_connection_info())
+                .collect(),
+            Self::Sentinel(spec) => {
+                let conn = SentinelConnection::open(spec.clone(), timeouts).await?;
+                Ok(vec![conn.master_info().await?])
+            }
         }
     }
 }
@@ -78,6 +103,8 @@ pub enum RedisConnection {
     Server(ConnectionManager),
     /// To a cluster: commands go to the shard that owns their keys' slot.
     Cluster(ClusterConnection),
+    /// To the primary the Sentinels name, followed through failovers.
+    Sentinel(SentinelConnection),
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -85,6 +112,7 @@ impl std::fmt::Debug for RedisConnection {
         f.write_str(match self {
             Self::Server(_) => "RedisConnection::Server",
             Self::Cluster(_) => "RedisConnection::Cluster",
+            Self::Sentinel(_) => "RedisConnection::Sentinel",
         })
     }
 }
@@ -118,6 +146,9 @@ impl RedisConnection {
                     .build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
+            RedisTarget::Sentinel(spec) => Ok(Self::Sentinel(
+                SentinelConnection::open(spec.clone(), timeouts).await?,
+            )),
         }
     }
 
@@ -168,6 +199,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Server(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -180,6 +212,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -187,6 +220,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Server(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -196,10 +230,16 @@ impl ConnectionLike for RedisConnection {
 /// # Errors
 /// No node could be reached (the last node's error).
 pub async fn subscribe(target: &RedisTarget, channel: &str) -> RedisResult<PubSub> {
+    let timeouts = Timeouts {
+        response: Duration::from_secs(5),
+        connect: Duration::from_secs(5),
+        retries: 0,
+        max_delay: Duration::from_secs(1),
+    };
     let mut last = None;
-    for url in target.subscribe_urls() {
+    for info in target.subscribe_infos(timeouts).await? {
         let attempt = async {
-            let client = redis::Client::open(url.as_str())?;
+            let client = redis::Client::open(info)?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
             Ok::<_, redis::RedisError>(pubsub)

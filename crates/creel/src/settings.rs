@@ -72,10 +72,17 @@ fn describe(err: figment::Error) -> String {
         .join("; ")
 }
 
-/// Where Redis is: the cluster's seed nodes when `redis.cluster` names any, else `redis.url`.
+/// Where Redis is: the cluster's seed nodes when `redis.cluster` names any, the primary the
+/// Sentinels name when `redis.sentinel` is set, else `redis.url`.
 #[must_use]
 pub fn redis_target(cfg: &Config) -> creel_redis::RedisTarget {
-    if cfg.redis.cluster.is_empty() {
+    if let Some(sentinel) = &cfg.redis.sentinel {
+        creel_redis::RedisTarget::Sentinel(creel_redis::SentinelSpec {
+            master_name: sentinel.master_name.clone(),
+            sentinels: sentinel.nodes.clone(),
+            master_url: cfg.redis.url.clone(),
+        })
+    } else if cfg.redis.cluster.is_empty() {
         creel_redis::RedisTarget::Server(cfg.redis.url.clone())
     } else {
         creel_redis::RedisTarget::Cluster(cfg.redis.cluster.clone())

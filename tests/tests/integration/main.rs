@@ -29,6 +29,7 @@ mod security_http;
 mod security_ssrf;
 mod security_tenancy;
 mod security_webhooks;
+mod sentinel;
 mod sink_conformance;
 mod vendors;
 mod webhook_deliveries;

@@ -176,6 +176,32 @@ mod tests {
     }
 
     #[test]
+    fn redis_topology_errors_name_the_field() {
+        let field = |json: &str| {
+            let cfg: Config = serde_json::from_str(json).expect("parses");
+            match cfg.validate() {
+                Err(ConfigError::Invalid { field, .. }) => field,
+                other => panic!("{json}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            field(
+                r#"{"redis": {"cluster": ["redis://a:7000"], "sentinel": {"master_name": "m", "nodes": ["redis://s:26379"]}}}"#
+            ),
+            "redis.sentinel"
+        );
+        assert_eq!(
+            field(r#"{"redis": {"sentinel": {"master_name": "m", "nodes": []}}}"#),
+            "redis.sentinel.nodes"
+        );
+        assert_eq!(
+            field(r#"{"redis": {"cluster": ["a:7000"]}}"#),
+            "redis.cluster[0]"
+        );
+        assert_eq!(field(r#"{"redis": {"prefix": "cr{eel}"}}"#), "redis.prefix");
+    }
+
+    #[test]
     fn unknown_fields_are_errors() {
         let err =
             serde_json::from_str::<Config>(r#"{"redis": {"urll": "x"}}"#).expect_err("unknown");

@@ -16,6 +16,9 @@ pub struct RedisConfig {
     /// is enough. Empty (the default): the single Redis at `url`.
     #[serde(serialize_with = "serialize_masked_urls")]
     pub cluster: Vec<String>,
+    /// A primary watched by Redis Sentinels, followed through failovers: the Sentinels give
+    /// its address, `url` still gives the password and database.
+    pub sentinel: Option<SentinelConfig>,
     /// Prefix of every key (no `{` or `}`: those mark Redis Cluster hash tags); each queue's
     /// completion events go to `<prefix>:q:{<queue>}:events`, stream intake reads
     /// `<prefix>:requests`.
@@ -32,11 +35,33 @@ pub struct RedisConfig {
     pub wait_timeout_ms: u64,
 }
 
+/// Where the Sentinels are and which primary to ask them for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelConfig {
+    /// The name the Sentinels monitor the primary under (`sentinel monitor <name> …`).
+    pub master_name: String,
+    /// The Sentinels' URLs (`redis://[:password@]host:26379`); each is asked in turn.
+    #[serde(serialize_with = "serialize_masked_urls")]
+    pub nodes: Vec<String>,
+}
+
 impl RedisConfig {
     /// The URL (or the cluster's seed nodes) with passwords masked, for messages.
     #[must_use]
     pub fn display_url(&self) -> String {
-        if self.cluster.is_empty() {
+        if let Some(sentinel) = &self.sentinel {
+            let nodes: Vec<String> = sentinel
+                .nodes
+                .iter()
+                .map(|n| crate::redact::mask_password(n))
+                .collect();
+            format!(
+                "primary {:?} of sentinels [{}]",
+                sentinel.master_name,
+                nodes.join(", ")
+            )
+        } else if self.cluster.is_empty() {
             crate::redact::mask_password(&self.url)
         } else {
             let nodes: Vec<String> = self
@@ -58,6 +83,34 @@ impl RedisConfig {
                 "redis.prefix",
                 "must be non-empty, without `{` or `}` (they mark Redis Cluster hash tags)",
             ));
+        }
+        if let Some(sentinel) = &self.sentinel {
+            if !self.cluster.is_empty() {
+                return Err(super::ConfigError::invalid(
+                    "redis.sentinel",
+                    "set either redis.cluster or redis.sentinel, not both",
+                ));
+            }
+            if sentinel.master_name.is_empty() {
+                return Err(super::ConfigError::invalid(
+                    "redis.sentinel.master_name",
+                    "must name the primary the Sentinels monitor",
+                ));
+            }
+            if sentinel.nodes.is_empty() {
+                return Err(super::ConfigError::invalid(
+                    "redis.sentinel.nodes",
+                    "must list at least one Sentinel URL",
+                ));
+            }
+            for (i, node) in sentinel.nodes.iter().enumerate() {
+                if !node.starts_with("redis://") {
+                    return Err(super::ConfigError::invalid(
+                        format!("redis.sentinel.nodes[{i}]"),
+                        "must be a redis:// URL of a Sentinel",
+                    ));
+                }
+            }
         }
         for (i, node) in self.cluster.iter().enumerate() {
             if !(node.starts_with("redis://") || node.starts_with("rediss://")) {
@@ -104,6 +157,7 @@ impl Default for RedisConfig {
         Self {
             url: "redis://127.0.0.1:6379/".into(),
             cluster: Vec::new(),
+            sentinel: None,
             prefix: "creel".into(),
             response_timeout_ms: 5000,
             wait_replicas: 0,
