@@ -3,94 +3,37 @@
 //! `redis-cli --cluster create` with replicas if asked. Nodes can be SIGKILLed to test
 //! failover, and the whole cluster stopped and restarted on its data.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use creel_queue::embedded::RedisServer;
 use creel_redis::RedisTarget;
 
-/// One node: its port, data directory and process.
-#[derive(Debug)]
-struct Node {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn spawn(&mut self) -> anyhow::Result<()> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ])
-            // A dead primary is noticed within a second, and its replica takes over soon after.
-            .args(["--cluster-node-timeout", "1000"])
-            // The other shards keep serving while one shard fails over.
-            .args(["--cluster-require-full-coverage", "no"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-            ])
-            .args(["--repl-diskless-sync-delay", "0", "--protected-mode", "no"])
-            .args(["--loglevel", "warning", "--enable-debug-command", "local"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (install it with `apt-get install redis-server`)")?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let client = redis::Client::open(self.url())?;
-        loop {
-            if let Ok(mut c) = client.get_connection()
-                && redis::cmd("PING").query::<String>(&mut c).is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("cluster node on port {} did not answer PING", self.port);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn alive(&self) -> bool {
-        self.child.is_some()
-    }
+/// What makes a node a cluster node, after the harness's own server settings.
+fn node_args() -> Vec<String> {
+    [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        // A dead primary is noticed within a second, and its replica takes over soon after.
+        "--cluster-node-timeout",
+        "1000",
+        // The other shards keep serving while one shard fails over.
+        "--cluster-require-full-coverage",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]
+    .map(str::to_owned)
+    .into()
 }
 
 /// A running cluster; every node is killed when it is dropped.
 #[derive(Debug)]
 pub struct RedisCluster {
-    nodes: Vec<Node>,
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for n in &mut self.nodes {
-            n.kill();
-        }
-    }
+    nodes: Vec<RedisServer>,
 }
 
 /// A port that is free, and whose cluster bus port (+10000) is free too.
@@ -111,19 +54,13 @@ impl RedisCluster {
     pub fn start(primaries: usize, replicas: usize) -> anyhow::Result<Self> {
         let mut nodes = Vec::new();
         for _ in 0..primaries * (1 + replicas) {
-            let mut node = Node {
-                port: free_port_pair()?,
-                dir: tempfile::tempdir()?,
-                child: None,
-            };
-            node.spawn()?;
-            nodes.push(node);
+            nodes.push(RedisServer::start_on(free_port_pair()?, node_args())?);
         }
         let cluster = Self { nodes };
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for n in &cluster.nodes {
-            create.arg(format!("127.0.0.1:{}", n.port));
+            create.arg(format!("127.0.0.1:{}", n.port()));
         }
         let out = create
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -145,9 +82,9 @@ impl RedisCluster {
     pub fn wait_ok(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            let ok = self.nodes.iter().filter(|n| n.alive()).all(|n| {
-                let info = node_command(n.port, &["CLUSTER", "INFO"]).unwrap_or_default();
-                let repl = node_command(n.port, &["INFO", "replication"]).unwrap_or_default();
+            let ok = self.nodes.iter().filter(|n| n.is_running()).all(|n| {
+                let info = node_command(n.port(), &["CLUSTER", "INFO"]).unwrap_or_default();
+                let repl = node_command(n.port(), &["INFO", "replication"]).unwrap_or_default();
                 info.contains("cluster_state:ok")
                     && (!repl.contains("role:slave") || repl.contains("master_link_status:up"))
             });
@@ -164,7 +101,7 @@ impl RedisCluster {
     /// Every node's URL, for the cluster client's seed list.
     #[must_use]
     pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(Node::url).collect()
+        self.nodes.iter().map(RedisServer::url).collect()
     }
 
     /// The cluster as creel's connection target.
@@ -176,10 +113,10 @@ impl RedisCluster {
     /// The ports of the live nodes that are primaries now.
     pub fn primaries(&self) -> anyhow::Result<Vec<u16>> {
         let mut out = Vec::new();
-        for n in self.nodes.iter().filter(|n| n.alive()) {
-            let repl = node_command(n.port, &["INFO", "replication"])?;
+        for n in self.nodes.iter().filter(|n| n.is_running()) {
+            let repl = node_command(n.port(), &["INFO", "replication"])?;
             if repl.contains("role:master") {
-                out.push(n.port);
+                out.push(n.port());
             }
         }
         Ok(out)
@@ -199,7 +136,7 @@ impl RedisCluster {
 
     /// SIGKILLs the node on `port` (no shutdown, no final write).
     pub fn kill(&mut self, port: u16) {
-        for n in self.nodes.iter_mut().filter(|n| n.port == port) {
+        for n in self.nodes.iter_mut().filter(|n| n.port() == port) {
             n.kill();
         }
     }
@@ -210,9 +147,9 @@ impl RedisCluster {
         for n in self
             .nodes
             .iter_mut()
-            .filter(|n| n.port == port && !n.alive())
+            .filter(|n| n.port() == port && !n.is_running())
         {
-            n.spawn()?;
+            n.restart()?;
         }
         Ok(())
     }
@@ -225,21 +162,15 @@ impl RedisCluster {
     /// Stops every node (each writes its append-only file) and waits for them to exit.
     pub fn stop(&mut self) -> anyhow::Result<()> {
         for n in &mut self.nodes {
-            if n.alive() {
-                let _ = node_command(n.port, &["SHUTDOWN"]);
-                if let Some(mut child) = n.child.take() {
-                    let _ = child.wait();
-                }
-            }
+            n.stop()?;
         }
         Ok(())
     }
 
     /// Starts every node again on its port and data; waits until the cluster is ok.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop()?;
         for n in &mut self.nodes {
-            n.spawn()?;
+            n.restart()?;
         }
         self.wait_ok(Duration::from_secs(30))
     }

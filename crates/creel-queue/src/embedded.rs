@@ -47,6 +47,8 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Arguments after creel's own (a test's cluster or replication settings).
+    extra_args: Vec<String>,
 }
 
 impl RedisServer {
@@ -54,15 +56,42 @@ impl RedisServer {
     ///
     /// Fails with the install command in its message if `redis-server` is missing.
     pub fn start() -> Result<Self> {
+        Self::start_on(free_port()?, Vec::new())
+    }
+
+    /// Starts a server on `port` with `extra_args` after creel's own settings (later
+    /// arguments win), and waits until it answers `PING`.
+    pub fn start_on(port: u16, extra_args: Vec<String>) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(io("creating a temporary directory for redis"))?;
-        let port = free_port()?;
         let mut server = Self {
             port,
             dir,
             child: None,
+            extra_args,
         };
         server.spawn()?;
         Ok(server)
+    }
+
+    /// Its port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILLs the server: no shutdown, no final write. [`RedisServer::restart`] starts it
+    /// again on its port and data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether its process is running (not stopped or killed).
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     fn spawn(&mut self) -> Result<()> {
@@ -86,6 +115,7 @@ impl RedisServer {
                 "--enable-debug-command",
                 "local",
             ])
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
