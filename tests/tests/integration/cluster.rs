@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use apalis_core::task::data::Data;
 use creel_core::config::{LimiterConfig, QuotaConfig, Vendor, VendorAccount};
 use creel_core::{CallLimiter, JobError, JobId, JobRequest, JobState, QuotaKey, Secret};
 use creel_limiter::ClusterLimiter;
-use creel_queue::{Queue, QueueConfig, RedisBackend};
+use creel_queue::{JobContext, Queue, QueueConfig, RedisBackend, StepOutcome};
 use creel_tests::failover;
 use creel_tests::probe::wait_for_state;
 use creel_tests::redis_cluster::RedisCluster;
@@ -210,6 +211,89 @@ async fn one_job_per_key_and_parent_wakeups_hold_across_shards() {
             .expect("index")
             .expect("indexed")
     );
+}
+
+/// Each signal key's tag falls on another primary than its listening job's queue (exports-1 on
+/// the third, its key on the first; exports-2 on the first, its key on the second): a signal
+/// that comes before the job listens is read by it, and one that comes after wakes it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_reaches_its_job_whether_it_comes_before_or_after_the_listen() {
+    let cluster = RedisCluster::start(3, 0).expect("cluster");
+    let q = Queue::connect(cluster_config(&cluster))
+        .await
+        .expect("queue");
+    let keep = Duration::from_secs(3600);
+    let woken = q
+        .signal("plaso:school-1:r2", &json!({"status": "done"}), keep)
+        .await
+        .expect("signal");
+    assert_eq!(woken, 0, "nobody listens yet");
+    let listen = |queue: &str, key: &str| JobRequest {
+        queue: queue.into(),
+        ..JobRequest::new("listen", json!({ "key": key }))
+    };
+    let early = q
+        .enqueue(listen("exports-1", "plaso:school-1:r2"))
+        .await
+        .expect("enqueue")
+        .id;
+    let late = q
+        .enqueue(listen("exports-2", "weclassroom:school-2:r3"))
+        .await
+        .expect("enqueue")
+        .id;
+    // A step listens on its key: with a payload it is done, without one it waits a day.
+    let workers: Vec<_> = ["exports-1", "exports-2"]
+        .into_iter()
+        .map(|queue| {
+            let qq = q.clone();
+            run_worker!(
+                RedisBackend::<Value>::new(q.clone(), queue),
+                2,
+                move |job: Value, ctx: Data<JobContext>| {
+                    let q = qq.clone();
+                    async move {
+                        let key = job["payload"]["key"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let got = q
+                            .listen(&ctx, &[key], Duration::from_secs(3600))
+                            .await
+                            .map_err(|e| JobError::retryable(e.to_string()))?;
+                        Ok::<StepOutcome, JobError>(match got.into_iter().next().flatten() {
+                            Some(payload) => StepOutcome::Done(payload),
+                            None => StepOutcome::Continue {
+                                step: "wait".into(),
+                                after: Duration::from_secs(86_400),
+                            },
+                        })
+                    }
+                }
+            )
+        })
+        .collect();
+    let rec = wait_for_state(&q, &early, JobState::Succeeded, Duration::from_secs(10)).await;
+    assert_eq!(
+        rec.result,
+        Some(json!({"status": "done"})),
+        "the early signal was kept"
+    );
+    wait_for_state(&q, &late, JobState::Scheduled, Duration::from_secs(10)).await;
+    let woken = q
+        .signal("weclassroom:school-2:r3", &json!({"status": "ready"}), keep)
+        .await
+        .expect("signal");
+    assert_eq!(woken, 1, "the listening job was woken");
+    let rec = wait_for_state(&q, &late, JobState::Succeeded, Duration::from_secs(10)).await;
+    assert_eq!(
+        rec.result,
+        Some(json!({"status": "ready"})),
+        "woken, not after a day"
+    );
+    for w in workers {
+        w.stop().await.expect("stop");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
