@@ -188,17 +188,20 @@ impl Queue {
             .zip(&requests)
             .map(|(id, r)| (id.as_str(), r.queue.as_str()))
             .collect();
-        self.index_jobs(&index).await?;
-        let targets = self.claim_slots(&requests, &fresh).await?;
-        let mut queues: Vec<&str> = targets.iter().map(|(_, q)| q.as_str()).collect();
+        // The queue names go into `P:queues` (where event consumers find each queue's stream)
+        // with the index, before any record; a slot claimed for another queue was registered
+        // by its claimer.
+        let mut queues: Vec<&str> = requests.iter().map(|r| r.queue.as_str()).collect();
         queues.sort_unstable();
         queues.dedup();
         let mut conn = self.conn.clone();
-        let _: () = redis::cmd("SADD")
-            .arg(self.cfg.queues_key())
-            .arg(&queues)
-            .query_async(&mut conn)
-            .await?;
+        let mut register = redis::cmd("SADD");
+        register.arg(self.cfg.queues_key()).arg(&queues);
+        let mut register_conn = conn.clone();
+        futures::try_join!(self.index_jobs(&index), async {
+            Ok(register.query_async::<()>(&mut register_conn).await?)
+        },)?;
+        let targets = self.claim_slots(&requests, &fresh).await?;
         let mut out = Vec::with_capacity(requests.len());
         // Keep the caller's order: consecutive requests for the same queue share a call.
         let mut start = 0;
