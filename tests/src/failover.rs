@@ -16,7 +16,7 @@ use creel_queue::{Queue, RedisBackend};
 use creel_redis::RedisTarget;
 use serde_json::{Value, json};
 
-use crate::{run_worker, test_config};
+use crate::{run_worker, test_config_on};
 
 /// Jobs the workload enqueues.
 pub const JOBS: usize = 2_000;
@@ -75,8 +75,7 @@ pub async fn run_through_failover(
     target: RedisTarget,
     mut fault: impl FnMut(usize) -> Option<Instant>,
 ) {
-    let mut cfg = test_config("redis://unused");
-    cfg.redis = target.clone();
+    let mut cfg = test_config_on(target.clone());
     cfg.wait_replicas = 1;
     cfg.wait_timeout = Duration::from_secs(1);
     cfg.response_timeout = Duration::from_secs(3);

@@ -18,4 +18,4 @@ pub mod workers;
 
 pub use creel_queue::embedded::RedisServer;
 pub use test_redis::{TestConnection, TestRedis};
-pub use workers::{RunningWorker, start_queue, start_queue_with, test_config};
+pub use workers::{RunningWorker, start_queue, start_queue_with, test_config, test_config_on};

@@ -7,10 +7,16 @@ use creel_queue::{Queue, QueueConfig};
 use crate::TestRedis;
 use tokio::sync::oneshot;
 
-/// Queue settings for tests: short leases so recovery tests take seconds, small batches.
+/// Queue settings for tests on a single Redis at `redis_url` (see [`test_config_on`]).
 #[must_use]
 pub fn test_config(redis_url: &str) -> QueueConfig {
-    let mut cfg = QueueConfig::new(redis_url);
+    test_config_on(creel_redis::RedisTarget::Server(redis_url.to_owned()))
+}
+
+/// Queue settings for tests: short leases so recovery tests take seconds, small batches.
+#[must_use]
+pub fn test_config_on(target: creel_redis::RedisTarget) -> QueueConfig {
+    let mut cfg = QueueConfig::on(target);
     cfg.lease = Duration::from_secs(2);
     cfg.fetch_batch = 8;
     cfg.idle_poll = Duration::from_secs(1);
@@ -26,8 +32,7 @@ pub async fn start_queue() -> (TestRedis, Queue) {
 /// Like [`start_queue`], with the test's own changes to the configuration.
 pub async fn start_queue_with(edit: impl FnOnce(&mut QueueConfig)) -> (TestRedis, Queue) {
     let redis = TestRedis::start();
-    let mut cfg = test_config(&redis.url());
-    cfg.redis = redis.target();
+    let mut cfg = test_config_on(redis.target());
     edit(&mut cfg);
     let q = Queue::connect(cfg).await.expect("connecting to redis");
     (redis, q)

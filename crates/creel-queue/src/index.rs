@@ -42,33 +42,35 @@ impl Queue {
     /// Records `id → queue` for each job: done before the records are written, so a job that
     /// exists can always be found by its id.
     pub(crate) async fn index_jobs(&self, jobs: &[(&str, &str)]) -> Result<(), QueueError> {
-        let mut by_bucket: BTreeMap<String, redis::Cmd> = BTreeMap::new();
-        for (id, queue) in jobs {
-            by_bucket
-                .entry(self.cfg.index_key(id))
-                .or_insert_with_key(|key| {
-                    let mut cmd = redis::cmd("HSET");
-                    cmd.arg(key);
-                    cmd
-                })
-                .arg(*id)
-                .arg(*queue);
-        }
-        self.run_each(by_bucket.into_values()).await
+        self.per_bucket("HSET", jobs.iter().map(|(id, queue)| (*id, Some(*queue))))
+            .await
     }
 
     /// Forgets the index entries of `ids` (their records are gone, or were never written).
     pub(crate) async fn unindex_jobs(&self, ids: &[&str]) -> Result<(), QueueError> {
+        self.per_bucket("HDEL", ids.iter().map(|id| (*id, None)))
+            .await
+    }
+
+    /// One `command` per index hash, with each entry's id (and value, if any) as arguments.
+    async fn per_bucket<'a>(
+        &self,
+        command: &str,
+        entries: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<(), QueueError> {
         let mut by_bucket: BTreeMap<String, redis::Cmd> = BTreeMap::new();
-        for id in ids {
-            by_bucket
+        for (id, value) in entries {
+            let cmd = by_bucket
                 .entry(self.cfg.index_key(id))
                 .or_insert_with_key(|key| {
-                    let mut cmd = redis::cmd("HDEL");
+                    let mut cmd = redis::cmd(command);
                     cmd.arg(key);
                     cmd
-                })
-                .arg(*id);
+                });
+            cmd.arg(id);
+            if let Some(value) = value {
+                cmd.arg(value);
+            }
         }
         self.run_each(by_bucket.into_values()).await
     }

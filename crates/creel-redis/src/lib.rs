@@ -74,10 +74,7 @@ impl RedisTarget {
                 .iter()
                 .map(|n| n.as_str().into_connection_info())
                 .collect(),
-            Self::Sentinel(spec) => {
-                let conn = SentinelConnection::open(spec.clone(), timeouts).await?;
-                Ok(vec![conn.master_info().await?])
-            }
+            Self::Sentinel(spec) => Ok(vec![spec.master_info(timeouts).await?]),
         }
     }
 }

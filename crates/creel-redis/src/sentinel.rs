@@ -26,6 +26,50 @@ pub struct SentinelSpec {
     pub master_url: String,
 }
 
+impl SentinelSpec {
+    /// The primary's connection info: its address from the first Sentinel that answers, the
+    /// rest from `master_url`.
+    ///
+    /// # Errors
+    /// No Sentinel answered with an address.
+    pub async fn master_info(&self, timeouts: Timeouts) -> RedisResult<redis::ConnectionInfo> {
+        let spec = self;
+        let mut last = None;
+        for url in &spec.sentinels {
+            let lookup = async {
+                let client = redis::Client::open(url.as_str())?;
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(timeouts.connect))
+                    .set_connection_timeout(Some(timeouts.connect));
+                let mut c = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&spec.master_name)
+                    .query_async(&mut c)
+                    .await?;
+                addr.ok_or_else(|| fail(format!("{url} does not monitor {}", spec.master_name)))
+            };
+            match lookup.await {
+                Ok((host, port)) => {
+                    let info = spec.master_url.as_str().into_connection_info()?;
+                    return match info.addr() {
+                        ConnectionAddr::Tcp(..) => {
+                            Ok(info.set_addr(ConnectionAddr::Tcp(host, port)))
+                        }
+                        _ => Err(fail(
+                            "a Sentinel-managed primary is reached over redis:// (TCP)".into(),
+                        )),
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| fail("no Sentinel configured".into())))
+    }
+}
+
 /// A connection to the current primary; clones share it.
 #[derive(Clone)]
 pub struct SentinelConnection {
@@ -87,7 +131,8 @@ impl SentinelConnection {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let client = redis::Client::open(self.master_info().await?)?;
+        let client =
+            redis::Client::open(self.shared.spec.master_info(self.shared.timeouts).await?)?;
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(self.shared.timeouts.response))
             .set_connection_timeout(Some(self.shared.timeouts.connect));
@@ -124,48 +169,6 @@ impl SentinelConnection {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         }
-    }
-
-    /// The primary's connection info: its address from the first Sentinel that answers, the
-    /// rest from `master_url`.
-    ///
-    /// # Errors
-    /// No Sentinel answered with an address.
-    pub async fn master_info(&self) -> RedisResult<redis::ConnectionInfo> {
-        let spec = &self.shared.spec;
-        let mut last = None;
-        for url in &spec.sentinels {
-            let lookup = async {
-                let client = redis::Client::open(url.as_str())?;
-                let config = AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(self.shared.timeouts.connect))
-                    .set_connection_timeout(Some(self.shared.timeouts.connect));
-                let mut c = client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
-                let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg(&spec.master_name)
-                    .query_async(&mut c)
-                    .await?;
-                addr.ok_or_else(|| fail(format!("{url} does not monitor {}", spec.master_name)))
-            };
-            match lookup.await {
-                Ok((host, port)) => {
-                    let info = spec.master_url.as_str().into_connection_info()?;
-                    return match info.addr() {
-                        ConnectionAddr::Tcp(..) => {
-                            Ok(info.set_addr(ConnectionAddr::Tcp(host, port)))
-                        }
-                        _ => Err(fail(
-                            "a Sentinel-managed primary is reached over redis:// (TCP)".into(),
-                        )),
-                    };
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| fail("no Sentinel configured".into())))
     }
 }
 

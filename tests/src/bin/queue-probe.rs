@@ -22,9 +22,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let target = creel_tests::test_redis::target_of(&args.redis);
-    let mut cfg = creel_queue::QueueConfig::on(target.clone());
+    let mut cfg = creel_tests::test_config_on(target.clone());
     cfg.lease = Duration::from_millis(args.lease_ms);
-    cfg.fetch_batch = 8;
     let q = Queue::connect(cfg).await?;
     let marker = creel_redis::RedisConnection::open(
         &target,

@@ -15,7 +15,7 @@ use creel_queue::{JobContext, Queue, QueueConfig, RedisBackend, StepOutcome};
 use creel_tests::failover;
 use creel_tests::probe::wait_for_state;
 use creel_tests::redis_cluster::RedisCluster;
-use creel_tests::{run_worker, test_config};
+use creel_tests::{run_worker, test_config_on};
 use serde_json::{Value, json};
 
 /// Six queues whose hash tags fall two on each of three primaries (the failover workload uses
@@ -34,9 +34,7 @@ const ACCOUNTS: [&str; 6] = [
 ];
 
 fn cluster_config(cluster: &RedisCluster) -> QueueConfig {
-    let mut cfg = test_config("redis://unused");
-    cfg.redis = cluster.target();
-    cfg
+    test_config_on(cluster.target())
 }
 
 fn plaso_account(requests: u32, window_ms: u64) -> VendorAccount {
