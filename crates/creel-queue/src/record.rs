@@ -180,7 +180,9 @@ impl JobRecord {
             progress: json(take("progress")),
             result: json(take("result")),
             checkpoint: json(take("checkpoint")),
-            last_error: take("last_error"),
+            // finish.lua leaves an earlier attempt's error in a succeeded record (one write
+            // fewer per job); it is not what the job says any more.
+            last_error: take("last_error").filter(|_| state != JobState::Succeeded),
             cancel_requested: take("cancel_requested").is_some_and(|v| v == "1"),
             webhook: take("webhook"),
             webhook_delivery: json(take("webhook_delivery")),

@@ -11,6 +11,8 @@ use creel_tests::{run_worker, start_queue, start_queue_with};
 use serde_json::{Value, json};
 
 /// A job that polls: each step hands over to the next until `done`, with progress recorded.
+/// Its first step fails once (a retry); the succeeded record no longer shows that error, and the
+/// last step's lease token, which stays in the record, no longer lets anything write to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_step_job_hands_over_and_reports_progress() {
     let (_redis, q) = start_queue().await;
@@ -20,12 +22,18 @@ async fn a_multi_step_job_hands_over_and_reports_progress() {
         .expect("enqueue")
         .id;
     let qq = q.clone();
+    let last_step = std::sync::Arc::new(std::sync::Mutex::new(None::<JobContext>));
+    let kept = last_step.clone();
     let worker = run_worker!(
         RedisBackend::<Value>::new(q.clone(), "default"),
         2,
         move |_j: Value, ctx: Data<JobContext>| {
             let q = qq.clone();
+            let kept = kept.clone();
             async move {
+                if ctx.step.is_none() && ctx.attempt == 1 {
+                    return Err(JobError::retryable("the vendor was slow"));
+                }
                 let n: u32 = ctx
                     .step
                     .as_deref()
@@ -35,6 +43,7 @@ async fn a_multi_step_job_hands_over_and_reports_progress() {
                 q.report_progress(&ctx, &json!({ "polls": n }))
                     .await
                     .map_err(|e| JobError::retryable(e.to_string()))?;
+                *kept.lock().expect("lock") = Some((*ctx).clone());
                 if n < 3 {
                     Ok::<StepOutcome, JobError>(StepOutcome::Continue {
                         step: format!("poll-{}", n + 1),
@@ -51,7 +60,20 @@ async fn a_multi_step_job_hands_over_and_reports_progress() {
     assert_eq!(rec.result, Some(json!({ "polls": 3 })));
     assert_eq!(rec.progress, Some(json!({ "polls": 3 })));
     assert_eq!(rec.step.as_deref(), Some("poll-3"));
+    assert_eq!(
+        rec.last_error, None,
+        "an earlier attempt's error is not shown"
+    );
     assert_eq!(events_for(&q, &id).await.len(), 1);
+    let stale = last_step.lock().expect("lock").clone().expect("a step ran");
+    assert!(
+        !q.report_progress(&stale, &json!({ "polls": 99 }))
+            .await
+            .expect("progress"),
+        "a finished step's token must not write to the record"
+    );
+    let rec = q.get(&id).await.expect("get").expect("job");
+    assert_eq!(rec.progress, Some(json!({ "polls": 3 })));
 }
 
 /// Cancelling a queued job is immediate; cancelling a running one takes effect at its next

@@ -11,31 +11,52 @@ local Q = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
 local out = {}
-local woke = false
+-- Optional fields are stored only when given: readers take a missing field as empty (and a
+-- missing 'runs' as 1, 'attempts' as 0), and a smaller record is cheaper to write and read.
+local optional = { { 4, 'account' }, { 6, 'traceparent' }, { 7, 'created_by' }, { 8, 'webhook' },
+  { 9, 'idempotency_key' }, { 10, 'tracestate' } }
+-- Written together after the loop (see bulk): ready ids, scheduled (score, id) pairs, and the
+-- state index entries of each.
+local ready, ready_index, scheduled, scheduled_index = {}, {}, {}, {}
 local i = 2
 while i + 10 <= #ARGV do
   local id, idem, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  if redis.call('EXISTS', jkey(id)) == 1 then
+  local k = jkey(id)
+  if redis.call('EXISTS', k) == 1 then
     out[#out + 1] = id
     out[#out + 1] = 0
   else
-    redis.call('HSET', jkey(id),
-      'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'account', ARGV[i + 4],
-      'payload', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'created_by', ARGV[i + 7], 'webhook', ARGV[i + 8],
-      'idempotency_key', ARGV[i + 9], 'tracestate', ARGV[i + 10], 'idem', idem, 'attempts', '0', 'runs', '1', 'step', '',
-      'created_at', now_t, 'run_at', (run_at > now) and ARGV[i + 2] or now_t)
-    if run_at > now then
-      redis.call('ZADD', qkey('scheduled'), ARGV[i + 2], id)
-      set_state(id, nil, 'scheduled', now_t)
+    local due = run_at > now
+    local fields = { 'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'payload', ARGV[i + 5],
+      'created_at', now_t, 'run_at', due and ARGV[i + 2] or now_t,
+      'state', due and 'scheduled' or 'ready', 'updated_at', now_t }
+    for _, o in ipairs(optional) do
+      local v = ARGV[i + o[1]]
+      if v ~= '' then
+        fields[#fields + 1] = o[2]
+        fields[#fields + 1] = v
+      end
+    end
+    if idem ~= '' then
+      fields[#fields + 1] = 'idem'
+      fields[#fields + 1] = idem
+    end
+    redis.call('HSET', k, unpack(fields))
+    if due then
+      scored(scheduled, ARGV[i + 2], id)
+      scored(scheduled_index, now_t, id)
     else
-      redis.call('LPUSH', qkey('ready'), id)
-      set_state(id, nil, 'ready', now_t)
-      woke = true
+      ready[#ready + 1] = id
+      scored(ready_index, now_t, id)
     end
     out[#out + 1] = id
     out[#out + 1] = 1
   end
   i = i + 11
 end
-if woke then wake() end
+bulk('LPUSH', qkey('ready'), ready)
+bulk('ZADD', qkey('state:ready'), ready_index)
+bulk('ZADD', qkey('scheduled'), scheduled)
+bulk('ZADD', qkey('state:scheduled'), scheduled_index)
+if #ready > 0 then wake() end
 return out

@@ -22,27 +22,39 @@ end
 
 local out = { 0 }
 local leased, popped = 0, 0
+-- The leased ids and their index entries, written together after the loop (see bulk).
+local ids, running, leases = {}, {}, {}
 while leased < max and popped < max * 4 do
-  local id = redis.call('RPOP', qkey('ready'))
-  if not id then break end
-  popped = popped + 1
-  -- ids whose record is gone or no longer ready (cancelled while queued) are dropped here
-  if redis.call('HGET', jkey(id), 'state') == 'ready' then
-    leased = leased + 1
-    local token = token_prefix .. ':' .. leased
-    local attempts = redis.call('HINCRBY', jkey(id), 'attempts', '1')
-    redis.call('HSET', jkey(id), 'lease_token', token, 'worker', worker, 'started_at', now_t)
-    -- A signal before this step started is seen by the step itself (it reads the payloads).
-    redis.call('HDEL', jkey(id), 'wake_requested')
-    set_state(id, 'ready', 'running', now_t)
-    redis.call('ZADD', qkey('leases'), lease_until_t, id)
-    local f = redis.call('HMGET', jkey(id), 'kind', 'account', 'payload', 'step', 'traceparent', 'runs', 'checkpoint', 'created_by', 'lease_losses', 'tracestate', 'run_at')
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = attempts
-    for _, v in ipairs(f) do out[#out + 1] = v or '' end
+  local batch = redis.call('RPOP', qkey('ready'), max - leased)
+  if not batch then break end
+  for _, id in ipairs(batch) do
+    popped = popped + 1
+    local k = jkey(id)
+    -- One read for the check and everything the worker needs: ids whose record is gone or
+    -- no longer ready (cancelled while queued) are dropped here.
+    local f = redis.call('HMGET', k, 'state', 'attempts', 'wake_requested', 'kind', 'account', 'payload',
+      'step', 'traceparent', 'runs', 'checkpoint', 'created_by', 'lease_losses', 'tracestate', 'run_at')
+    if f[1] == 'ready' then
+      leased = leased + 1
+      local token = token_prefix .. ':' .. leased
+      local attempts = ms_text((tonumber(f[2]) or 0) + 1)
+      redis.call('HSET', k, 'attempts', attempts, 'lease_token', token, 'worker', worker,
+        'started_at', now_t, 'state', 'running', 'updated_at', now_t)
+      -- A signal before this step started is seen by the step itself (it reads the payloads).
+      if f[3] then redis.call('HDEL', k, 'wake_requested') end
+      ids[#ids + 1] = id
+      scored(running, now_t, id)
+      scored(leases, lease_until_t, id)
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = attempts
+      for j = 4, #f do out[#out + 1] = f[j] or '' end
+    end
   end
 end
+bulk('ZREM', qkey('state:ready'), ids)
+bulk('ZADD', qkey('state:running'), running)
+bulk('ZADD', qkey('leases'), leases)
 
 if #due == chunk then
   out[1] = 0

@@ -11,43 +11,48 @@
 local max_len = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
+-- Index changes of the whole batch, written together at the end (see bulk): ids whose lease
+-- ends, (score, id) pairs per state they enter, and (due, id) pairs for the schedule.
+local ended, entered, scheduled = {}, {}, {}
+local woke = false
 
+-- The lease token is left in the record: it is only valid while the state is 'running'
+-- (renew, progress and release check both), and each lease writes a new one.
 local function finish_one(id, token, outcome, delay, text, event_json, cancel_event_json, attempts_delta, step)
-  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token', 'cancel_requested', 'wake_requested', 'parent')
+  local k = jkey(id)
+  local st = redis.call('HMGET', k, 'state', 'lease_token', 'cancel_requested', 'wake_requested', 'parent')
   if st[1] ~= 'running' or st[2] ~= token then return 0, (st[1] or 'missing'), 0 end
+  ended[#ended + 1] = id
   -- A signal came while the step ran: the next step is due now, not after its wait.
   if st[4] == '1' then
-    redis.call('HDEL', jkey(id), 'wake_requested')
+    redis.call('HDEL', k, 'wake_requested')
     if outcome == 'continue' then delay = 0 end
   end
-  redis.call('ZREM', qkey('leases'), id)
-  redis.call('HDEL', jkey(id), 'lease_token')
   if (outcome == 'retry' or outcome == 'continue') and st[3] == '1' then
     outcome = 'cancelled'
     event_json = cancel_event_json
     text = 'cancelled at a step boundary'
   end
   if outcome == 'retry' or outcome == 'continue' then
-    if attempts_delta ~= 0 then redis.call('HINCRBY', jkey(id), 'attempts', attempts_delta) end
     local due_t = ms_text(now + delay)
     if outcome == 'retry' then
-      redis.call('HSET', jkey(id), 'last_error', text, 'run_at', due_t)
+      if attempts_delta ~= 0 then redis.call('HINCRBY', k, 'attempts', attempts_delta) end
+      redis.call('HSET', k, 'last_error', text, 'run_at', due_t, 'state', 'scheduled', 'updated_at', now_t)
     else
-      redis.call('HSET', jkey(id), 'step', step, 'attempts', '0', 'run_at', due_t)
+      redis.call('HSET', k, 'step', step, 'attempts', '0', 'run_at', due_t, 'state', 'scheduled', 'updated_at', now_t)
     end
-    redis.call('ZADD', qkey('scheduled'), due_t, id)
-    set_state(id, 'running', 'scheduled', now_t)
-    if delay == 0 then wake() end
+    scored(scheduled, due_t, id)
+    entered.scheduled = entered.scheduled or {}
+    scored(entered.scheduled, now_t, id)
+    if delay == 0 then woke = true end
     return 1, 'scheduled', 0
   end
-  if outcome == 'succeeded' then
-    redis.call('HSET', jkey(id), 'result', text, 'finished_at', now_t)
-    -- An error of an earlier attempt (or a quota wait) is no longer what the job says.
-    redis.call('HDEL', jkey(id), 'last_error')
-  else
-    redis.call('HSET', jkey(id), 'last_error', text, 'finished_at', now_t)
-  end
-  set_state(id, 'running', outcome, now_t)
+  -- A succeeded record keeps the error of an earlier attempt (if any), but readers do not show
+  -- it: the job no longer says it (record.rs).
+  local what = outcome == 'succeeded' and 'result' or 'last_error'
+  redis.call('HSET', k, what, text, 'finished_at', now_t, 'state', outcome, 'updated_at', now_t)
+  entered[outcome] = entered[outcome] or {}
+  scored(entered[outcome], now_t, id)
   emit(event_json, max_len)
   if st[5] and st[5] ~= '' then
     wake_parent_later(st[5], now_t)
@@ -66,4 +71,9 @@ while i + 8 <= #ARGV do
   out[#out + 1] = parent
   i = i + 9
 end
+bulk('ZREM', qkey('leases'), ended)
+bulk('ZREM', qkey('state:running'), ended)
+for state, entries in pairs(entered) do bulk('ZADD', qkey('state:' .. state), entries) end
+bulk('ZADD', qkey('scheduled'), scheduled)
+if woke then wake() end
 return out

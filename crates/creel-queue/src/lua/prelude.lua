@@ -16,10 +16,35 @@ local function ms_text(n) return string.format('%d', n) end
 local function jkey(id) return B .. ':job:' .. id end
 local function qkey(suffix) return B .. ':' .. suffix end
 
--- Moves a job between the per-state index sets and stamps the record.
-local function set_state(id, from, to, now)
+-- Runs a variadic command (LPUSH, ZADD, ZREM…) on `key` once per 4,000 arguments (Lua's stack
+-- bounds `unpack`) instead of once per job: the hot scripts gather their ids and index entries
+-- and write them together, which saves Redis's per-call overhead on every job of a batch.
+local function bulk(cmd, key, args)
+  local n, i = #args, 1
+  while i <= n do
+    local j = math.min(i + 3999, n)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end
+
+-- Appends `score, id` to a ZADD argument list.
+local function scored(list, score, id)
+  list[#list + 1] = score
+  list[#list + 1] = id
+end
+
+-- Moves a job between the per-state index sets. The hot scripts write the record's 'state' and
+-- 'updated_at' in the same HSET as their other fields (one call fewer per step); the rest use
+-- set_state.
+local function move_index(id, from, to, now)
   if from and from ~= '' then redis.call('ZREM', qkey('state:' .. from), id) end
   redis.call('ZADD', qkey('state:' .. to), now, id)
+end
+
+-- Moves a job between the per-state index sets and stamps the record.
+local function set_state(id, from, to, now)
+  move_index(id, from, to, now)
   redis.call('HSET', jkey(id), 'state', to, 'updated_at', now)
 end
 

@@ -5,6 +5,8 @@ local id, token, field = ARGV[1], ARGV[2], ARGV[3]
 if field ~= 'progress' and field ~= 'checkpoint' then
   return redis.error_reply('unknown step field ' .. field)
 end
-if redis.call('HGET', jkey(id), 'lease_token') ~= token then return 0 end
+-- A token is ours while the job runs under it (finish.lua leaves the last one in the record).
+local st = redis.call('HMGET', jkey(id), 'state', 'lease_token')
+if st[1] ~= 'running' or st[2] ~= token then return 0 end
 redis.call('HSET', jkey(id), field, ARGV[4])
 return 1

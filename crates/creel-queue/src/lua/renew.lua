@@ -6,7 +6,9 @@ local lost = {}
 local i = 2
 while i + 1 <= #ARGV do
   local id, token = ARGV[i], ARGV[i + 1]
-  if redis.call('HGET', jkey(id), 'lease_token') == token then
+  -- A token is ours while the job runs under it (finish.lua leaves the last one in the record).
+  local st = redis.call('HMGET', jkey(id), 'state', 'lease_token')
+  if st[1] == 'running' and st[2] == token then
     redis.call('ZADD', qkey('leases'), 'XX', now + lease_ms, id)
   else
     lost[#lost + 1] = id
