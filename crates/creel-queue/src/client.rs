@@ -202,8 +202,10 @@ impl Queue {
             Ok(register.query_async::<()>(&mut register_conn).await?)
         },)?;
         let targets = self.claim_slots(&requests, &fresh).await?;
-        let mut out = Vec::with_capacity(requests.len());
-        // Keep the caller's order: consecutive requests for the same queue share a call.
+        // Keep the caller's order: consecutive requests for the same queue share a call. The
+        // calls are sent together (pipelined on the connection, in order) rather than each
+        // after the last one's answer, so Redis is not left waiting on the round trips.
+        let mut chunks = Vec::new();
         let mut start = 0;
         while start < requests.len() {
             let queue = &targets[start].1;
@@ -211,20 +213,23 @@ impl Queue {
             while end < requests.len() && end - start < ENQUEUE_CHUNK && &targets[end].1 == queue {
                 end += 1;
             }
-            let reply = self
-                .write_records(queue, &requests[start..end], &targets[start..end])
-                .await?;
-            for (id, created) in reply {
-                let id = id.parse().map_err(|e| QueueError::Corrupt {
-                    id: id.clone(),
-                    reason: format!("{e}"),
-                })?;
-                out.push(Enqueued {
-                    id,
-                    created: created == 1,
-                });
-            }
+            chunks.push(self.write_records(queue, &requests[start..end], &targets[start..end]));
             start = end;
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for (id, created) in futures::future::try_join_all(chunks)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            let id = id.parse().map_err(|e| QueueError::Corrupt {
+                id: id.clone(),
+                reason: format!("{e}"),
+            })?;
+            out.push(Enqueued {
+                id,
+                created: created == 1,
+            });
         }
         self.wait_for_replicas(&mut conn).await?;
         Ok(out)
