@@ -4,6 +4,7 @@
 
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -65,23 +66,27 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
     #[must_use]
     pub fn with_health(queue: Queue, queue_name: &str, health: crate::WorkerHealth) -> Self {
         let (finisher, outcomes) = mpsc::unbounded_channel();
+        let (leased, taken) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        tokio::spawn(stop.clone().run_until_cancelled_owned(record_outcomes(
-            queue.clone(),
-            queue_name.to_owned(),
-            outcomes,
-        )));
         let shared = Arc::new(WorkerShared {
             queue,
             queue_name: queue_name.to_owned(),
             worker_id: worker_identity(queue_name),
             leases: Mutex::new(Default::default()),
             finisher,
+            leased,
+            lease_calls: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            lease_gate: tokio::sync::Mutex::new(()),
             health,
         });
+        tokio::spawn(
+            stop.clone()
+                .run_until_cancelled_owned(record_outcomes(Arc::clone(&shared), outcomes)),
+        );
         let (wake_tx, wake_rx) = watch::channel(0u64);
         maintenance::spawn(&shared, wake_tx, &stop);
-        let fetcher = Fetcher::<Args>::new(Arc::clone(&shared), wake_rx);
+        let fetcher = Fetcher::<Args>::new(Arc::clone(&shared), wake_rx, taken);
         let tasks = futures::stream::unfold(fetcher, |mut f| async move {
             let task = f.next().await;
             Some((task, f))

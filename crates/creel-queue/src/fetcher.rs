@@ -1,7 +1,8 @@
-//! The fetch loop behind the backend's task stream: lease a batch, decode each job (sending
-//! the undecodable ones to dead without ever reaching a handler), and wait for a wake-up,
-//! the next scheduled job or the idle poll when the queue is empty. Redis errors are logged and
-//! retried with backoff: they never end the worker.
+//! The fetch loop behind the backend's task stream: take the jobs the outcome recorder leased
+//! into freed slots, else lease a batch; decode each job (sending the undecodable ones to dead
+//! without ever reaching a handler); and wait for a wake-up, the next scheduled job or the idle
+//! poll when the queue is empty. Redis errors are logged and retried with backoff: they never
+//! end the worker.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -13,19 +14,20 @@ use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use creel_core::JobId;
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::JobContext;
 use crate::worker::{Finish, WorkerShared};
 
 /// Values per leased job in the fetch script's reply.
-const FIELDS: usize = 14;
+pub(crate) const FIELDS: usize = 14;
 
 pub(crate) struct Fetcher<Args> {
     shared: Arc<WorkerShared>,
     wake: watch::Receiver<u64>,
+    /// Replies of the fetch script that the outcome recorder leased (already held).
+    leased: mpsc::UnboundedReceiver<Vec<redis::Value>>,
     buffer: VecDeque<Task<Args>>,
-    seq: u64,
     _args: PhantomData<fn() -> Args>,
 }
 
@@ -35,12 +37,16 @@ enum Fetched {
 }
 
 impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
-    pub(crate) fn new(shared: Arc<WorkerShared>, wake: watch::Receiver<u64>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<WorkerShared>,
+        wake: watch::Receiver<u64>,
+        leased: mpsc::UnboundedReceiver<Vec<redis::Value>>,
+    ) -> Self {
         Self {
             shared,
             wake,
+            leased,
             buffer: VecDeque::new(),
-            seq: 0,
             _args: PhantomData,
         }
     }
@@ -56,6 +62,11 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 }
                 return task;
             }
+            if let Ok(reply) = self.leased.try_recv() {
+                // Counted as a fetch: the wait it reports is the fetch's (leases were taken).
+                let _ = self.take(reply).await;
+                continue;
+            }
             self.wake.borrow_and_update();
             match self.fetch().await {
                 Ok(Fetched::Jobs) => backoff.reset(),
@@ -67,6 +78,9 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                         tokio::select! {
                             _ = self.wake.changed() => {}
                             () = tokio::time::sleep(wait) => {}
+                            Some(reply) = self.leased.recv() => {
+                                let _ = self.take(reply).await;
+                            }
                         }
                     }
                 }
@@ -82,8 +96,6 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
     async fn fetch(&mut self) -> redis::RedisResult<Fetched> {
         let shared = Arc::clone(&self.shared);
         let cfg = shared.queue.config();
-        self.seq += 1;
-        let token_prefix = format!("{}:{}", shared.worker_id, self.seq);
         let batch = cfg.fetch_batch.max(1);
         let mut conn = shared.queue.conn.clone();
         let reply: Vec<redis::Value> = shared
@@ -95,10 +107,17 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
             .arg(batch)
             .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
             .arg(&shared.worker_id)
-            .arg(&token_prefix)
+            .arg(shared.token_prefix())
             .arg(batch.max(100))
             .invoke_async(&mut conn)
             .await?;
+        self.take(reply).await
+    }
+
+    /// Decodes a fetch script reply into the buffer: wait_ms, then [`FIELDS`] values per job.
+    async fn take(&mut self, reply: Vec<redis::Value>) -> redis::RedisResult<Fetched> {
+        let shared = Arc::clone(&self.shared);
+        let cfg = shared.queue.config();
         let mut it = reply.into_iter();
         let wait_ms: i64 = match it.next() {
             Some(v) => redis::from_redis_value(v)?,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use creel_core::{JobError, JobState, VendorFailure};
@@ -29,6 +30,16 @@ pub(crate) struct WorkerShared {
     pub(crate) leases: Mutex<HashMap<String, HeldLease>>,
     /// Step outcomes waiting to be recorded by [`record_outcomes`].
     pub(crate) finisher: mpsc::UnboundedSender<FinishRequest>,
+    /// Jobs [`record_outcomes`] leased into the slots its outcomes freed (the fetch script's
+    /// reply), on their way to the fetcher, which hands them to apalis.
+    pub(crate) leased: mpsc::UnboundedSender<Vec<redis::Value>>,
+    /// Numbers each lease call, so every lease token is unique.
+    pub(crate) lease_calls: AtomicU64,
+    /// Set when the worker starts closing: outcomes are still recorded, but no more jobs leased.
+    pub(crate) closing: AtomicBool,
+    /// Held by a call that leases while recording outcomes, and by the close before it gives
+    /// back unstarted leases, so none is leased behind its back.
+    pub(crate) lease_gate: tokio::sync::Mutex<()>,
     /// Where the heartbeat loop reports its turns.
     pub(crate) health: crate::WorkerHealth,
 }
@@ -45,16 +56,21 @@ const FINISH_BATCH: usize = 128;
 
 /// Records step outcomes, batching whatever is waiting into one script call: under load one
 /// call carries many outcomes (Redis's per-call overhead dominates a single ack); when idle,
-/// an outcome is sent at once, with no added delay.
+/// an outcome is sent at once, with no added delay. The same call leases jobs into the slots
+/// the outcomes free (up to the worker's fetch batch of unstarted leases), so a busy worker
+/// makes one round trip per batch of steps instead of an ack and a fetch.
 pub(crate) async fn record_outcomes(
-    queue: Queue,
-    queue_name: String,
+    shared: std::sync::Arc<WorkerShared>,
     mut requests: mpsc::UnboundedReceiver<FinishRequest>,
 ) {
     let mut batch = Vec::with_capacity(FINISH_BATCH);
     while requests.recv_many(&mut batch, FINISH_BATCH).await > 0 {
         let (args, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|r| (r.args, r.done)).unzip();
-        match finish_batch(&queue, &queue_name, args).await {
+        let gate = shared.lease_gate.lock().await;
+        let want = shared.room_for(args.len());
+        let recorded = finish_batch(&shared, args, want).await;
+        drop(gate);
+        match recorded {
             Ok(replies) => {
                 for (w, r) in waiters.into_iter().zip(replies) {
                     let _ = w.send(Ok(r));
@@ -70,21 +86,38 @@ pub(crate) async fn record_outcomes(
     }
 }
 
+/// Runs `finish.lua` for `jobs`, leasing up to `lease` more jobs in the same call; the leased
+/// ones are held and sent to the fetcher before the outcomes' answers go back, so the slots
+/// they free find them waiting.
 async fn finish_batch(
-    queue: &Queue,
-    queue_name: &str,
+    shared: &WorkerShared,
     jobs: Vec<Vec<String>>,
+    lease: usize,
 ) -> Result<Vec<(i64, String)>, QueueError> {
+    let queue = &shared.queue;
     let cfg = queue.config();
     let mut inv = queue.scripts.finish.prepare_invoke();
-    inv.key(cfg.queue_base(queue_name)).arg(cfg.events_max_len);
+    inv.key(cfg.queue_base(&shared.queue_name))
+        .arg(cfg.events_max_len)
+        .arg(lease)
+        .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
+        .arg(&shared.worker_id)
+        .arg(shared.token_prefix())
+        .arg(lease.max(100));
     for job in &jobs {
         for a in job {
             inv.arg(a);
         }
     }
     let mut conn = queue.conn.clone();
-    let flat: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+    let (flat, leased): (Vec<redis::Value>, Vec<redis::Value>) =
+        inv.invoke_async(&mut conn).await?;
+    if leased.len() > 1 {
+        shared.hold_leased(&leased);
+        // A fetcher that is gone (the worker closed) leaves them unstarted: the close gives
+        // them back.
+        let _ = shared.leased.send(leased);
+    }
     // The outcomes are recorded either way. One that a failover loses before it reached a
     // replica takes its event with it (one script, one replicated unit): the job's lease
     // expires on the new primary and the step runs again.
@@ -102,7 +135,7 @@ async fn finish_batch(
     }
     // Jobs that ended put their parents (in whatever queue) in this queue's wake-up outbox;
     // wake them now. If this fails or the process dies first, a reaper pass does it.
-    if woke_parents && let Err(e) = queue.drain_wakes(queue_name).await {
+    if woke_parents && let Err(e) = queue.drain_wakes(&shared.queue_name).await {
         tracing::warn!(error = %e, "could not wake parent jobs yet; the reaper will");
     }
     Ok(out)
@@ -299,7 +332,7 @@ impl WorkerShared {
                 }
             }
         }
-        self.forget(&ctx.id.to_string());
+        self.forget(ctx.id.as_str(), &ctx.token);
     }
 
     async fn run_finish(
@@ -330,9 +363,36 @@ impl WorkerShared {
             Ok(()) => answer.await.unwrap_or_else(|_| Err(QueueError::Closed)),
             // The batcher is gone (the worker is closing): record this one on its own.
             Err(mpsc::error::SendError(request)) => {
-                let mut reply =
-                    finish_batch(&self.queue, &self.queue_name, vec![request.args]).await?;
+                let mut reply = finish_batch(self, vec![request.args], 0).await?;
                 reply.pop().ok_or(QueueError::Closed)
+            }
+        }
+    }
+
+    /// A prefix for the tokens of one lease call: the worker's identity and the call's number.
+    pub(crate) fn token_prefix(&self) -> String {
+        let call = self.lease_calls.fetch_add(1, Ordering::Relaxed);
+        format!("{}:{call}", self.worker_id)
+    }
+
+    /// How many jobs a call recording `finished` outcomes may lease: one per slot it frees, as
+    /// long as the worker holds no more than a fetch batch of leases no step has started.
+    fn room_for(&self, finished: usize) -> usize {
+        if self.closing.load(Ordering::Acquire) {
+            return 0;
+        }
+        let unstarted = self.lock_leases().values().filter(|l| !l.started).count();
+        let batch = self.queue.config().fetch_batch.max(1);
+        finished.min(batch.saturating_sub(unstarted))
+    }
+
+    /// Holds the leases of a fetch script reply (wait_ms, then [`crate::fetcher::FIELDS`]
+    /// values per job, id and token first) before anything else can see them.
+    pub(crate) fn hold_leased(&self, reply: &[redis::Value]) {
+        for row in reply[1..].chunks_exact(crate::fetcher::FIELDS) {
+            let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
+            if let (Some(id), Some(token)) = (text(&row[0]), text(&row[1])) {
+                self.hold(&id, &token);
             }
         }
     }
@@ -353,8 +413,13 @@ impl WorkerShared {
         }
     }
 
-    pub(crate) fn forget(&self, id: &str) {
-        self.lock_leases().remove(id);
+    /// Drops the lease `token` on `id`; a newer lease on the same job (a retry leased again
+    /// before this answer came back) stays.
+    pub(crate) fn forget(&self, id: &str, token: &str) {
+        let mut leases = self.lock_leases();
+        if leases.get(id).is_some_and(|l| l.token == token) {
+            leases.remove(id);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(String, HeldLease)> {
@@ -373,6 +438,10 @@ impl WorkerShared {
 
     /// Gives back every lease whose step has not started, and deregisters the worker.
     pub(crate) async fn close(&self) -> Result<(), QueueError> {
+        // From here on, recorded outcomes lease nothing; a call that already does has held its
+        // leases once the gate is ours.
+        self.closing.store(true, Ordering::Release);
+        drop(self.lease_gate.lock().await);
         let cfg = self.queue.config();
         let unstarted: Vec<(String, HeldLease)> = self
             .snapshot()
@@ -388,8 +457,8 @@ impl WorkerShared {
             }
             let n: u64 = inv.invoke_async(&mut conn).await?;
             tracing::debug!(released = n, "gave back unstarted leases");
-            for (id, _) in chunk {
-                self.forget(id);
+            for (id, l) in chunk {
+                self.forget(id, &l.token);
             }
         }
         let _: () =

@@ -140,14 +140,23 @@ async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
     let c = q.counts("default").await.expect("counts");
     assert!(c.get(JobState::Running) > 1, "{c:?}");
     worker.stop().await.expect("graceful stop");
+    assert_only_done_or_ready_again(&q, &ids).await;
+}
+
+/// After a graceful stop no job is running, and each is done or ready again with no attempt
+/// used up by a lease no step started. Returns how many are ready again.
+async fn assert_only_done_or_ready_again(
+    q: &creel_queue::Queue,
+    ids: &[creel_queue::Enqueued],
+) -> u64 {
     let c = q.counts("default").await.expect("counts");
     assert_eq!(c.get(JobState::Running), 0, "{c:?}");
     assert_eq!(
         c.get(JobState::Succeeded) + c.get(JobState::Ready),
-        6,
+        ids.len() as u64,
         "{c:?}"
     );
-    for e in &ids {
+    for e in ids {
         let rec = q.get(&e.id).await.expect("get").expect("job");
         if rec.state == JobState::Ready {
             assert_eq!(
@@ -156,6 +165,49 @@ async fn a_graceful_stop_gives_back_unstarted_leases_at_once() {
             );
         }
     }
+    c.get(JobState::Ready)
+}
+
+/// A busy worker leases its next jobs in the same call that records its outcomes. A graceful
+/// stop in the middle of that still gives back every job no step started: none stays
+/// running, none lost an attempt, and every one is either done or ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_while_outcomes_lease_the_next_jobs_leaves_none_running() {
+    let (_redis, q) = start_queue_with(|cfg| {
+        cfg.lease = Duration::from_secs(60);
+        cfg.fetch_batch = 4;
+    })
+    .await;
+    let ids = q
+        .enqueue_batch(
+            (0..200)
+                .map(|i| JobRequest::new("short", json!({ "i": i })))
+                .collect(),
+        )
+        .await
+        .expect("enqueue");
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        4,
+        |_j: Value| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok::<Value, JobError>(Value::Null)
+        }
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while q
+        .counts("default")
+        .await
+        .expect("counts")
+        .get(JobState::Succeeded)
+        < 40
+    {
+        assert!(Instant::now() < deadline, "the worker did not get going");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    worker.stop().await.expect("graceful stop");
+    let ready = assert_only_done_or_ready_again(&q, &ids).await;
+    assert!(ready > 0, "the stop came too late to test anything");
 }
 
 /// Starts a probe worker with a lease of `lease_ms`, waits until it runs `id`, and kills it

@@ -1,13 +1,15 @@
 -- Record the outcomes of step runs under leases, for a batch of jobs in one call. Only the
 -- current lease holder may finish a job, and a job finishes at most once per run, so exactly
 -- one terminal event is appended.
--- ARGV: events_max_len, then 9 values per job:
+-- ARGV: events_max_len, then what lease_jobs takes to lease jobs into the slots these outcomes
+-- free, in the same call (max, lease_ms, worker_id, token_prefix, promote_chunk; max 0: none),
+-- then 9 values per job:
 --   id, token, outcome, delay_ms, text, event_json, cancel_event_json, attempts_delta, step
 -- outcome: succeeded | failed | retry | continue. `text` is the result JSON (succeeded), the
 -- error (failed, retry) or ''. A pending cancellation turns retry/continue into cancelled.
--- Returns, per job: 1, the new state and 1 when its parent was put in the wake-up outbox (0
--- otherwise: the caller drains the outbox when any was), or 0, the current state and 0 when
--- the lease is not ours.
+-- Returns { outcomes, leased }. Outcomes, per job: 1, the new state and 1 when its parent was
+-- put in the wake-up outbox (0 otherwise: the caller drains the outbox when any was), or 0, the
+-- current state and 0 when the lease is not ours. Leased: what lease_jobs returns ({} for max 0).
 local max_len = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
@@ -62,7 +64,7 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
 end
 
 local out = {}
-local i = 2
+local i = 7
 while i + 8 <= #ARGV do
   local ok, state, parent = finish_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4],
     ARGV[i + 5], ARGV[i + 6], tonumber(ARGV[i + 7]), ARGV[i + 8])
@@ -76,4 +78,9 @@ bulk('ZREM', qkey('state:running'), ended)
 for state, entries in pairs(entered) do bulk('ZADD', qkey('state:' .. state), entries) end
 bulk('ZADD', qkey('scheduled'), scheduled)
 if woke then wake() end
-return out
+local leased = {}
+local lease_max = tonumber(ARGV[2])
+if lease_max > 0 then
+  leased = lease_jobs(lease_max, tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]))
+end
+return { out, leased }
