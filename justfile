@@ -50,10 +50,16 @@ lint:
 # All benchmarks (not part of the tests).
 bench: bench-queue bench-cluster bench-download bench-transfer bench-limiter bench-jobs
 
-# creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain; creel also
-# with every job traced to a local OTLP collector (telemetry_overhead_ratio).
-bench-queue jobs="50000" concurrency="50":
-    bash bench/queue/run.sh {{jobs}} {{concurrency}}
+# creel-queue vs BullMQ 6 on one local Redis: 50,000 no-op jobs, enqueue then drain, at each
+# concurrency of the list (the first is the headline ratio); creel also with every job traced to
+# a local OTLP collector at the first (telemetry_overhead_ratio).
+bench-queue jobs="50000" concurrencies="50,10,100":
+    bash bench/queue/run.sh {{jobs}} {{concurrencies}}
+
+# Where creel-queue's time goes (README, Performance): Redis µs per job by script, round trips
+# per job and client CPU per job, from one run against a Redis that logs every command.
+bench-queue-breakdown jobs="50000" concurrency="50":
+    bash bench/queue/breakdown.sh {{jobs}} {{concurrency}}
 
 # The scaling test with a live view: a KEDA/HPA controller loop against real `creel worker`
 # processes under a burst of 300 downloads; writes target/scale-sim/timeline.csv and .png
