@@ -63,8 +63,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 return task;
             }
             if let Ok(reply) = self.leased.try_recv() {
-                // Counted as a fetch: the wait it reports is the fetch's (leases were taken).
-                let _ = self.take(reply).await;
+                self.take_leased(reply).await;
                 continue;
             }
             self.wake.borrow_and_update();
@@ -78,9 +77,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                         tokio::select! {
                             _ = self.wake.changed() => {}
                             () = tokio::time::sleep(wait) => {}
-                            Some(reply) = self.leased.recv() => {
-                                let _ = self.take(reply).await;
-                            }
+                            Some(reply) = self.leased.recv() => self.take_leased(reply).await,
                         }
                     }
                 }
@@ -98,20 +95,19 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         let cfg = shared.queue.config();
         let batch = cfg.fetch_batch.max(1);
         let mut conn = shared.queue.conn.clone();
-        let reply: Vec<redis::Value> = shared
-            .queue
-            .scripts
-            .fetch
-            .prepare_invoke()
-            .key(cfg.queue_base(&shared.queue_name))
-            .arg(batch)
-            .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
-            .arg(&shared.worker_id)
-            .arg(shared.token_prefix())
-            .arg(batch.max(100))
-            .invoke_async(&mut conn)
-            .await?;
+        let mut inv = shared.queue.scripts.fetch.prepare_invoke();
+        inv.key(cfg.queue_base(&shared.queue_name));
+        shared.lease_args(&mut inv, batch);
+        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
         self.take(reply).await
+    }
+
+    /// Takes jobs the outcome recorder leased (it already holds them). A reply that does not
+    /// decode leaves its leases to expire and be reaped.
+    async fn take_leased(&mut self, reply: Vec<redis::Value>) {
+        if let Err(e) = self.take(reply).await {
+            tracing::error!(error = %e, "jobs leased with step outcomes do not decode; their leases will expire");
+        }
     }
 
     /// Decodes a fetch script reply into the buffer: wait_ms, then [`FIELDS`] values per job.

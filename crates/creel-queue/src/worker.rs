@@ -98,12 +98,8 @@ async fn finish_batch(
     let cfg = queue.config();
     let mut inv = queue.scripts.finish.prepare_invoke();
     inv.key(cfg.queue_base(&shared.queue_name))
-        .arg(cfg.events_max_len)
-        .arg(lease)
-        .arg(u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX))
-        .arg(&shared.worker_id)
-        .arg(shared.token_prefix())
-        .arg(lease.max(100));
+        .arg(cfg.events_max_len);
+    shared.lease_args(&mut inv, lease);
     for job in &jobs {
         for a in job {
             inv.arg(a);
@@ -369,10 +365,16 @@ impl WorkerShared {
         }
     }
 
-    /// A prefix for the tokens of one lease call: the worker's identity and the call's number.
-    pub(crate) fn token_prefix(&self) -> String {
+    /// Adds what the prelude's `lease_jobs` takes to lease up to `max` jobs: max, lease time,
+    /// this worker, a token prefix unique to the call (the worker and the call's number), and
+    /// how many due scheduled jobs to promote first.
+    pub(crate) fn lease_args(&self, inv: &mut redis::ScriptInvocation<'_>, max: usize) {
         let call = self.lease_calls.fetch_add(1, Ordering::Relaxed);
-        format!("{}:{call}", self.worker_id)
+        inv.arg(max)
+            .arg(u64::try_from(self.queue.config().lease.as_millis()).unwrap_or(u64::MAX))
+            .arg(&self.worker_id)
+            .arg(format!("{}:{call}", self.worker_id))
+            .arg(max.max(100));
     }
 
     /// How many jobs a call recording `finished` outcomes may lease: one per slot it frees, as
