@@ -99,6 +99,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         inv.key(cfg.queue_base(&shared.queue_name));
         shared.lease_args(&mut inv, batch);
         let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+        shared.hold_leased(&reply);
         self.take(reply).await
     }
 
@@ -110,7 +111,8 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         }
     }
 
-    /// Decodes a fetch script reply into the buffer: wait_ms, then [`FIELDS`] values per job.
+    /// Decodes a fetch script reply, whose leases its caller already holds, into the buffer:
+    /// wait_ms, then [`FIELDS`] values per job.
     async fn take(&mut self, reply: Vec<redis::Value>) -> redis::RedisResult<Fetched> {
         let shared = Arc::clone(&self.shared);
         let cfg = shared.queue.config();
@@ -132,7 +134,6 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 tracing::error!(id = %id_text, "leased a job whose id is not a ULID; leaving it to expire");
                 continue;
             };
-            shared.hold(id.as_str(), &token);
             let non_empty = |s: String| (!s.is_empty()).then_some(s);
             let ctx = JobContext {
                 id: id.clone(),

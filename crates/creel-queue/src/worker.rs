@@ -391,22 +391,20 @@ impl WorkerShared {
     /// Holds the leases of a fetch script reply (wait_ms, then [`crate::fetcher::FIELDS`]
     /// values per job, id and token first) before anything else can see them.
     pub(crate) fn hold_leased(&self, reply: &[redis::Value]) {
-        for row in reply[1..].chunks_exact(crate::fetcher::FIELDS) {
-            let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
+        let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
+        let rows = reply.get(1..).unwrap_or_default();
+        let mut leases = self.lock_leases();
+        for row in rows.chunks_exact(crate::fetcher::FIELDS) {
             if let (Some(id), Some(token)) = (text(&row[0]), text(&row[1])) {
-                self.hold(&id, &token);
+                leases.insert(
+                    id,
+                    HeldLease {
+                        token,
+                        started: false,
+                    },
+                );
             }
         }
-    }
-
-    pub(crate) fn hold(&self, id: &str, token: &str) {
-        self.lock_leases().insert(
-            id.to_owned(),
-            HeldLease {
-                token: token.to_owned(),
-                started: false,
-            },
-        );
     }
 
     pub(crate) fn mark_started(&self, id: &str) {

@@ -34,17 +34,11 @@ local function scored(list, score, id)
   list[#list + 1] = id
 end
 
--- Moves a job between the per-state index sets. The hot scripts write the record's 'state' and
--- 'updated_at' in the same HSET as their other fields (one call fewer per step); the rest use
--- set_state.
-local function move_index(id, from, to, now)
+-- Moves a job between the per-state index sets and stamps the record. (The hot scripts write
+-- the index with bulk and 'state'/'updated_at' in the same HSET as their other fields.)
+local function set_state(id, from, to, now)
   if from and from ~= '' then redis.call('ZREM', qkey('state:' .. from), id) end
   redis.call('ZADD', qkey('state:' .. to), now, id)
-end
-
--- Moves a job between the per-state index sets and stamps the record.
-local function set_state(id, from, to, now)
-  move_index(id, from, to, now)
   redis.call('HSET', jkey(id), 'state', to, 'updated_at', now)
 end
 
