@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod classroom;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod event;
 pub mod id;
@@ -18,6 +19,7 @@ pub mod telemetry;
 
 pub use backoff::Backoff;
 pub use config::{Config, Secret};
+pub use cost::{CostBasis, CostLine, UsageCalendar, merge_costs};
 pub use error::{JobError, JobErrorKind, VendorFailure};
 pub use event::{
     CloudEvent, CompletionData, CompletionEvent, Event, EventType, RequestData, RequestEvent,

@@ -16,6 +16,9 @@ pub enum JobState {
     Ready,
     /// Leased by a worker that is running one of its steps.
     Running,
+    /// Its next step would pass its vendor account's budget: it waits for the day or month to
+    /// roll over (when it is due again) or for the budget to be raised (which wakes it).
+    WaitingBudget,
     /// Finished with a result. Terminal.
     Succeeded,
     /// Failed for good (permanent error, attempts spent, undecodable payload): the dead letters.
@@ -27,10 +30,11 @@ pub enum JobState {
 
 impl JobState {
     /// Every state, in the order listings show them.
-    pub const ALL: [JobState; 6] = [
+    pub const ALL: [JobState; 7] = [
         Self::Scheduled,
         Self::Ready,
         Self::Running,
+        Self::WaitingBudget,
         Self::Succeeded,
         Self::Failed,
         Self::Cancelled,
@@ -43,6 +47,7 @@ impl JobState {
             Self::Scheduled => "scheduled",
             Self::Ready => "ready",
             Self::Running => "running",
+            Self::WaitingBudget => "waiting_budget",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -65,7 +70,7 @@ impl fmt::Display for JobState {
 /// The text is not a job state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown job state {0:?}: expected one of scheduled, ready, running, succeeded, failed, cancelled"
+    "unknown job state {0:?}: expected one of scheduled, ready, running, waiting_budget, succeeded, failed, cancelled"
 )]
 pub struct UnknownState(pub String);
 
@@ -93,6 +98,8 @@ pub enum Transition {
     ContinueLater,
     /// The step failed retryably, or asked to run again later.
     RetryLater,
+    /// The step would pass a budget: the job waits for the budget.
+    WaitForBudget,
     /// The step failed for good (or attempts are spent, or the payload does not decode).
     Fail,
     /// The lease expired (the worker died or stalled) and attempts remain: back to ready.
@@ -124,13 +131,14 @@ pub fn transition(from: JobState, t: Transition) -> Result<JobState, InvalidTran
     use JobState as S;
     use Transition as T;
     let to = match (from, t) {
-        (S::Scheduled, T::Promote) => S::Ready,
+        (S::Scheduled | S::WaitingBudget, T::Promote) => S::Ready,
+        (S::Running, T::WaitForBudget) => S::WaitingBudget,
         (S::Ready, T::Lease) => S::Running,
         (S::Running, T::Succeed) => S::Succeeded,
         (S::Running, T::ContinueLater | T::RetryLater) => S::Scheduled,
-        (S::Running | S::Ready | S::Scheduled, T::Fail) => S::Failed,
+        (S::Running | S::Ready | S::Scheduled | S::WaitingBudget, T::Fail) => S::Failed,
         (S::Running, T::LeaseExpired | T::Release) => S::Ready,
-        (S::Ready | S::Scheduled | S::Running, T::Cancel) => S::Cancelled,
+        (S::Ready | S::Scheduled | S::Running | S::WaitingBudget, T::Cancel) => S::Cancelled,
         (S::Failed | S::Cancelled, T::Requeue) => S::Ready,
         (from, transition) => return Err(InvalidTransition { from, transition }),
     };
@@ -149,6 +157,7 @@ mod tests {
             Transition::Succeed,
             Transition::ContinueLater,
             Transition::RetryLater,
+            Transition::WaitForBudget,
             Transition::Fail,
             Transition::LeaseExpired,
             Transition::Release,

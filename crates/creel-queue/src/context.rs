@@ -51,6 +51,15 @@ pub enum StepOutcome {
         /// How long to wait before running it.
         after: Duration,
     },
+    /// The step would pass its vendor account's budget: the job waits in state
+    /// `waiting_budget` and runs the same step again after `after` (when the budget's period
+    /// ends), or sooner when the budget is raised. The attempt is not counted.
+    WaitForBudget {
+        /// Which budget and by how much (kept as the job's `last_error`).
+        reason: String,
+        /// Until the budget's day or month ends.
+        after: Duration,
+    },
 }
 
 impl From<()> for StepOutcome {

@@ -28,6 +28,7 @@ mod health;
 mod index;
 mod keys;
 mod layout;
+mod ledger;
 mod maintenance;
 mod record;
 mod scripts;
@@ -46,5 +47,8 @@ pub use error::QueueError;
 pub use events::StreamEvent;
 pub use health::WorkerHealth;
 pub use layout::{Migrated, migrate};
+pub use ledger::{
+    AccountUsage, BudgetOverride, BudgetRefusal, Charge, Counts, MAX_USAGE_DAYS, Reservation, Usage,
+};
 pub use record::JobRecord;
 pub use streams::{Stream, StreamEntry, StreamReader};

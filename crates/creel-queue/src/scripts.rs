@@ -26,6 +26,8 @@ pub(crate) struct Scripts {
     pub(crate) backlog: Script,
     pub(crate) link: Script,
     pub(crate) wake: Script,
+    /// The usage ledger's script (on an account's keys, not a queue's: no prelude).
+    pub(crate) ledger: Script,
 }
 
 fn with_prelude(body: &str) -> Script {
@@ -51,6 +53,7 @@ impl Scripts {
             backlog: with_prelude(include_str!("lua/backlog.lua")),
             link: with_prelude(include_str!("lua/link.lua")),
             wake: with_prelude(include_str!("lua/wake.lua")),
+            ledger: Script::new(include_str!("lua/ledger.lua")),
         }
     }
 }

@@ -148,6 +148,8 @@ pub(crate) enum Next {
     Retry,
     /// The next step runs later.
     Continue,
+    /// The same step runs again when the budget allows.
+    WaitingBudget,
 }
 
 impl Next {
@@ -158,6 +160,7 @@ impl Next {
             Self::Failed => "failed",
             Self::Retry => "retry",
             Self::Continue => "continue",
+            Self::WaitingBudget => "waiting_budget",
         }
     }
 
@@ -167,7 +170,7 @@ impl Next {
         match self {
             Self::Succeeded => Some(JobState::Succeeded),
             Self::Failed => Some(JobState::Failed),
-            Self::Retry | Self::Continue => None,
+            Self::Retry | Self::Continue | Self::WaitingBudget => None,
         }
     }
 }
@@ -210,6 +213,10 @@ impl Finish {
             StepOutcome::Continue { step, after } => Self {
                 step: step.clone(),
                 ..Self::new(Next::Continue, *after, String::new())
+            },
+            StepOutcome::WaitForBudget { reason, after } => Self {
+                attempts_delta: -1,
+                ..Self::new(Next::WaitingBudget, *after, reason.clone())
             },
         }
     }

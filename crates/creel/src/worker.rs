@@ -143,6 +143,7 @@ async fn run_step(
             let name = match done {
                 StepOutcome::Done(_) => "succeeded",
                 StepOutcome::Continue { .. } => "continued",
+                StepOutcome::WaitForBudget { .. } => "waiting_budget",
             };
             span.record("creel.job.outcome", name);
             tracing::info!(job = %ctx.id, kind = %ctx.kind, "step done");

@@ -121,6 +121,9 @@ pub enum Scope {
     /// Read a queue's backlog (`GET /v1/scaling/{queue}`): what an autoscaler's token needs.
     #[serde(rename = "scaling:read")]
     ScalingRead,
+    /// Read vendor accounts' cost, traffic and budgets (`GET /v1/accounts/{account}/usage`).
+    #[serde(rename = "usage:read")]
+    UsageRead,
     /// Everything, on every principal's jobs.
     #[serde(rename = "admin")]
     Admin,
@@ -136,6 +139,7 @@ impl Scope {
             Self::JobsCancel => "jobs:cancel",
             Self::QueuesAdmin => "queues:admin",
             Self::ScalingRead => "scaling:read",
+            Self::UsageRead => "usage:read",
             Self::Admin => "admin",
         }
     }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api;
+mod costs;
 mod error;
 mod events;
 mod limits;
@@ -21,6 +22,7 @@ use crate::RetryPolicy;
 
 pub use accounts::*;
 pub use api::*;
+pub use costs::*;
 pub use error::ConfigError;
 pub(crate) use error::all_positive;
 pub use events::*;
@@ -90,6 +92,8 @@ pub struct Config {
     pub limits: RequestLimits,
     /// Traces: the OTLP endpoint, service name, sampling, how job steps join traces.
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// Prices, the usage calendar and budgets per vendor account.
+    pub costs: CostsConfig,
 }
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
         }
         self.classroom.validate()?;
         self.telemetry.validate()?;
+        self.costs.validate(&self.accounts)?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
             let field = format!("classroom.auto_archive[{i}]");
             match self.accounts.get(&rule.account) {

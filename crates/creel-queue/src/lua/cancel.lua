@@ -10,7 +10,7 @@ if st[1] == 'running' then
   redis.call('HSET', jkey(id), 'cancel_requested', 1)
   return { 'requested', st[1], 0 }
 end
-if st[1] == 'scheduled' or st[1] == 'ready' then
+if st[1] == 'scheduled' or st[1] == 'ready' or st[1] == 'waiting_budget' then
   local now = now_ms()
   redis.call('ZREM', qkey('scheduled'), id)
   redis.call('HSET', jkey(id), 'last_error', 'cancelled', 'finished_at', now)

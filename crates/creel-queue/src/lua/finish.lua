@@ -5,8 +5,10 @@
 -- free, in the same call (max, lease_ms, worker_id, token_prefix, promote_chunk; max 0: none),
 -- then 9 values per job:
 --   id, token, outcome, delay_ms, text, event_json, cancel_event_json, attempts_delta, step
--- outcome: succeeded | failed | retry | continue. `text` is the result JSON (succeeded), the
--- error (failed, retry) or ''. A pending cancellation turns retry/continue into cancelled.
+-- outcome: succeeded | failed | retry | continue | waiting_budget. `text` is the result JSON
+-- (succeeded), the error (failed, retry), why the job waits (waiting_budget) or ''. A pending
+-- cancellation turns retry/continue/waiting_budget into cancelled. waiting_budget keeps the
+-- step and its attempts and is due again after delay_ms (when the budget's period ends).
 -- Returns { outcomes, leased }. Outcomes, per job: 1, the new state and 1 when its parent was
 -- put in the wake-up outbox (0 otherwise: the caller drains the outbox when any was), or 0, the
 -- current state and 0 when the lease is not ours. Leased: what lease_jobs returns ({} for max 0).
@@ -30,24 +32,31 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
     redis.call('HDEL', k, 'wake_requested')
     if outcome == 'continue' then delay = 0 end
   end
-  if (outcome == 'retry' or outcome == 'continue') and st[3] == '1' then
+  local goes_on = outcome == 'retry' or outcome == 'continue' or outcome == 'waiting_budget'
+  if goes_on and st[3] == '1' then
+    goes_on = false
     outcome = 'cancelled'
     event_json = cancel_event_json
     text = 'cancelled at a step boundary'
   end
-  if outcome == 'retry' or outcome == 'continue' then
+  if goes_on then
     local due_t = ms_text(now + delay)
+    local next_state = 'scheduled'
     if outcome == 'retry' then
       if attempts_delta ~= 0 then redis.call('HINCRBY', k, 'attempts', attempts_delta) end
       redis.call('HSET', k, 'last_error', text, 'run_at', due_t, 'state', 'scheduled', 'updated_at', now_t)
+    elseif outcome == 'waiting_budget' then
+      next_state = 'waiting_budget'
+      if attempts_delta ~= 0 then redis.call('HINCRBY', k, 'attempts', attempts_delta) end
+      redis.call('HSET', k, 'last_error', text, 'run_at', due_t, 'state', next_state, 'updated_at', now_t)
     else
       redis.call('HSET', k, 'step', step, 'attempts', '0', 'run_at', due_t, 'state', 'scheduled', 'updated_at', now_t)
     end
     scored(scheduled, due_t, id)
-    entered.scheduled = entered.scheduled or {}
-    scored(entered.scheduled, now_t, id)
+    entered[next_state] = entered[next_state] or {}
+    scored(entered[next_state], now_t, id)
     if delay == 0 then woke = true end
-    return 1, 'scheduled', 0
+    return 1, next_state, 0
   end
   -- A succeeded record keeps the error of an earlier attempt (if any), but readers do not show
   -- it: the job no longer says it (record.rs).

@@ -73,9 +73,10 @@ local function lease_jobs(max, lease_ms, worker, token_prefix, chunk)
   local due = redis.call('ZRANGEBYSCORE', qkey('scheduled'), '-inf', now, 'LIMIT', 0, chunk)
   for _, id in ipairs(due) do
     redis.call('ZREM', qkey('scheduled'), id)
-    if redis.call('HGET', jkey(id), 'state') == 'scheduled' then
+    local st = redis.call('HGET', jkey(id), 'state')
+    if st == 'scheduled' or st == 'waiting_budget' then
       redis.call('LPUSH', qkey('ready'), id)
-      set_state(id, 'scheduled', 'ready', now_t)
+      set_state(id, st, 'ready', now_t)
     end
   end
 

@@ -1,4 +1,4 @@
--- Make jobs of this queue notice something now: a scheduled job becomes due (the queue's
+-- Make jobs of this queue notice something now: a scheduled job (or one waiting for a budget) becomes due (the queue's
 -- workers are woken), a running one is flagged so the step it hands over to is due at once
 -- (finish.lua reads the flag). ARGV: ids. Returns each job's state ('' when there is no such job).
 local now = now_ms()
@@ -7,7 +7,7 @@ local woke = false
 for i = 1, #ARGV do
   local id = ARGV[i]
   local st = redis.call('HGET', jkey(id), 'state')
-  if st == 'scheduled' then
+  if st == 'scheduled' or st == 'waiting_budget' then
     redis.call('ZADD', qkey('scheduled'), now, id)
     redis.call('HSET', jkey(id), 'run_at', now)
     woke = true
