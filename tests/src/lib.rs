@@ -14,6 +14,7 @@ pub mod stack;
 pub mod test_redis;
 pub mod traced;
 pub mod vendor_sim;
+pub mod worker_processes;
 pub mod workers;
 
 pub use creel_queue::embedded::RedisServer;

@@ -1,11 +1,12 @@
 //! creel's HTTP API: jobs (`/v1/jobs`), queues (`/v1/queues`), the scaler's backlog
-//! (`/v1/scaling/{queue}`), health (`/livez`, `/readyz`) and
+//! (`/v1/scaling/{queue}`), vendor accounts' usage (`/v1/accounts/{account}/usage`), health (`/livez`, `/readyz`) and
 //! the OpenAPI 3.1 document (`/openapi.json`), generated from the handlers. Every route but
 //! health and the document needs a bearer token whose scopes allow it, and a principal sees
 //! only its own jobs unless it has `admin`; every error is RFC 9457 problem+json. The vendor
 //! callback routes ([`callback_routes`]) are served beside them, outside bearer auth: each
 //! vendor's own proof is checked instead.
 
+mod accounts;
 mod auth;
 mod callbacks;
 mod jobs;
@@ -38,6 +39,10 @@ pub struct ApiState {
     pub tokens: Tokens,
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
+    /// The configured vendor accounts' names (the usage route answers for these only).
+    pub accounts: Arc<std::collections::BTreeSet<String>>,
+    /// Prices, the usage calendar and budgets.
+    pub costs: Arc<creel_core::config::CostsConfig>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -52,10 +57,10 @@ impl std::fmt::Debug for ApiState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "creel", description = "Classroom-video job orchestration: enqueue and follow jobs."),
-    paths(jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, queues::list, queues::pause, queues::resume, scaling::backlog),
-    components(schemas(Problem, creel_core::JobRequest, creel_queue::JobRecord, creel_queue::Page, creel_queue::QueueCounts, creel_queue::Backlog)),
+    paths(jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, queues::list, queues::pause, queues::resume, scaling::backlog, accounts::usage),
+    components(schemas(Problem, creel_core::JobRequest, creel_queue::JobRecord, creel_queue::Page, creel_queue::QueueCounts, creel_queue::Backlog, creel_queue::AccountUsage, creel_queue::Usage, creel_core::config::Budget, creel_core::config::OnExceed)),
     modifiers(&BearerAuth),
-    tags((name = "jobs"), (name = "queues"))
+    tags((name = "jobs"), (name = "queues"), (name = "accounts"))
 )]
 pub struct ApiDoc;
 
@@ -83,6 +88,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/queues/{name}/pause", post(queues::pause))
         .route("/v1/queues/{name}/resume", post(queues::resume))
         .route("/v1/scaling/{queue}", get(scaling::backlog))
+        .route("/v1/accounts/{account}/usage", get(accounts::usage))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -2,6 +2,7 @@
 //! steps, registered as a [`Kind`] in the one list below; [`run`] dispatches a [`Job`] to its kind. Steps return
 //! [`creel_queue::StepOutcome`] or a classified [`creel_core::JobError`], and never see apalis.
 
+mod budget;
 pub mod callbacks;
 pub mod classroom;
 pub mod download;

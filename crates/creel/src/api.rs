@@ -44,6 +44,8 @@ pub async fn serve(
         validator,
         tokens: Tokens::new(&config.api.tokens),
         max_body_bytes: config.api.max_body_bytes,
+        accounts: Arc::new(config.accounts.keys().cloned().collect()),
+        costs: Arc::new(config.costs.clone()),
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let gauges = metrics.meter().map(|meter| {

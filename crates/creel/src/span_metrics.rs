@@ -41,10 +41,12 @@ pub struct SpanMetrics {
     transfer_duration: Histogram<f64>,
     resumes: Counter<u64>,
     parts_retried: Counter<u64>,
+    vendor_cost: Counter<f64>,
+    vendor_traffic: Counter<u64>,
 }
 
 /// The names of every instrument [`SpanMetrics`] records, as OpenTelemetry names them.
-pub const NAMES: [&str; 18] = [
+pub const NAMES: [&str; 20] = [
     "messaging.client.sent.messages",
     "messaging.client.consumed.messages",
     "messaging.process.duration",
@@ -63,6 +65,8 @@ pub const NAMES: [&str; 18] = [
     "creel.transfer.duration",
     "creel.transfer.resumes",
     "creel.transfer.parts_retried",
+    "creel.vendor.cost",
+    "creel.vendor.traffic.bytes",
 ];
 
 impl SpanMetrics {
@@ -155,13 +159,28 @@ impl SpanMetrics {
                 "{part}",
                 "Multipart parts sent again after a failed attempt (the storage SDK's retries).",
             ),
+            vendor_cost: meter
+                .f64_counter(NAMES[18])
+                .with_unit("{currency_unit}")
+                .with_description(
+                    "What vendor work cost, by vendor, account, billed unit and currency (Plaso's exports as estimated, Baijiayun's traffic as measured).",
+                )
+                .build(),
+            vendor_traffic: count(
+                NAMES[19],
+                "By",
+                "Bytes downloaded from a vendor whose traffic is billed (Baijiayun), by account.",
+            ),
         }
     }
 }
 
 /// The span fields the metrics read (as attributes or values); others are not kept.
-const READ: [&str; 19] = [
+const READ: [&str; 23] = [
     "creel.account",
+    "creel.cost.amount",
+    "creel.cost.currency",
+    "creel.cost.unit",
     "creel.job.kind",
     "creel.job.outcome",
     "creel.job.queue_wait",
@@ -173,6 +192,7 @@ const READ: [&str; 19] = [
     "creel.transfer.start",
     "creel.vendor",
     "creel.vendor.endpoint",
+    "creel.vendor.traffic_bytes",
     "error.type",
     "http.request.method",
     "http.response.status_code",
@@ -280,6 +300,30 @@ where
                     |k: &'static str| KeyValue::new(k, fields.get(k).cloned().unwrap_or_default());
                 self.dead_lettered
                     .add(1, &[kv("messaging.destination.name"), kv("creel.job.kind")]);
+            }
+            "vendor cost" => {
+                let mut fields = Kept::default();
+                event.record(&mut fields);
+                let kv =
+                    |k: &'static str| KeyValue::new(k, fields.get(k).cloned().unwrap_or_default());
+                let number = |k: &str| fields.get(k).and_then(|v| v.parse::<f64>().ok());
+                let attributes = [
+                    kv("creel.vendor"),
+                    kv("creel.account"),
+                    kv("creel.cost.unit"),
+                    kv("creel.cost.currency"),
+                ];
+                if let Some(amount) = number("creel.cost.amount") {
+                    self.vendor_cost.add(amount, &attributes);
+                }
+                let bytes = fields
+                    .get("creel.vendor.traffic_bytes")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if bytes > 0 {
+                    self.vendor_traffic
+                        .add(bytes, &[kv("creel.vendor"), kv("creel.account")]);
+                }
             }
             "part retried" => {
                 // The storage profile is the enclosing transfer span's.

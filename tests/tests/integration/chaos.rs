@@ -4,7 +4,7 @@
 //! no upload part was sent twice and no vendor quota window was exceeded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,51 +18,13 @@ use creel_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use creel_tests::vendor_sim::{
     self, BJY_KEY, BJY_PARTNER, PLASO_APP, PLASO_SECRET, WC_APP, WC_SECRET,
 };
+use creel_tests::worker_processes::WorkerProcesses;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "chaos-plaso-callback-token-0001";
 const QUOTA: (u32, u64) = (40, 1_000);
 const KILLS: usize = 30;
-
-struct Workers {
-    config: std::path::PathBuf,
-    procs: Vec<Child>,
-}
-
-impl Workers {
-    fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_creel-worker"))
-            .arg(&self.config)
-            .env("CREEL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.config.with_extension("log"))
-                    .map_or_else(|_| Stdio::null(), Stdio::from),
-            )
-            .spawn()
-            .expect("worker process");
-        self.procs.push(child);
-    }
-
-    fn kill_one(&mut self, pick: usize) {
-        let mut child = self.procs.swap_remove(pick % self.procs.len());
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for c in &mut self.procs {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_survive_dozens_of_sigkills_without_paying_or_uploading_twice() {
@@ -195,10 +157,8 @@ base_url = "{wc}"
         parents.push(queue.enqueue(r).await.expect("enqueue").id);
     }
 
-    let mut workers = Workers {
-        config: config_file.clone(),
-        procs: Vec::new(),
-    };
+    let mut workers =
+        WorkerProcesses::new(Path::new(env!("CARGO_BIN_EXE_creel-worker")), &config_file);
     workers.spawn();
     workers.spawn();
     let mut kills = 0;
@@ -220,7 +180,7 @@ base_url = "{wc}"
             recs.iter()
                 .map(|r| (&r.kind, r.state, &r.last_error))
                 .collect::<Vec<_>>(),
-            std::fs::read_to_string(config_file.with_extension("log")).unwrap_or_default()
+            workers.log()
         );
         if kills < KILLS {
             workers.kill_one(fastrand::usize(..));

@@ -18,9 +18,10 @@ pub mod weclassroom;
 
 use std::time::Duration;
 
-use creel_core::config::Vendor;
+use creel_core::config::{CostUnit, Vendor};
 use creel_core::{
-    Config, IdempotencyScope, JobError, JobRequest, JobRequestError, JobState, VendorFailure,
+    Config, CostBasis, CostLine, IdempotencyScope, JobError, JobRequest, JobRequestError, JobState,
+    VendorFailure, merge_costs,
 };
 use creel_queue::{JobContext, StepOutcome};
 use serde::de::DeserializeOwned;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::JobDeps;
+use crate::budget::{self, Hold, HoldFor};
 use crate::download::{DownloadSource, DownloadSpec};
 use crate::key_template::{self, Placeholder};
 use crate::vendor_source::SourceRef;
@@ -291,6 +293,9 @@ struct Progress<T> {
     /// The kind's remembered vendor answers ([`PollState::memo`]).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     memo: Value,
+    /// What the submission cost (counted against the account's budget before it was made).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cost: Vec<CostLine>,
 }
 
 impl<T> Default for Progress<T> {
@@ -307,6 +312,7 @@ impl<T> Default for Progress<T> {
             done: None,
             children: Vec::new(),
             memo: Value::Null,
+            cost: Vec::new(),
         }
     }
 }
@@ -364,19 +370,35 @@ pub async fn drive<K: VendorTask>(
         } else {
             Uncertain::No
         };
+        // A billed submission takes its budget hold first (found again, not counted twice,
+        // when an earlier run took it).
+        let estimate = submission_estimate(deps, K::VENDOR, &account);
+        let cost = match budget::hold(ctx, deps, HoldFor::Submission, estimate).await? {
+            Hold::Go(line) => line,
+            Hold::Wait(outcome) => return Ok(outcome),
+        };
+        p.cost = cost.iter().cloned().collect();
         p.submitting_since = Some(now_ms());
         save(ctx, deps, &p).await?;
         let task = match kind.submit(ctx, deps, uncertain).await {
             Ok(t) => t,
             Err(f) => {
                 if !f.may_have_acted {
-                    // Nothing reached the vendor: the next attempt need not reconcile.
+                    // Nothing reached the vendor: the next attempt need not reconcile, and
+                    // the hold goes back to the budget.
                     p.submitting_since = None;
+                    p.cost.clear();
                     save(ctx, deps, &p).await?;
+                    if cost.is_some() {
+                        budget::release(ctx, deps, HoldFor::Submission, &account).await;
+                    }
                 }
                 return Err(f.error);
             }
         };
+        if let Some(line) = &cost {
+            budget::record_metrics(line);
+        }
         p.task = Some(task.clone());
         p.submitting_since = None;
         p.submitted_at = Some(now_ms());
@@ -514,7 +536,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
     outputs: Vec<Output>,
 ) -> Result<StepOutcome, JobError> {
     let Some(deliver) = deliver else {
-        return Ok(StepOutcome::Done(result(&facts, &outputs, None)));
+        return Ok(StepOutcome::Done(result(&facts, &outputs, None, &p.cost)));
     };
     let account = account(ctx)?;
     let template = deliver
@@ -690,18 +712,47 @@ async fn children<T: Serialize + DeserializeOwned>(
         }
     }
     let (facts, outputs) = p.done.clone().unwrap_or((Value::Null, Vec::new()));
-    Ok(StepOutcome::Done(result(&facts, &outputs, Some(stored))))
+    Ok(StepOutcome::Done(result(
+        &facts,
+        &outputs,
+        Some(stored),
+        &p.cost,
+    )))
 }
 
-fn result(facts: &Value, outputs: &[Output], stored: Option<Vec<Value>>) -> Value {
+/// A classroom job's result: the task's facts, its outputs, what the deliveries stored, and
+/// the cost of the job with its deliveries (their `cost` lines summed into its own).
+fn result(
+    facts: &Value,
+    outputs: &[Output],
+    stored: Option<Vec<Value>>,
+    own: &[CostLine],
+) -> Value {
     let mut r = json!({
         "task": facts,
         "outputs": outputs.iter().map(|o| o.facts.clone()).collect::<Vec<_>>(),
     });
+    let children = stored.iter().flatten().flat_map(|s| {
+        serde_json::from_value::<Vec<CostLine>>(s["cost"].clone()).unwrap_or_default()
+    });
+    let cost = merge_costs(own.iter().cloned().chain(children));
     if let Some(stored) = stored {
         r["stored"] = json!(stored);
     }
+    r["cost"] = json!(cost);
     r
+}
+
+/// What a submission of `vendor` is counted as before it is made: Plaso's export by the hours
+/// configured per export (Plaso tells neither the classroom's length nor the video's). The
+/// other vendors' submissions are not billed; their traffic is counted by the downloads.
+fn submission_estimate(deps: &JobDeps, vendor: Vendor, account: &str) -> Option<CostLine> {
+    let pricing = deps.config.costs.pricing(vendor, account)?;
+    if pricing.unit != CostUnit::TranscodedHour {
+        return None;
+    }
+    let hours = deps.config.costs.estimated_hours(account);
+    budget::cost_line(deps, vendor, account, hours, CostBasis::Estimated)
 }
 
 /// After a classroom job of `vendor` was cancelled: the vendor task its checkpoint names, if it

@@ -5,13 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use creel_core::JobError;
+use creel_core::config::Vendor;
+use creel_core::{CostBasis, JobError};
 use creel_queue::{JobContext, StepOutcome};
 use creel_storage::{AnySink, AnyUpload, ObjectKey, ObjectMeta, Sink, Upload};
 use futures::StreamExt;
 
 use super::{DEFAULT_KEY, DownloadCheckpoint, DownloadSource, DownloadSpec, render_key};
 use crate::JobDeps;
+use crate::budget::{self, Hold, HoldFor};
 use crate::transfer_bounds::TransferBounds;
 use crate::vendor_source::resolve;
 
@@ -80,6 +82,29 @@ pub(super) async fn transfer(
         saved,
     };
     let mut bounds = TransferBounds::start(&deps.config.download, spec.max_bytes);
+    // Bytes from Baijiayun spend the account's traffic package: the run holds its expected
+    // length (what it knows of it) against the traffic budget first, and settles the bytes
+    // that came.
+    let traffic = match &spec.source {
+        DownloadSource::Vendor(source) if source.vendor() == Vendor::Baijiayun => {
+            ctx.account.as_deref()
+        }
+        _ => None,
+    };
+    if let Some(account) = traffic {
+        #[allow(clippy::cast_precision_loss)]
+        let expected = spec.expected_length.unwrap_or(0) as f64;
+        let estimate = budget::cost_line(
+            deps,
+            Vendor::Baijiayun,
+            account,
+            expected,
+            CostBasis::Estimated,
+        );
+        if let Hold::Wait(outcome) = budget::hold(ctx, deps, HoldFor::Traffic, estimate).await? {
+            return Ok(outcome);
+        }
+    }
     let (response, vendor_md5) = attempt.fetch().await?;
     let expected_md5 = spec.expected_md5.clone().or(vendor_md5);
     let meta = ObjectMeta {
@@ -87,8 +112,23 @@ pub(super) async fn transfer(
         md5: expected_md5.clone(),
     };
     let opened = attempt.open(&response, &meta, &mut bounds).await?;
+    let resumed_from = opened.upload.bytes();
     let Opened { upload, total, .. } = attempt.copy(opened, response, &mut bounds).await?;
     let bytes = upload.bytes();
+    let cost = match traffic {
+        #[allow(clippy::cast_precision_loss)]
+        Some(account) => budget::cost_line(
+            deps,
+            Vendor::Baijiayun,
+            account,
+            bytes.saturating_sub(resumed_from) as f64,
+            CostBasis::Actual,
+        ),
+        None => None,
+    };
+    if let Some(line) = &cost {
+        budget::settle(ctx, deps, HoldFor::Traffic, line).await;
+    }
     tracing::Span::current().record("creel.transfer.bytes", bytes);
     let digest = upload.md5_hex();
     if let Some(e) = mismatch(spec, total, bytes, expected_md5.as_deref(), &digest) {
@@ -114,6 +154,7 @@ pub(super) async fn transfer(
         "location": stored.location,
         "bytes": stored.bytes,
         "md5": digest,
+        "cost": cost.into_iter().collect::<Vec<_>>(),
     })))
 }
 

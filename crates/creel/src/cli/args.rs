@@ -32,6 +32,9 @@ pub(crate) enum Command {
     /// Pause or resume a queue.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Vendor accounts: what they spent, and their budgets.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -182,6 +185,47 @@ pub(crate) enum QueueCommand {
     Pause { name: String },
     /// Let workers take jobs of this queue again.
     Resume { name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AccountsCommand {
+    /// Cost, vendor traffic and billed quantities per day, with the budget and what today and
+    /// this month used of it.
+    Usage {
+        /// The vendor account's name in the config.
+        account: String,
+        /// The first day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, YYYY-MM-DD (default: today, in costs.utc_offset_minutes).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Budgets set at run time, over the configured ones.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BudgetCommand {
+    /// Sets limits of an account's budget for the whole fleet at once (a number, or `none` to
+    /// lift the limit), then wakes the jobs waiting for a budget so each checks again.
+    Set {
+        /// The vendor account's name in the config.
+        account: String,
+        /// Most spent per day, in the account's currency.
+        #[arg(long)]
+        daily: Option<creel::budget_cli::Limit<f64>>,
+        /// Most spent per month.
+        #[arg(long)]
+        monthly: Option<creel::budget_cli::Limit<f64>>,
+        /// Most vendor traffic per day, in bytes.
+        #[arg(long)]
+        daily_traffic_bytes: Option<creel::budget_cli::Limit<u64>>,
+        /// Most vendor traffic per month, in bytes.
+        #[arg(long)]
+        monthly_traffic_bytes: Option<creel::budget_cli::Limit<u64>>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -13,8 +13,8 @@ use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    Command, ConfigCommand, EnqueueArgs, JobsCommand, QueueCommand, SimArgs, StorageCommand,
-    VendorCommand,
+    AccountsCommand, BudgetCommand, Command, ConfigCommand, EnqueueArgs, JobsCommand, QueueCommand,
+    SimArgs, StorageCommand, VendorCommand,
 };
 use super::output::{out, print_value, stop_on_signal};
 
@@ -46,6 +46,8 @@ pub(crate) enum Configured {
     Jobs(JobsCommand),
     /// `creel queue …`.
     Queue(QueueCommand),
+    /// `creel accounts …`.
+    Accounts(AccountsCommand),
     /// `creel storage …`.
     Storage(StorageCommand),
     /// `creel vendor …`.
@@ -67,6 +69,7 @@ impl Invocation {
             Command::Enqueue(a) => Self::Configured(Configured::Enqueue(a)),
             Command::Jobs(c) => Self::Configured(Configured::Jobs(c)),
             Command::Queue(c) => Self::Configured(Configured::Queue(c)),
+            Command::Accounts(c) => Self::Configured(Configured::Accounts(c)),
             Command::Storage(c) => Self::Configured(Configured::Storage(c)),
             Command::Vendor(c) => Self::Configured(Configured::Vendor(c)),
             Command::Config(ConfigCommand::Check) => Self::Configured(Configured::ConfigCheck),
@@ -170,6 +173,7 @@ pub(crate) async fn configured(
         Configured::Enqueue(a) => enqueue(a, &config, json).await,
         Configured::Jobs(cmd) => super::jobs::jobs(cmd, &connect(&config).await?, json).await,
         Configured::Queue(cmd) => pause_or_resume(cmd, &connect(&config).await?, json).await,
+        Configured::Accounts(cmd) => accounts(cmd, &config, json).await,
         Configured::Storage(StorageCommand::Sweep {
             profile,
             older_than_hours,
@@ -297,6 +301,73 @@ async fn pause_or_resume(cmd: QueueCommand, queue: &Queue, json: bool) -> anyhow
         &serde_json::json!({"queue": name, "paused": paused}),
         &format!("{name} {done}"),
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `creel accounts usage|budget set`.
+async fn accounts(cmd: AccountsCommand, config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let known = |account: &str| {
+        if config.accounts.contains_key(account) {
+            Ok(())
+        } else {
+            Err(anyhow::format_err!(
+                "account: no vendor account named {account:?} is configured"
+            ))
+        }
+    };
+    match cmd {
+        AccountsCommand::Usage { account, from, to } => {
+            known(&account)?;
+            let days = creel_core::UsageCalendar::new(config.costs.utc_offset_minutes)
+                .range(
+                    from.as_deref(),
+                    to.as_deref(),
+                    creel_queue::MAX_USAGE_DAYS,
+                    chrono::Utc::now(),
+                )
+                .map_err(|(field, reason)| anyhow::format_err!("--{field}: {reason}"))?;
+            let usage = connect(config)
+                .await?
+                .account_usage(&account, &config.costs, days)
+                .await?;
+            print_value(
+                json,
+                &serde_json::to_value(&usage)?,
+                &creel::budget_cli::usage_text(&usage),
+            );
+        }
+        AccountsCommand::Budget(BudgetCommand::Set {
+            account,
+            daily,
+            monthly,
+            daily_traffic_bytes,
+            monthly_traffic_bytes,
+        }) => {
+            known(&account)?;
+            let change = creel_queue::BudgetOverride {
+                daily: daily.map(|l| l.0),
+                monthly: monthly.map(|l| l.0),
+                daily_traffic_bytes: daily_traffic_bytes.map(|l| l.0),
+                monthly_traffic_bytes: monthly_traffic_bytes.map(|l| l.0),
+            };
+            if change == creel_queue::BudgetOverride::default() {
+                anyhow::bail!(
+                    "give at least one of --daily, --monthly, --daily-traffic-bytes, --monthly-traffic-bytes"
+                );
+            }
+            let queue = connect(config).await?;
+            let woken = queue.set_budget(&account, &change).await?;
+            let budget = queue
+                .budget_override(&account)
+                .await?
+                .apply(&config.costs.budget(&account));
+            print_value(
+                json,
+                &serde_json::json!({"account": account, "budget": budget, "woken": woken}),
+                &format!("{account}: budget set; {woken} waiting jobs woken"),
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
