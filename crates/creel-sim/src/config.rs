@@ -89,6 +89,10 @@ pub struct SimConfig {
     /// What Baijiayun API 19's `success_fids` name: the document calls them source video
     /// fids while its example looks like a session id; both readings are offered.
     pub success_fids: FidReading,
+    /// Every this many vendor seconds each Baijiayun account gets a new VOD video (uploaded
+    /// and transcoding), listed by `getVideoList`: lessons that keep coming while a backfill
+    /// walks the list. `None`: only the videos a test adds.
+    pub new_vod_every_secs: Option<u64>,
 }
 
 /// What Baijiayun API 19's `success_fids` hold.
@@ -114,6 +118,7 @@ impl Default for SimConfig {
             rate_limit: RateLimitAnswer::default(),
             plaso_clock_tolerance_secs: 60,
             success_fids: FidReading::default(),
+            new_vod_every_secs: None,
         }
     }
 }

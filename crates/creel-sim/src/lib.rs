@@ -11,6 +11,7 @@
 
 pub mod baijiayun;
 mod callbacks;
+pub mod china_time;
 pub mod clock;
 pub mod config;
 pub mod faults;

@@ -118,6 +118,10 @@ fn dispatch(sim: &Simulator, partner: &str, path: &str, f: &HashMap<String, Stri
         "mergePlaybackToPureVideo" => merge(sim, &mut world, partner, f),
         "getMergePureVideoInfo" => merge_info(sim, &world, partner, f),
         "getStatus" | "getInfo" | "getUrl" => vod(sim, &world, partner, name, f),
+        "getVideoList" => {
+            sim.bjy_clock_vods(&mut world, partner);
+            vod_list(sim, &world, partner, f)
+        }
         "setTranscodeCallbackUrl" => match f.get("url") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 world
@@ -163,7 +167,7 @@ fn video_json(v: &super::SimVideo, size: u64) -> Value {
     json!({
         "room_id": v.room_id, "session_id": v.session_id, "video_id": v.video_id, "name": v.name,
         "status": v.status, "version": v.version, "version_type": i64::from(v.version != Some(0)),
-        "length": 600, "total_size": size, "create_time": "2026-11-22 10:00:00",
+        "length": 600, "total_size": size, "create_time": crate::china_time::format(v.added_unix),
     })
 }
 
@@ -507,6 +511,49 @@ fn merge_info(
         }
         _ => fail(sim, 1, "纯视频生成中"),
     }
+}
+
+/// VOD `getVideoList`: the account's VOD videos, newest first (the document does not say;
+/// this is the playback list's order), `create_time` as local time text (UTC+8), only those
+/// added since `create_time` when it is given.
+fn vod_list(sim: &Simulator, world: &World, partner: &str, f: &HashMap<String, String>) -> Answer {
+    let page = int(f, "page").unwrap_or(1);
+    let size = int(f, "page_size").unwrap_or(20);
+    if page < 1 || !(1..=1000).contains(&size) {
+        return fail(sim, 1001, "page must be 1 or more and page_size 1 to 1000");
+    }
+    let since = match f.get("create_time").filter(|t| !t.is_empty()) {
+        Some(t) => match crate::china_time::parse(t) {
+            Some(s) => s,
+            None => return fail(sim, 1001, "create_time must be YYYY-MM-DD HH:MM:SS"),
+        },
+        None => 0,
+    };
+    let mut all: Vec<&super::SimVideo> = world
+        .baijiayun
+        .videos
+        .values()
+        .filter(|v| v.kind == "vod" && v.partner_id == partner && v.added_unix >= since)
+        .collect();
+    all.sort_by_key(|v| std::cmp::Reverse((v.added_unix, v.video_id)));
+    let (page, size) = (page as usize, size as usize);
+    let list: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|v| {
+            json!({
+                "video_id": v.video_id, "name": v.name, "status": v.status,
+                "total_size": if v.status == 100 { size_of(world, v) } else { 0 },
+                "create_time": crate::china_time::format(v.added_unix),
+                "length": "600", "publish_status": 1,
+            })
+        })
+        .collect();
+    ok(
+        sim,
+        json!({"total": all.len(), "page": page, "page_size": size, "list": list}),
+    )
 }
 
 fn vod(

@@ -63,6 +63,8 @@ pub struct SimVideo {
     pub file: String,
     /// Dual-teacher serial number (auto-match callback on success).
     pub serial_number: Option<String>,
+    /// When it was added, in vendor Unix seconds (`create_time` in lists).
+    pub added_unix: u64,
     #[serde(skip)]
     created: Duration,
     #[serde(skip)]
@@ -94,6 +96,8 @@ pub struct BaijiayunWorld {
     next_video_id: i64,
     /// Rooms whose crops and pure videos fail to transcode (status 30).
     failing_rooms: std::collections::HashSet<i64>,
+    /// Per account, how many clock-driven VOD videos it got so far (`new_vod_every_secs`).
+    clock_vods: HashMap<String, u64>,
 }
 
 impl BaijiayunWorld {
@@ -148,6 +152,7 @@ impl Simulator {
                 name: format!("{kind} {video_id}"),
                 file,
                 serial_number: None,
+                added_unix: self.clock().unix_secs(),
                 created: self.clock().elapsed(),
                 outcome,
                 steps,
@@ -194,6 +199,59 @@ impl Simulator {
     pub fn baijiayun_add_vod(&self, partner_id: &str, outcome: TaskOutcome) -> i64 {
         let mut world = self.world();
         self.bjy_new_video(&mut world, partner_id, "vod", None, 2, outcome)
+    }
+
+    /// Adds `count` VOD videos of `partner_id` that were uploaded and transcoded in the past:
+    /// the first at `first_unix` (vendor Unix seconds), then one every `every_secs`. Returns
+    /// their ids, oldest first.
+    pub fn baijiayun_add_past_vods(
+        &self,
+        partner_id: &str,
+        count: usize,
+        first_unix: u64,
+        every_secs: u64,
+    ) -> Vec<i64> {
+        let mut world = self.world();
+        let mut at = first_unix;
+        (0..count)
+            .map(|_| {
+                let id = self.bjy_new_video(
+                    &mut world,
+                    partner_id,
+                    "vod",
+                    None,
+                    0,
+                    TaskOutcome::Success,
+                );
+                if let Some(v) = world.baijiayun.videos.get_mut(&id) {
+                    v.status = 100;
+                    v.added_unix = at;
+                }
+                at += every_secs;
+                id
+            })
+            .collect()
+    }
+
+    /// The VOD videos `partner_id` gets from the clock (`new_vod_every_secs`) up to now.
+    pub(crate) fn bjy_clock_vods(&self, world: &mut World, partner_id: &str) {
+        let Some(every) = self.config().new_vod_every_secs.filter(|e| *e > 0) else {
+            return;
+        };
+        let due = self.clock().elapsed().as_secs() / every;
+        let had = world
+            .baijiayun
+            .clock_vods
+            .get(partner_id)
+            .copied()
+            .unwrap_or(0);
+        for _ in had..due {
+            self.bjy_new_video(world, partner_id, "vod", None, 2, TaskOutcome::Success);
+        }
+        world
+            .baijiayun
+            .clock_vods
+            .insert(partner_id.to_owned(), due.max(had));
     }
 
     /// Adds a merged playback (for API 38) and returns its `mixed_playback_id`.

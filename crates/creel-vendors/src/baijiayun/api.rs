@@ -10,7 +10,7 @@ use super::BaijiayunClient;
 use super::endpoints::*;
 use super::model::{
     CropResult, CropSegment, ExpiringUrl, PlayInfo, PlaybackInfo, PlaybackPage, RoomPureVideo,
-    VodInfo, VodState,
+    VodInfo, VodPage, VodState,
 };
 use crate::endpoint::Endpoint;
 use crate::error::VendorError;
@@ -214,6 +214,28 @@ impl BaijiayunClient {
     pub async fn vod_info(&self, video_id: i64) -> Result<VodInfo, VendorError> {
         let p = params([("video_id", Some(video_id.to_string()))]);
         self.call_typed(&VOD_INFO, p).await
+    }
+
+    /// VOD `getVideoList`: a page (`page` from 1) of the account's videos, at most 1000 a
+    /// page; with `created_since` (`YYYY-MM-DD HH:MM:SS`), only those added since.
+    pub async fn vod_list(
+        &self,
+        page: u32,
+        page_size: u32,
+        created_since: Option<&str>,
+    ) -> Result<VodPage, VendorError> {
+        if page == 0 {
+            return Err(invalid(&VOD_LIST, "page", "pages start at 1"));
+        }
+        if !(1..=1000).contains(&page_size) {
+            return Err(invalid(&VOD_LIST, "page_size", "must be 1 to 1000"));
+        }
+        let p = params([
+            ("page", Some(page.to_string())),
+            ("page_size", Some(page_size.to_string())),
+            ("create_time", created_since.map(str::to_owned)),
+        ]);
+        self.call_typed(&VOD_LIST, p).await
     }
 
     /// VOD `getUrl`: fresh renditions, valid `expires_in` seconds (vendor default 12 h).

@@ -102,6 +102,13 @@ endpoint!(
     "VOD: a video's info, including file_md5"
 );
 endpoint!(
+    VOD_LIST,
+    "vod_list",
+    "/openapi/video/getVideoList",
+    true,
+    "VOD API-31: the account's videos, paged (page_size at most 1000), with status and total_size"
+);
+endpoint!(
     VOD_URL,
     "vod_get_url",
     "/openapi/video/getUrl",
@@ -131,7 +138,7 @@ endpoint!(
 );
 
 /// Every Baijiayun endpoint creel calls.
-pub const ENDPOINTS: [Endpoint; 16] = [
+pub const ENDPOINTS: [Endpoint; 17] = [
     PLAYBACK_INFO,
     PLAYBACK_LIST,
     CROP_LIST,
@@ -144,6 +151,7 @@ pub const ENDPOINTS: [Endpoint; 16] = [
     MERGE_PURE_VIDEO_INFO,
     VOD_STATUS,
     VOD_INFO,
+    VOD_LIST,
     VOD_URL,
     VOD_UPLOAD,
     SET_TRANSCODE_CALLBACK,

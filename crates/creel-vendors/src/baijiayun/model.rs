@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-pub(crate) use crate::lenient::{int, opt_int};
+pub(crate) use crate::lenient::{int, opt_int, opt_text};
 
 /// A playback's (or cropped version's) state: the `status` of API 1/10 and of the transcode
 /// callback.
@@ -99,6 +99,12 @@ pub struct PlaybackItem {
     /// 0 for the main version.
     #[serde(default, deserialize_with = "opt_int")]
     pub version_type: Option<i64>,
+    /// When the playback was made, as the vendor wrote it (local time text or Unix seconds).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub create_time: Option<String>,
+    /// Its size in bytes (original and transcoded files), when listed.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub total_transcode_size: Option<i64>,
 }
 
 /// A page of playbacks (API 2) or crop versions (API 10).
@@ -295,6 +301,37 @@ pub struct VodState {
     /// Its description.
     #[serde(default)]
     pub info: Option<String>,
+}
+
+/// One video of VOD `getVideoList` (the fields creel uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VodItem {
+    /// The video.
+    #[serde(deserialize_with = "int")]
+    pub video_id: i64,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its state.
+    pub status: VodStatus,
+    /// Size in bytes (once transcoded).
+    #[serde(default, deserialize_with = "opt_int")]
+    pub total_size: Option<i64>,
+    /// When it was added, as the vendor wrote it (the document shows both Unix seconds and
+    /// local time text).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub create_time: Option<String>,
+}
+
+/// A page of VOD `getVideoList`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VodPage {
+    /// How many videos the account has.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub total: Option<i64>,
+    /// This page.
+    #[serde(default)]
+    pub list: Vec<VodItem>,
 }
 
 /// VOD `getInfo` (the fields creel uses).
