@@ -1,5 +1,6 @@
 //! `creel worker` processes for tests that kill them with SIGKILL: spawn them on one config
-//! file (their stderr appended to `<config>.log`), kill one, and kill what is left on drop.
+//! file (their stderr appended to `<config>.log`), kill one, and kill what is left on drop; and
+//! the head of such a config file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,6 +65,24 @@ impl WorkerProcesses {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
+}
+
+/// The start of a worker process's config file: Redis at `redis_url`, short leases and drains
+/// (a killed worker's jobs come back within seconds), retries that outlast many kills, and the
+/// `default` queue with `concurrency` slots. The test appends its own sections.
+#[must_use]
+pub fn config_head(redis_url: &str, concurrency: usize) -> String {
+    format!(
+        r#"[redis]
+url = "{redis_url}"
+[worker]
+lease_ms = 1500
+drain_ms = 500
+default_retry = {{ max_attempts = 30, base_delay = 200, max_delay = 1000, jitter = 0.2 }}
+[worker.queues.default]
+concurrency = {concurrency}
+"#
+    )
 }
 
 impl Drop for WorkerProcesses {

@@ -121,6 +121,35 @@ impl UsageCalendar {
             .unwrap_or(at + Duration::days(31))
     }
 
+    /// A time as vendors and requests write it, in this calendar's zone: `YYYY-MM-DD HH:MM:SS`,
+    /// `YYYY-MM-DD` (its midnight) or Unix seconds; `None` for anything else.
+    #[must_use]
+    pub fn parse_time(&self, text: &str) -> Option<DateTime<Utc>> {
+        let text = text.trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return DateTime::from_timestamp(text.parse().ok()?, 0);
+        }
+        let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()?
+                    .and_hms_opt(0, 0, 0)
+            })?;
+        self.offset
+            .from_local_datetime(&local)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// `at` as `YYYY-MM-DD HH:MM:SS` in this calendar's zone (what vendor filters take).
+    #[must_use]
+    pub fn format_time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.offset)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    }
+
     /// The days of a usage request: `from` to `to` (`YYYY-MM-DD`), by default the 30 days up
     /// to today (`now`'s day). The error names the bad field (`from` or `to`) and says why.
     pub fn range(
@@ -261,5 +290,14 @@ mod tests {
                 .0,
             "to"
         );
+        let t = cal.parse_time("2018-03-19 09:43:48").expect("vendor text");
+        assert_eq!(t.timestamp(), 1_521_423_828);
+        assert_eq!(cal.parse_time("1521423828"), Some(t));
+        assert_eq!(cal.format_time(t), "2018-03-19 09:43:48");
+        assert_eq!(
+            cal.parse_time("2018-03-19").expect("date").timestamp(),
+            1_521_388_800
+        );
+        assert!(cal.parse_time("soon").is_none());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use creel_core::config::{CostUnit, OnExceed, Vendor};
+use creel_core::config::{CostUnit, CostsConfig, OnExceed, Vendor};
 use creel_core::{CostBasis, CostLine, JobError};
 use creel_queue::{BudgetRefusal, Charge, Counts, JobContext, Reservation, StepOutcome};
 
@@ -40,16 +40,17 @@ impl HoldFor {
     }
 }
 
-/// The cost line of `quantity` units at `account` of `vendor`, or `None` when that vendor
-/// bills nothing creel counts.
-pub(crate) fn cost_line(
-    deps: &JobDeps,
+/// The cost line of `quantity` units at `account` of `vendor` at the prices of `costs`, or
+/// `None` when that vendor bills nothing creel counts.
+#[must_use]
+pub fn cost_line(
+    costs: &CostsConfig,
     vendor: Vendor,
     account: &str,
     quantity: f64,
     basis: CostBasis,
 ) -> Option<CostLine> {
-    let pricing = deps.config.costs.pricing(vendor, account)?;
+    let pricing = costs.pricing(vendor, account)?;
     Some(CostLine {
         vendor,
         account: account.to_owned(),

@@ -1,5 +1,5 @@
 //! Object-key templates: the one expander of `{job_id}`, `{parent}`, `{index}`, `{kind}`,
-//! `{date}` and `{account}`, used by a download (its own key), a classroom job (the keys of its
+//! `{date}`, `{account}` and `{lesson}`, used by a download (its own key), a classroom job (the keys of its
 //! deliveries) and the validator (which renders a sample to check a template before it is
 //! accepted). Placeholders without a value are left as they are, for a later stage to fill.
 
@@ -18,6 +18,8 @@ pub enum Placeholder<'a> {
     Date(&'a str),
     /// `{account}`: the vendor account, `none` without one.
     Account(Option<&'a str>),
+    /// `{lesson}`: a backfilled lesson's vendor id (`archive.scan`).
+    Lesson(&'a str),
 }
 
 impl Placeholder<'_> {
@@ -29,12 +31,13 @@ impl Placeholder<'_> {
             Self::Kind(_) => "kind",
             Self::Date(_) => "date",
             Self::Account(_) => "account",
+            Self::Lesson(_) => "lesson",
         }
     }
 
     fn push_value(&self, out: &mut String) {
         match self {
-            Self::JobId(v) | Self::Parent(v) | Self::Date(v) => out.push_str(v),
+            Self::JobId(v) | Self::Parent(v) | Self::Date(v) | Self::Lesson(v) => out.push_str(v),
             Self::Index(i) => out.push_str(&i.to_string()),
             Self::Kind(k) => out.push_str(&k.replace('.', "-")),
             Self::Account(a) => out.push_str(a.unwrap_or("none")),

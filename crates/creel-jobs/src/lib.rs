@@ -2,7 +2,8 @@
 //! steps, registered as a [`Kind`] in the one list below; [`run`] dispatches a [`Job`] to its kind. Steps return
 //! [`creel_queue::StepOutcome`] or a classified [`creel_core::JobError`], and never see apalis.
 
-mod budget;
+pub mod archive;
+pub mod budget;
 pub mod callbacks;
 pub mod classroom;
 pub mod download;
@@ -43,6 +44,7 @@ kind::kinds![
     classroom::baijiayun::CropSpec,
     classroom::weclassroom::ReplaySpec,
     webhook::WebhookSpec,
+    archive::ArchiveScanSpec,
 ];
 
 /// What job steps need from the process: the queue (progress), an HTTP client, the

@@ -3,6 +3,7 @@
 //! binary runs.
 
 pub mod api;
+pub mod archive_cli;
 pub mod budget_cli;
 pub mod cleanup;
 pub mod consumer;

@@ -19,6 +19,29 @@ use tower::limit::ConcurrencyLimitLayer;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// A client for every configured vendor account, all taking permits from one cluster-wide
+/// limiter on the configured Redis.
+///
+/// # Errors
+/// The limiter cannot reach Redis, or an account's client cannot be built.
+pub async fn vendor_clients(config: &Config) -> anyhow::Result<creel_vendors::VendorClients> {
+    let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(
+        creel_limiter::ClusterLimiter::connect(
+            &crate::settings::redis_target(config),
+            &config.redis.prefix,
+            &config.accounts,
+            config.limiter.clone(),
+        )
+        .await?
+        .with_wait_replicas(config.redis.wait_replicas),
+    );
+    Ok(creel_vendors::VendorClients::new(
+        &config.accounts,
+        &creel_vendors::http_client()?,
+        &limiter,
+    )?)
+}
+
 /// Runs every configured queue's worker (and webhook delivery) until `stop` is cancelled, then
 /// drains and returns.
 pub async fn run(config: Arc<Config>, queue: Queue, stop: CancellationToken) -> anyhow::Result<()> {
@@ -34,21 +57,7 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let interrupt_steps = CancellationToken::new();
     let sources = creel_jobs::source::SourcePolicy::new(&config.download);
-    let limiter: Arc<dyn creel_core::CallLimiter> = Arc::new(
-        creel_limiter::ClusterLimiter::connect(
-            &crate::settings::redis_target(&config),
-            &config.redis.prefix,
-            &config.accounts,
-            config.limiter.clone(),
-        )
-        .await?
-        .with_wait_replicas(config.redis.wait_replicas),
-    );
-    let vendors = creel_vendors::VendorClients::new(
-        &config.accounts,
-        &creel_vendors::http_client()?,
-        &limiter,
-    )?;
+    let vendors = vendor_clients(&config).await?;
     let deps = JobDeps {
         queue: queue.clone(),
         http: sources.client()?,

@@ -17,7 +17,7 @@ use creel_sim::plaso::PlasoOutcome;
 use creel_tests::probe::wait_for_state;
 use creel_tests::stack::Stack;
 use creel_tests::vendor_sim::{self, BJY_PARTNER, PLASO_APP, PLASO_SECRET};
-use creel_tests::worker_processes::WorkerProcesses;
+use creel_tests::worker_processes::{WorkerProcesses, config_head};
 use serde_json::json;
 
 /// Exports the budget allows per day (one transcoded hour, 1 CNY, each).
@@ -44,15 +44,7 @@ async fn a_budget_of_n_exports_lets_n_through_four_processes_and_holds_the_next(
     std::fs::write(
         &config_file,
         format!(
-            r#"[redis]
-url = "{redis}"
-[worker]
-lease_ms = 1500
-drain_ms = 500
-default_retry = {{ max_attempts = 30, base_delay = 200, max_delay = 1000, jitter = 0.2 }}
-[worker.queues.default]
-concurrency = 4
-[classroom.default_poll]
+            r#"{head}[classroom.default_poll]
 first_ms = 100
 max_ms = 800
 [accounts.plaso]
@@ -63,7 +55,7 @@ base_url = "{plaso}"
 [costs.accounts.plaso.budget]
 daily = {N}
 "#,
-            redis = redis.url(),
+            head = config_head(&redis.url(), 4),
             plaso = sim.vendor_base(Vendor::Plaso),
         ),
     )

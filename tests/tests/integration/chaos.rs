@@ -18,7 +18,7 @@ use creel_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use creel_tests::vendor_sim::{
     self, BJY_KEY, BJY_PARTNER, PLASO_APP, PLASO_SECRET, WC_APP, WC_SECRET,
 };
-use creel_tests::worker_processes::WorkerProcesses;
+use creel_tests::worker_processes::{WorkerProcesses, config_head};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -52,15 +52,7 @@ async fn jobs_survive_dozens_of_sigkills_without_paying_or_uploading_twice() {
     std::fs::write(
         &config_file,
         format!(
-            r#"[redis]
-url = "{redis}"
-[worker]
-lease_ms = 1500
-drain_ms = 500
-default_retry = {{ max_attempts = 30, base_delay = 200, max_delay = 1000, jitter = 0.2 }}
-[worker.queues.default]
-concurrency = 6
-[download]
+            r#"{head}[download]
 allow_hosts = ["127.0.0.1"]
 [classroom]
 callback_max_age_secs = 31536000
@@ -97,7 +89,7 @@ secret = "{WC_SECRET}"
 base_url = "{wc}"
 {quota}
 "#,
-            redis = redis.url(),
+            head = config_head(&redis.url(), 6),
             s3 = s3.endpoint,
             plaso = sim.vendor_base(Vendor::Plaso),
             bjy = sim.vendor_base(Vendor::Baijiayun),

@@ -6,6 +6,7 @@
 
 mod api_e2e;
 mod architecture;
+mod backfill;
 mod budgets;
 mod chaos;
 mod classroom;

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api;
+mod archive;
 mod costs;
 mod error;
 mod events;
@@ -22,6 +23,7 @@ use crate::RetryPolicy;
 
 pub use accounts::*;
 pub use api::*;
+pub use archive::*;
 pub use costs::*;
 pub use error::ConfigError;
 pub(crate) use error::all_positive;
@@ -94,6 +96,8 @@ pub struct Config {
     pub telemetry: crate::telemetry::TelemetryConfig,
     /// Prices, the usage calendar and budgets per vendor account.
     pub costs: CostsConfig,
+    /// Backfill: how `archive.scan` jobs walk a vendor's lessons.
+    pub archive: ArchiveConfig,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
         self.classroom.validate()?;
         self.telemetry.validate()?;
         self.costs.validate(&self.accounts)?;
+        self.archive.validate()?;
         for (i, rule) in self.classroom.auto_archive.iter().enumerate() {
             let field = format!("classroom.auto_archive[{i}]");
             match self.accounts.get(&rule.account) {

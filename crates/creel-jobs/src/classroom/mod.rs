@@ -328,12 +328,16 @@ pub(crate) fn account(ctx: &JobContext) -> Result<&str, JobError> {
         .ok_or_else(|| JobError::permanent("the job names no vendor account"))
 }
 
-async fn save<T: Serialize + DeserializeOwned>(
+/// Saves `progress` as the job's checkpoint, only while this worker holds the job.
+///
+/// # Errors
+/// It does not serialize (permanent), the lease was lost or Redis failed (retryable).
+pub(crate) async fn save<P: Serialize>(
     ctx: &JobContext,
     deps: &JobDeps,
-    p: &Progress<T>,
+    progress: &P,
 ) -> Result<(), JobError> {
-    let value = serde_json::to_value(p)
+    let value = serde_json::to_value(progress)
         .map_err(|e| JobError::permanent(format!("checkpoint does not serialize: {e}")))?;
     match deps.queue.save_checkpoint(ctx, &value).await {
         Ok(true) => Ok(()),
@@ -752,7 +756,13 @@ fn submission_estimate(deps: &JobDeps, vendor: Vendor, account: &str) -> Option<
         return None;
     }
     let hours = deps.config.costs.estimated_hours(account);
-    budget::cost_line(deps, vendor, account, hours, CostBasis::Estimated)
+    budget::cost_line(
+        &deps.config.costs,
+        vendor,
+        account,
+        hours,
+        CostBasis::Estimated,
+    )
 }
 
 /// After a classroom job of `vendor` was cancelled: the vendor task its checkpoint names, if it

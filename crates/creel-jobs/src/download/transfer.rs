@@ -95,7 +95,7 @@ pub(super) async fn transfer(
         #[allow(clippy::cast_precision_loss)]
         let expected = spec.expected_length.unwrap_or(0) as f64;
         let estimate = budget::cost_line(
-            deps,
+            &deps.config.costs,
             Vendor::Baijiayun,
             account,
             expected,
@@ -118,7 +118,7 @@ pub(super) async fn transfer(
     let cost = match traffic {
         #[allow(clippy::cast_precision_loss)]
         Some(account) => budget::cost_line(
-            deps,
+            &deps.config.costs,
             Vendor::Baijiayun,
             account,
             bytes.saturating_sub(resumed_from) as f64,

@@ -35,6 +35,9 @@ pub(crate) enum Command {
     /// Vendor accounts: what they spent, and their budgets.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Backfill: archive every past lesson of an account into a storage profile (enqueues an
+    /// `archive.scan` job; with --dry-run, prints what it would archive and what that costs).
+    Archive(ArchiveArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -147,6 +150,45 @@ pub(crate) struct EnqueueArgs {
     /// The principal that owns the job (an API token's name makes it visible to that token).
     #[arg(long, default_value = "cli")]
     pub(crate) owner: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ArchiveArgs {
+    /// The vendor account.
+    #[arg(long)]
+    pub(crate) account: String,
+    /// What to walk: baijiayun_vod, baijiayun_playback or plaso_records.
+    #[arg(long, alias = "kind")]
+    pub(crate) source: creel_jobs::archive::LessonSource,
+    /// Lessons made on or after this (YYYY-MM-DD or "YYYY-MM-DD HH:MM:SS", in
+    /// costs.utc_offset_minutes).
+    #[arg(long)]
+    pub(crate) since: String,
+    /// Lessons made on or before this (default: now).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// The storage profile to archive into.
+    #[arg(long)]
+    pub(crate) deliver: String,
+    /// The object key template (over {lesson}, {index}, {account}, {date}, {kind}).
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// plaso_records: a file of record ids, one per line.
+    #[arg(long)]
+    pub(crate) records: Option<PathBuf>,
+    /// At most this many archive jobs unfinished at once (default archive.max_in_flight).
+    #[arg(long)]
+    pub(crate) max_in_flight: Option<u32>,
+    /// The queue.
+    #[arg(long, default_value = creel_core::DEFAULT_QUEUE)]
+    pub(crate) queue: String,
+    /// The principal that owns the scan and its jobs.
+    #[arg(long, default_value = "cli")]
+    pub(crate) owner: String,
+    /// Walk the vendor's lists here and print what would be archived, its estimated cost and
+    /// traffic, and whether it fits the budgets; enqueue nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Subcommand)]

@@ -13,8 +13,8 @@ use creel_queue::Queue;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    AccountsCommand, BudgetCommand, Command, ConfigCommand, EnqueueArgs, JobsCommand, QueueCommand,
-    SimArgs, StorageCommand, VendorCommand,
+    AccountsCommand, ArchiveArgs, BudgetCommand, Command, ConfigCommand, EnqueueArgs, JobsCommand,
+    QueueCommand, SimArgs, StorageCommand, VendorCommand,
 };
 use super::output::{out, print_value, stop_on_signal};
 
@@ -48,6 +48,8 @@ pub(crate) enum Configured {
     Queue(QueueCommand),
     /// `creel accounts …`.
     Accounts(AccountsCommand),
+    /// `creel archive`.
+    Archive(ArchiveArgs),
     /// `creel storage …`.
     Storage(StorageCommand),
     /// `creel vendor …`.
@@ -70,6 +72,7 @@ impl Invocation {
             Command::Jobs(c) => Self::Configured(Configured::Jobs(c)),
             Command::Queue(c) => Self::Configured(Configured::Queue(c)),
             Command::Accounts(c) => Self::Configured(Configured::Accounts(c)),
+            Command::Archive(a) => Self::Configured(Configured::Archive(a)),
             Command::Storage(c) => Self::Configured(Configured::Storage(c)),
             Command::Vendor(c) => Self::Configured(Configured::Vendor(c)),
             Command::Config(ConfigCommand::Check) => Self::Configured(Configured::ConfigCheck),
@@ -174,6 +177,7 @@ pub(crate) async fn configured(
         Configured::Jobs(cmd) => super::jobs::jobs(cmd, &connect(&config).await?, json).await,
         Configured::Queue(cmd) => pause_or_resume(cmd, &connect(&config).await?, json).await,
         Configured::Accounts(cmd) => accounts(cmd, &config, json).await,
+        Configured::Archive(a) => archive(a, &config, json).await,
         Configured::Storage(StorageCommand::Sweep {
             profile,
             older_than_hours,
@@ -300,6 +304,65 @@ async fn pause_or_resume(cmd: QueueCommand, queue: &Queue, json: bool) -> anyhow
         json,
         &serde_json::json!({"queue": name, "paused": paused}),
         &format!("{name} {done}"),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `creel archive`: enqueues the `archive.scan` job (validated as the API validates), or with
+/// `--dry-run` walks the lists here and prints what it would do.
+async fn archive(a: ArchiveArgs, config: &Arc<Config>, json: bool) -> anyhow::Result<ExitCode> {
+    let record_ids = match &a.records {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--records {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    let spec = creel_jobs::archive::ArchiveScanSpec {
+        source: a.source,
+        since: a.since,
+        until: a.until,
+        record_ids,
+        deliver: creel_jobs::classroom::Deliver {
+            profile: a.deliver,
+            key: a.key,
+        },
+        max_in_flight: a.max_in_flight,
+    };
+    let request = JobRequest {
+        queue: a.queue,
+        account: Some(a.account.clone()),
+        created_by: Some(a.owner),
+        ..JobRequest::new("archive.scan", serde_json::to_value(&spec)?)
+    };
+    creel_jobs::Validator::new(Arc::clone(config))
+        .validate(&request)
+        .map_err(|e| anyhow::format_err!("invalid request: {e}"))?;
+    let queue = connect(config).await?;
+    if a.dry_run {
+        let run = creel::archive_cli::dry_run(config, &queue, &a.account, &spec).await?;
+        let currency = queue
+            .account_usage(&a.account, &config.costs, Vec::new())
+            .await?
+            .currency;
+        print_value(
+            json,
+            &serde_json::to_value(&run)?,
+            &creel::archive_cli::dry_run_text(&run, &currency),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let e = queue.enqueue(request).await?;
+    print_value(
+        json,
+        &serde_json::to_value(&e)?,
+        &format!(
+            "{} archive.scan enqueued; follow it with: creel jobs watch {}",
+            e.id, e.id
+        ),
     );
     Ok(ExitCode::SUCCESS)
 }
