@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use creel_core::config::{CostUnit, CostsConfig, OnExceed, Vendor};
-use creel_core::{CostBasis, CostLine, JobError};
-use creel_queue::{BudgetRefusal, Charge, Counts, JobContext, Reservation, StepOutcome};
+use creel_core::{CostBasis, CostLine, JobError, UsageCalendar};
+use creel_queue::{Charge, Counts, JobContext, Reservation, StepOutcome};
+use creel_vendors::baijiayun::model::AccountInfo;
 
 use crate::JobDeps;
 
@@ -121,20 +122,113 @@ pub(crate) async fn hold(
         .map_err(|e| JobError::retryable(format!("taking the budget hold: {e}")))?;
     match reservation {
         Reservation::Taken | Reservation::AlreadyHeld => Ok(Hold::Go(Some(line))),
-        Reservation::Refused(refusal) => refused(&line.account, &refusal, budget.on_exceed),
+        Reservation::Refused(r) => refused(
+            &line.account,
+            &r.limit,
+            &r.to_string(),
+            r.resets_at,
+            budget.on_exceed,
+        )
+        .map(Hold::Wait),
     }
 }
 
-fn refused(account: &str, refusal: &BudgetRefusal, on_exceed: OnExceed) -> Result<Hold, JobError> {
-    let reason = format!("account {account}: {refusal}");
-    tracing::info!(name: "budget refused", %account, limit = %refusal.limit, "a step waits for its budget or fails");
+/// How long a Baijiayun package reading (`getAccountInfo`) is used before it is read again:
+/// Baijiayun counts traffic once a day, and creel adds what it downloaded since.
+const PACKAGE_READING_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Checks the traffic floor of a Baijiayun account (`budget.min_free_traffic_bytes`) before a
+/// download of `expected` bytes: the package's traffic left by Baijiayun's last count
+/// (`getAccountInfo`, read through the quota and kept for a while), less what creel downloaded
+/// today, less this download, must stay at or above the floor. `Some(outcome)` when the job
+/// waits; no floor or no package limit: `None`.
+///
+/// # Errors
+/// The vendor or Redis failed (retryable), or the floor would be passed and the account's
+/// budget says to fail (permanent, saying why).
+pub(crate) async fn traffic_floor(
+    deps: &JobDeps,
+    account: &str,
+    expected: u64,
+) -> Result<Option<StepOutcome>, JobError> {
+    let budget = deps.config.costs.budget(account);
+    let Some(floor) = budget.min_free_traffic_bytes else {
+        return Ok(None);
+    };
+    let key = format!("traffic-package:{account}");
+    let cached = deps
+        .queue
+        .get_shared(&key)
+        .await
+        .map_err(|e| JobError::retryable(format!("reading the package: {e}")))?
+        .and_then(|t| serde_json::from_str::<AccountInfo>(&t).ok());
+    let info = match cached {
+        Some(info) => info,
+        None => {
+            let info = deps.vendors.baijiayun(account)?.account_info().await?;
+            if let Ok(text) = serde_json::to_string(&info)
+                && let Err(e) = deps
+                    .queue
+                    .set_shared(&key, &text, PACKAGE_READING_TTL)
+                    .await
+            {
+                tracing::debug!(error = %e, "could not keep the package reading");
+            }
+            info
+        }
+    };
+    let Some(free) = info.free_flow() else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now();
+    let calendar = UsageCalendar::new(deps.config.costs.utc_offset_minutes);
+    let today = deps
+        .queue
+        .usage(account, &[calendar.day(now)])
+        .await
+        .map_err(|e| JobError::retryable(format!("reading today's usage: {e}")))?
+        .pop()
+        .map_or(0, |u| u.traffic_bytes);
+    let left = free
+        .saturating_sub(i64::try_from(today).unwrap_or(i64::MAX))
+        .saturating_sub(i64::try_from(expected).unwrap_or(i64::MAX));
+    if left >= i64::try_from(floor).unwrap_or(i64::MAX) {
+        return Ok(None);
+    }
+    let why = format!(
+        "traffic floor of the Baijiayun package: {free} bytes free by Baijiayun's last count, \
+         {today} downloaded by creel today, this download {expected}; \
+         min_free_traffic_bytes is {floor}"
+    );
+    // Baijiayun counts again the next day.
+    refused(
+        account,
+        "min_free_traffic_bytes",
+        &why,
+        calendar.day_ends(now),
+        budget.on_exceed,
+    )
+    .map(Some)
+}
+
+/// A step that would pass `limit` of `account`: it waits until `resets_at` (or the budget is
+/// raised) or fails for good, by `on_exceed`, saying `why`.
+fn refused(
+    account: &str,
+    limit: &str,
+    why: &str,
+    resets_at: chrono::DateTime<chrono::Utc>,
+    on_exceed: OnExceed,
+) -> Result<StepOutcome, JobError> {
+    let reason = format!("account {account}: {why}");
+    tracing::info!(name: "budget refused", %account, %limit, "a step waits for its budget or fails");
     match on_exceed {
         OnExceed::Fail => Err(JobError::permanent(reason)),
         OnExceed::Wait => {
-            let after = (refusal.resets_at - chrono::Utc::now())
+            let after = (resets_at - chrono::Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO);
-            Ok(Hold::Wait(StepOutcome::WaitForBudget { reason, after }))
+            Ok(StepOutcome::WaitForBudget { reason, after })
         }
     }
 }

@@ -147,6 +147,7 @@ impl BudgetOverride {
             monthly_traffic_bytes: self
                 .monthly_traffic_bytes
                 .unwrap_or(budget.monthly_traffic_bytes),
+            min_free_traffic_bytes: budget.min_free_traffic_bytes,
             on_exceed: budget.on_exceed,
         }
     }

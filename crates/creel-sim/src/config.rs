@@ -93,6 +93,9 @@ pub struct SimConfig {
     /// and transcoding), listed by `getVideoList`: lessons that keep coming while a backfill
     /// walks the list. `None`: only the videos a test adds.
     pub new_vod_every_secs: Option<u64>,
+    /// The monthly traffic package every Baijiayun account has (`getAccountInfo`'s
+    /// `month_flow_limit`), in bytes.
+    pub vod_month_flow_limit: u64,
 }
 
 /// What Baijiayun API 19's `success_fids` hold.
@@ -119,6 +122,7 @@ impl Default for SimConfig {
             plaso_clock_tolerance_secs: 60,
             success_fids: FidReading::default(),
             new_vod_every_secs: None,
+            vod_month_flow_limit: 10 << 30,
         }
     }
 }

@@ -178,6 +178,18 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
         cfg.download.allow_hosts.push("127.0.0.1".into());
         cfg.accounts.insert("bjy".into(), account.clone());
         cfg.accounts.insert("bjy-strict".into(), account.clone());
+        cfg.accounts.insert("bjy-floor".into(), account.clone());
+        // The package must keep 2 MiB free.
+        cfg.costs.accounts.insert(
+            "bjy-floor".into(),
+            AccountCosts {
+                budget: Budget {
+                    min_free_traffic_bytes: Some(2 << 20),
+                    ..Budget::default()
+                },
+                ..AccountCosts::default()
+            },
+        );
         // 1 CNY per GiB, at most two videos a day; the strict account may download nothing.
         cfg.costs.accounts.insert(
             "bjy".into(),
@@ -317,5 +329,37 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
     .await;
     let (_, usage) = stack.get_json("/v1/accounts/bjy/usage").await;
     assert_eq!(usage["today"]["traffic_bytes"], 3 * video_bytes, "{usage}");
+
+    // The traffic floor: Baijiayun's count leaves 1 MiB of the 10 GiB package, the floor is
+    // 2 MiB, so the download does not start, and says why.
+    sim.sim
+        .baijiayun_set_used_flow(BJY_PARTNER, (10 << 30) - (1 << 20));
+    let video = sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let floored = stack
+        .create_job(
+            &json!({"kind": "download", "account": "bjy-floor", "payload": {
+            "source": {"type": "baijiayun_vod", "video_id": video}, "profile": "local"}}),
+        )
+        .await;
+    let held = wait_for_state(
+        &stack.queue,
+        &floored,
+        JobState::WaitingBudget,
+        Duration::from_secs(30),
+    )
+    .await;
+    let why = held.last_error.unwrap_or_default();
+    assert!(
+        why.contains("account bjy-floor: traffic floor") && why.contains("min_free_traffic_bytes"),
+        "{why}"
+    );
+    assert!(
+        !sim.sim
+            .requests()
+            .iter()
+            .any(|r| r.params["video_id"] == json!(video.to_string())
+                && r.path.ends_with("getUrl")),
+        "nothing was downloaded"
+    );
     stack.stop().await;
 }

@@ -62,6 +62,9 @@ pub struct Budget {
     pub daily_traffic_bytes: Option<u64>,
     /// The most vendor traffic per month.
     pub monthly_traffic_bytes: Option<u64>,
+    /// Baijiayun: the traffic of the VOD package (`getAccountInfo`) that must stay free; a
+    /// download that would leave less does not start.
+    pub min_free_traffic_bytes: Option<u64>,
     /// What a job whose submission would pass a limit does.
     pub on_exceed: OnExceed,
 }

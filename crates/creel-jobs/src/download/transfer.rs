@@ -101,6 +101,11 @@ pub(super) async fn transfer(
             expected,
             CostBasis::Estimated,
         );
+        if let Some(outcome) =
+            budget::traffic_floor(deps, account, spec.expected_length.unwrap_or(0)).await?
+        {
+            return Ok(outcome);
+        }
         if let Hold::Wait(outcome) = budget::hold(ctx, deps, HoldFor::Traffic, estimate).await? {
             return Ok(outcome);
         }

@@ -118,6 +118,15 @@ fn dispatch(sim: &Simulator, partner: &str, path: &str, f: &HashMap<String, Stri
         "mergePlaybackToPureVideo" => merge(sim, &mut world, partner, f),
         "getMergePureVideoInfo" => merge_info(sim, &world, partner, f),
         "getStatus" | "getInfo" | "getUrl" => vod(sim, &world, partner, name, f),
+        "getAccountInfo" => {
+            let used = world.baijiayun.used_flow.get(partner).copied().unwrap_or(0);
+            ok(
+                sim,
+                json!({"partner_id": partner, "type": 2, "status": 1, "charge_type": 0,
+                    "used_flow": used, "month_flow_limit": sim.config().vod_month_flow_limit,
+                    "total_storage": 10_u64 << 30, "used_storage": 0}),
+            )
+        }
         "getVideoList" => {
             sim.bjy_clock_vods(&mut world, partner);
             vod_list(sim, &world, partner, f)

@@ -98,6 +98,9 @@ pub struct BaijiayunWorld {
     failing_rooms: std::collections::HashSet<i64>,
     /// Per account, how many clock-driven VOD videos it got so far (`new_vod_every_secs`).
     clock_vods: HashMap<String, u64>,
+    /// Per account, the traffic `getAccountInfo` reports as used (Baijiayun counts it once a
+    /// day, so it does not follow the downloads: a test sets it).
+    used_flow: HashMap<String, u64>,
 }
 
 impl BaijiayunWorld {
@@ -252,6 +255,15 @@ impl Simulator {
             .baijiayun
             .clock_vods
             .insert(partner_id.to_owned(), due.max(had));
+    }
+
+    /// Sets the traffic `getAccountInfo` reports `partner_id` has used of its monthly package
+    /// (`SimConfig::vod_month_flow_limit`).
+    pub fn baijiayun_set_used_flow(&self, partner_id: &str, bytes: u64) {
+        self.world()
+            .baijiayun
+            .used_flow
+            .insert(partner_id.to_owned(), bytes);
     }
 
     /// Adds a merged playback (for API 38) and returns its `mixed_playback_id`.

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::BaijiayunClient;
 use super::endpoints::*;
 use super::model::{
-    CropResult, CropSegment, ExpiringUrl, PlayInfo, PlaybackInfo, PlaybackPage, RoomPureVideo,
-    VodInfo, VodPage, VodState,
+    AccountInfo, CropResult, CropSegment, ExpiringUrl, PlayInfo, PlaybackInfo, PlaybackPage,
+    RoomPureVideo, VodInfo, VodPage, VodState,
 };
 use crate::endpoint::Endpoint;
 use crate::error::VendorError;
@@ -236,6 +236,11 @@ impl BaijiayunClient {
             ("create_time", created_since.map(str::to_owned)),
         ]);
         self.call_typed(&VOD_LIST, p).await
+    }
+
+    /// VOD `getAccountInfo` (API-20): the traffic package and what Baijiayun counted of it.
+    pub async fn account_info(&self) -> Result<AccountInfo, VendorError> {
+        self.call_typed(&VOD_ACCOUNT_INFO, params([])).await
     }
 
     /// VOD `getUrl`: fresh renditions, valid `expires_in` seconds (vendor default 12 h).

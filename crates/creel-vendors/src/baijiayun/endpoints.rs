@@ -123,6 +123,13 @@ endpoint!(
     "VOD: an upload URL (answers code 1 for success)"
 );
 endpoint!(
+    VOD_ACCOUNT_INFO,
+    "vod_account_info",
+    "/openapi/video_account/getAccountInfo",
+    true,
+    "VOD API-20: the account's package: storage, traffic used (counted once a day) and its monthly or total limit"
+);
+endpoint!(
     SET_TRANSCODE_CALLBACK,
     "set_transcode_callback_url",
     "/openapi/video_account/setTranscodeCallbackUrl",
@@ -138,7 +145,7 @@ endpoint!(
 );
 
 /// Every Baijiayun endpoint creel calls.
-pub const ENDPOINTS: [Endpoint; 17] = [
+pub const ENDPOINTS: [Endpoint; 18] = [
     PLAYBACK_INFO,
     PLAYBACK_LIST,
     CROP_LIST,
@@ -154,6 +161,7 @@ pub const ENDPOINTS: [Endpoint; 17] = [
     VOD_LIST,
     VOD_URL,
     VOD_UPLOAD,
+    VOD_ACCOUNT_INFO,
     SET_TRANSCODE_CALLBACK,
     GET_TRANSCODE_CALLBACK,
 ];

@@ -334,6 +334,36 @@ pub struct VodPage {
     pub list: Vec<VodItem>,
 }
 
+/// VOD `getAccountInfo` (API-20): the traffic package (the fields creel uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// 0: a monthly traffic package (`month_flow_limit`); 1: a total one (`total_flow_limit`).
+    #[serde(default, deserialize_with = "opt_int")]
+    pub charge_type: Option<i64>,
+    /// Traffic used, in bytes (Baijiayun counts it once a day).
+    #[serde(default, deserialize_with = "opt_int")]
+    pub used_flow: Option<i64>,
+    /// The monthly package, in bytes.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub month_flow_limit: Option<i64>,
+    /// The total package, in bytes.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub total_flow_limit: Option<i64>,
+}
+
+impl AccountInfo {
+    /// The package's traffic left by Baijiayun's last count, in bytes (`None` when it names
+    /// no limit).
+    #[must_use]
+    pub fn free_flow(&self) -> Option<i64> {
+        let limit = match self.charge_type {
+            Some(1) => self.total_flow_limit,
+            _ => self.month_flow_limit.or(self.total_flow_limit),
+        }?;
+        Some(limit - self.used_flow.unwrap_or(0))
+    }
+}
+
 /// VOD `getInfo` (the fields creel uses).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct VodInfo {
