@@ -1,4 +1,5 @@
-//! Simulated WeClassroom: `/weclassroom/lesson/get_lesson_status` (API 18),
+//! Simulated WeClassroom: `/weclassroom/lesson/get_class_info` (API 17),
+//! `/weclassroom/lesson/get_lesson_status` (API 18),
 //! `/weclassroom/lesson/service/record` (API 21) and `/weclassroom/lesson/replay/url` (API 24).
 //! Every request must be exactly `applicationID` + `signMsg`; the simulator opens the signMsg
 //! with its own AES/HMAC/unserialize code and answers the document's codes (20001–20005,
@@ -30,7 +31,12 @@ pub struct Lesson {
     pub replay: Option<String>,
     /// Server recordings per user: (YYYYMMDD, file id).
     pub recordings: HashMap<i64, Vec<(String, String)>>,
+    /// When it began, in vendor Unix seconds (API 17 lists lessons by it).
+    pub started_unix: u64,
 }
+
+/// How long a simulated lesson lasts.
+const LESSON_SECS: u64 = 45 * 60;
 
 /// Simulated WeClassroom state.
 #[derive(Debug, Default)]
@@ -105,6 +111,7 @@ async fn handle(
 fn dispatch(sim: &Simulator, path: &str, p: Map<String, Value>) -> (String, Response) {
     match path {
         "/lesson/get_lesson_status" => lesson_status(sim, &p),
+        "/lesson/get_class_info" => class_info(sim, &p),
         "/lesson/service/record" => server_recordings(sim, &p),
         "/lesson/replay/url" => replay_url(sim, &p),
         _ => fail(30001, "未找到对应路由"),
@@ -143,6 +150,36 @@ fn lesson_status(sim: &Simulator, p: &Map<String, Value>) -> (String, Response) 
             data.push(json!({"lesson_id": id.to_string(), "status": lesson.status, "video": video.unwrap_or_default()}));
         }
     }
+    ("ok".into(), ok(Value::Array(data)))
+}
+
+/// API 17: the lessons that began between `start_time` and `end_time` (PHP strings,
+/// `YYYY-mm-dd HH:ii:ss`, UTC+8), with their state and actual times.
+fn class_info(sim: &Simulator, p: &Map<String, Value>) -> (String, Response) {
+    let mut range = [0_u64; 2];
+    for (i, k) in ["start_time", "end_time"].into_iter().enumerate() {
+        range[i] = match p.get(k) {
+            None => return fail(40001, &format!("缺少参数 {k}")),
+            Some(Value::String(s)) => match crate::china_time::parse(s) {
+                Some(t) => t,
+                None => return fail(40003, &format!("参数数值异常: {k}")),
+            },
+            Some(_) => return fail(40002, &format!("参数类型不正确: {k} must be a string")),
+        };
+    }
+    let world = sim.world();
+    let data: Vec<Value> = world
+        .weclassroom
+        .lessons
+        .iter()
+        .filter(|(_, l)| l.started_unix >= range[0] && l.started_unix <= range[1])
+        .map(|(id, l)| {
+            let ended = (l.status >= 2).then(|| crate::china_time::format(l.started_unix + LESSON_SECS));
+            json!({"lesson_id": id, "status": l.status,
+                "actual_start_time": (l.status >= 1).then(|| crate::china_time::format(l.started_unix)),
+                "actual_end_time": ended})
+        })
+        .collect();
     ("ok".into(), ok(Value::Array(data)))
 }
 
@@ -215,8 +252,35 @@ impl Simulator {
                 status: 2,
                 replay: Some(replay.id),
                 recordings,
+                started_unix: self.clock().unix_secs().saturating_sub(LESSON_SECS),
             },
         );
+    }
+
+    /// Adds `count` finished lessons with replays, ids from `first_id`, that began in the
+    /// past: the first at `first_unix` (vendor Unix seconds), then one every `every_secs`.
+    pub fn weclassroom_add_past_lessons(
+        &self,
+        first_id: i64,
+        count: usize,
+        first_unix: u64,
+        every_secs: u64,
+    ) {
+        let mut world = self.world();
+        let mut at = first_unix;
+        for id in (first_id..).take(count) {
+            let replay = self.new_file(&mut world, "wc-replay-");
+            world.weclassroom.lessons.insert(
+                id,
+                Lesson {
+                    status: 2,
+                    replay: Some(replay.id),
+                    recordings: HashMap::new(),
+                    started_unix: at,
+                },
+            );
+            at += every_secs;
+        }
     }
 
     /// Adds a lesson in `status` (0 not started, 1 in class, 3 expired) with no replay yet:
@@ -228,6 +292,7 @@ impl Simulator {
                 status,
                 replay: None,
                 recordings: HashMap::new(),
+                started_unix: self.clock().unix_secs(),
             },
         );
     }

@@ -205,3 +205,178 @@ quota = {{ requests = 400, window_ms = 1000 }}
     assert!(after.lessons.is_empty());
     assert_eq!(after.already_archived, LESSONS);
 }
+
+/// Waits until `scan` succeeded and every archive job it enqueued ended, and returns the
+/// scan's result and its children.
+async fn finished(queue: &Queue, scan: &JobId) -> (Value, Vec<creel_queue::JobRecord>) {
+    let rec = wait_for_state(queue, scan, JobState::Succeeded, Duration::from_secs(60)).await;
+    let mut children = Vec::new();
+    for c in queue.children(scan).await.expect("children") {
+        children
+            .push(wait_for_state(queue, &c, JobState::Succeeded, Duration::from_secs(60)).await);
+    }
+    (rec.result.expect("result"), children)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weclassroom_lessons_plaso_records_and_playbacks_are_backfilled_once() {
+    use creel_sim::plaso::PlasoOutcome;
+    use creel_tests::stack::Stack;
+
+    let sim = vendor_sim::start(vendor_sim::config(600.0, None)).await;
+    let now = chrono::Utc::now();
+    let first = u64::try_from(now.timestamp()).expect("now") - 10 * 86_400;
+    // 30 lessons over the last ten days (a call per day of the window), one long before it.
+    sim.sim
+        .weclassroom_add_past_lessons(7_000, 30, first, 8 * 3_600);
+    sim.sim
+        .weclassroom_add_past_lessons(6_000, 1, first - 60 * 86_400, 0);
+    let records: Vec<String> = (0..5).map(|i| format!("backfill-record-{i}")).collect();
+    for r in &records {
+        sim.sim.plaso_add_record(r, PlasoOutcome::Success);
+    }
+    // Three large-class playbacks, transcoded within the first second at 600x.
+    for room in [9_301, 9_302, 9_303] {
+        sim.sim.baijiayun_add_playback(
+            BJY_PARTNER,
+            room,
+            0,
+            creel_sim::baijiayun::ClassType::LargeClass,
+            None,
+        );
+    }
+    let bjy = vendor_sim::account(&sim, Vendor::Baijiayun);
+    let wc = vendor_sim::account(&sim, Vendor::Weclassroom);
+    let plaso = vendor_sim::account(&sim, Vendor::Plaso);
+    let mut stack = Stack::start_with(|cfg| {
+        cfg.download.allow_hosts.push("127.0.0.1".into());
+        cfg.accounts.insert("wc".into(), wc);
+        cfg.accounts.insert("plaso".into(), plaso);
+        cfg.accounts.insert("bjy".into(), bjy);
+        cfg.classroom.default_poll.first_ms = 50;
+        cfg.classroom.default_poll.max_ms = 300;
+    })
+    .await;
+    stack.start_worker();
+    let calendar = creel_core::UsageCalendar::new(stack.config.costs.utc_offset_minutes);
+    let wc_spec = ArchiveScanSpec {
+        source: LessonSource::WeclassroomLessons,
+        since: calendar.format_time(now - chrono::Duration::days(12)),
+        until: None,
+        record_ids: Vec::new(),
+        deliver: Deliver {
+            profile: "local".into(),
+            key: Some("wc/{lesson}.mp4".into()),
+        },
+        max_in_flight: Some(5),
+    };
+    let enqueue = |account: &str, spec: &ArchiveScanSpec| {
+        let mut r = JobRequest::new("archive.scan", serde_json::to_value(spec).expect("spec"));
+        r.account = Some(account.into());
+        r
+    };
+    let scan_wc = stack
+        .queue
+        .enqueue(enqueue("wc", &wc_spec))
+        .await
+        .expect("wc")
+        .id;
+    let plaso_spec = ArchiveScanSpec {
+        source: LessonSource::PlasoRecords,
+        since: "2020-01-01".into(),
+        until: None,
+        record_ids: records.clone(),
+        deliver: Deliver {
+            profile: "local".into(),
+            key: Some("plaso/{lesson}.mp4".into()),
+        },
+        max_in_flight: None,
+    };
+    let scan_plaso = stack
+        .queue
+        .enqueue(enqueue("plaso", &plaso_spec))
+        .await
+        .expect("plaso")
+        .id;
+
+    let (result, children) = finished(&stack.queue, &scan_wc).await;
+    assert_eq!(result["enqueued"], 30, "{result}");
+    assert_eq!(
+        result["pages"], 13,
+        "a list call per day of the window: {result}"
+    );
+    assert_eq!(children.len(), 30);
+    for id in 7_000..7_030 {
+        let stored = std::fs::read(stack.out.path().join(format!("wc/{id}.mp4"))).expect("replay");
+        let md5 = sim.sim.weclassroom_replay_md5(id).expect("md5");
+        assert_eq!(hex::encode(Md5::digest(&stored)), md5, "lesson {id}");
+    }
+    assert!(!stack.out.path().join("wc/6000.mp4").exists());
+
+    let (result, children) = finished(&stack.queue, &scan_plaso).await;
+    assert_eq!(result["enqueued"], 5, "{result}");
+    assert_eq!(children.len(), 5);
+    for r in &records {
+        assert!(
+            stack.out.path().join(format!("plaso/{r}.mp4")).exists(),
+            "{r}"
+        );
+    }
+    let billed = sim.sim.plaso_submissions();
+    assert!(
+        records.iter().all(|r| billed.get(r) == Some(&1)),
+        "{billed:?}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let playback_spec = ArchiveScanSpec {
+        source: LessonSource::BaijiayunPlayback,
+        since: calendar.format_time(now - chrono::Duration::days(1)),
+        // The simulator's clock runs 600 times faster: its playbacks are made hours ahead.
+        until: Some(calendar.format_time(now + chrono::Duration::days(2))),
+        record_ids: Vec::new(),
+        deliver: Deliver {
+            profile: "local".into(),
+            key: Some("bjy/{lesson}-{index}.mp4".into()),
+        },
+        max_in_flight: None,
+    };
+    let scan_bjy = stack
+        .queue
+        .enqueue(enqueue("bjy", &playback_spec))
+        .await
+        .expect("bjy")
+        .id;
+    let (result, children) = finished(&stack.queue, &scan_bjy).await;
+    assert_eq!(result["enqueued"], 3, "{result}");
+    assert!(children.iter().all(|c| c.kind == "baijiayun.pure_video"));
+    for room in [9_301, 9_302, 9_303] {
+        assert!(
+            stack
+                .out
+                .path()
+                .join(format!("bjy/{room}-0-1.mp4"))
+                .exists(),
+            "room {room}"
+        );
+    }
+
+    // Again: nothing new for any.
+    for (account, spec) in [
+        ("wc", &wc_spec),
+        ("plaso", &plaso_spec),
+        ("bjy", &playback_spec),
+    ] {
+        let again = stack
+            .queue
+            .enqueue(enqueue(account, spec))
+            .await
+            .expect("again")
+            .id;
+        let (result, children) = finished(&stack.queue, &again).await;
+        assert_eq!(result["enqueued"], 0, "{account}: {result}");
+        assert!(children.is_empty());
+    }
+    assert!(sim.sim.plaso_submissions().values().all(|n| *n == 1));
+    stack.stop().await;
+}

@@ -1,5 +1,6 @@
 //! The lessons a backfill walks, per source: Baijiayun VOD videos (`getVideoList`), Baijiayun
-//! playbacks (API 2, newest first), or a list of Plaso record ids (Plaso has no list API). A
+//! playbacks (API 2, newest first), WeClassroom lessons (API 17, a day per call), or a list of
+//! Plaso record ids (Plaso has no list API). A
 //! page of lessons is read with one vendor call (through the account's quota), each lesson
 //! carrying the archive job it becomes and what that is estimated to cost.
 
@@ -8,6 +9,7 @@ use creel_core::config::{Config, Vendor};
 use creel_core::{CostBasis, CostLine, JobError, UsageCalendar};
 use creel_vendors::VendorClients;
 use creel_vendors::baijiayun::model::PlaybackStatus;
+use creel_vendors::weclassroom::model::LessonStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -24,6 +26,9 @@ pub enum LessonSource {
     BaijiayunPlayback,
     /// Plaso classroom records named in `record_ids`, each exported by a `plaso.export` job.
     PlasoRecords,
+    /// WeClassroom lessons by the time they began (API 17, one day per call), finished ones
+    /// each archived by a `weclassroom.replay` job.
+    WeclassroomLessons,
 }
 
 impl LessonSource {
@@ -34,6 +39,7 @@ impl LessonSource {
             Self::BaijiayunVod => "baijiayun_vod",
             Self::BaijiayunPlayback => "baijiayun_playback",
             Self::PlasoRecords => "plaso_records",
+            Self::WeclassroomLessons => "weclassroom_lessons",
         }
     }
 
@@ -43,6 +49,7 @@ impl LessonSource {
         match self {
             Self::BaijiayunVod | Self::BaijiayunPlayback => Vendor::Baijiayun,
             Self::PlasoRecords => Vendor::Plaso,
+            Self::WeclassroomLessons => Vendor::Weclassroom,
         }
     }
 }
@@ -55,11 +62,14 @@ impl std::str::FromStr for LessonSource {
             Self::BaijiayunVod,
             Self::BaijiayunPlayback,
             Self::PlasoRecords,
+            Self::WeclassroomLessons,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
         .ok_or_else(|| {
-            format!("unknown source {s:?}: baijiayun_vod, baijiayun_playback or plaso_records")
+            format!(
+                "unknown source {s:?}: baijiayun_vod, baijiayun_playback, plaso_records or weclassroom_lessons"
+            )
         })
     }
 }
@@ -196,6 +206,36 @@ pub async fn list_page(
             Ok(LessonPage {
                 lessons,
                 last: older || is_last(answer.total, page, size, listed),
+            })
+        }
+        LessonSource::WeclassroomLessons => {
+            // API 17 has no pages: page n is the n-th day of the window.
+            let from = window.since + chrono::Duration::days(i64::from(page) - 1);
+            let to =
+                (from + chrono::Duration::days(1) - chrono::Duration::seconds(1)).min(window.until);
+            let listed = vendors
+                .weclassroom(account)?
+                .class_info(&calendar.format_time(from), &calendar.format_time(to))
+                .await?;
+            let lessons = listed
+                .into_iter()
+                .filter(|l| l.status == LessonStatus::Finished)
+                .map(|l| Lesson {
+                    id: l.lesson_id.to_string(),
+                    name: None,
+                    created: l
+                        .actual_start_time
+                        .as_deref()
+                        .and_then(|t| calendar.parse_time(t)),
+                    kind: "weclassroom.replay".into(),
+                    payload: json!({"lesson_id": l.lesson_id}),
+                    estimate: None,
+                })
+                .filter(|l| window.holds(l.created))
+                .collect();
+            Ok(LessonPage {
+                lessons,
+                last: to >= window.until,
             })
         }
         LessonSource::PlasoRecords => {

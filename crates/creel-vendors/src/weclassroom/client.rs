@@ -10,7 +10,7 @@ use creel_core::config::{Vendor, VendorAccount};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{LessonReplayStatus, ReplayUrl, ServerRecording, recordings};
+use super::model::{ClassInfo, LessonReplayStatus, ReplayUrl, ServerRecording, recordings};
 use super::php::PhpValue;
 use super::sign::{SignKey, random_iv, sign_msg};
 use crate::endpoint::Endpoint;
@@ -26,6 +26,13 @@ pub const LESSON_STATUS: Endpoint = Endpoint {
     path: "/lesson/get_lesson_status",
     documented: true,
     summary: "API 18: lesson status and replay address (lesson_id: array of ids)",
+};
+/// API 17: the lessons in a time range, with their state and actual times.
+pub const CLASS_INFO: Endpoint = Endpoint {
+    name: "class_info",
+    path: "/lesson/get_class_info",
+    documented: true,
+    summary: "API 17: lessons of a time range (start_time, end_time: YYYY-mm-dd HH:ii:ss) with state and actual times",
 };
 /// API 21: server recordings of one user in a lesson.
 pub const SERVER_RECORDINGS: Endpoint = Endpoint {
@@ -43,7 +50,7 @@ pub const REPLAY_URL: Endpoint = Endpoint {
 };
 
 /// Every WeClassroom endpoint creel calls.
-pub const ENDPOINTS: [Endpoint; 3] = [LESSON_STATUS, SERVER_RECORDINGS, REPLAY_URL];
+pub const ENDPOINTS: [Endpoint; 4] = [LESSON_STATUS, CLASS_INFO, SERVER_RECORDINGS, REPLAY_URL];
 
 /// Success.
 pub const CODE_OK: i64 = 10000;
@@ -105,6 +112,25 @@ impl WeclassroomClient {
             .call(&LESSON_STATUS, vec![("lesson_id".into(), ids)])
             .await?;
         self.data(&LESSON_STATUS, answer)
+    }
+
+    /// API 17: the lessons between `start_time` and `end_time` (`YYYY-mm-dd HH:ii:ss`, the
+    /// vendor's local time).
+    pub async fn class_info(
+        &self,
+        start_time: &str,
+        end_time: &str,
+    ) -> Result<Vec<ClassInfo>, VendorError> {
+        let answer = self
+            .call(
+                &CLASS_INFO,
+                vec![
+                    ("start_time".into(), PhpValue::Str(start_time.to_owned())),
+                    ("end_time".into(), PhpValue::Str(end_time.to_owned())),
+                ],
+            )
+            .await?;
+        self.data(&CLASS_INFO, answer)
     }
 
     /// API 21: recordings of `user_id` in `lesson_id`.

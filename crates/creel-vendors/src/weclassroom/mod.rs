@@ -7,6 +7,6 @@ pub mod php;
 pub mod sign;
 
 pub use client::{
-    CODE_OK, DEFAULT_BASE_URL, ENDPOINTS, LESSON_STATUS, REPLAY_URL, SERVER_RECORDINGS,
+    CLASS_INFO, CODE_OK, DEFAULT_BASE_URL, ENDPOINTS, LESSON_STATUS, REPLAY_URL, SERVER_RECORDINGS,
     WeclassroomClient, classify_code,
 };

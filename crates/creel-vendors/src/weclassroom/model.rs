@@ -76,6 +76,23 @@ pub struct LessonReplayStatus {
     pub video: Option<String>,
 }
 
+/// One lesson in API 17's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClassInfo {
+    /// The lesson.
+    #[serde(deserialize_with = "int_from_any")]
+    pub lesson_id: i64,
+    /// Its state.
+    #[serde(deserialize_with = "status_from_any")]
+    pub status: LessonStatus,
+    /// When it began (`YYYY-MM-DD HH:MM:SS`, local time), once it did.
+    #[serde(default)]
+    pub actual_start_time: Option<String>,
+    /// When it ended, once it did.
+    #[serde(default)]
+    pub actual_end_time: Option<String>,
+}
+
 /// API 24's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ReplayUrl {
