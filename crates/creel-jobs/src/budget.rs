@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use creel_core::config::{CostUnit, CostsConfig, OnExceed, Vendor};
-use creel_core::{CostBasis, CostLine, JobError, UsageCalendar};
+use creel_core::{CostBasis, CostLine, JobError, JobId, UsageCalendar};
 use creel_queue::{Charge, Counts, JobContext, Reservation, StepOutcome};
 use creel_vendors::baijiayun::model::AccountInfo;
 
@@ -34,9 +34,14 @@ pub(crate) enum HoldFor {
 
 impl HoldFor {
     fn holder(self, ctx: &JobContext) -> String {
+        self.holder_of(&ctx.id, ctx.runs)
+    }
+
+    /// The holder name of job `id` in its run `runs`.
+    fn holder_of(self, id: &JobId, runs: u32) -> String {
         match self {
-            Self::Submission => format!("{}:submit", ctx.id),
-            Self::Traffic => format!("{}:traffic:{}", ctx.id, ctx.runs),
+            Self::Submission => format!("{id}:submit"),
+            Self::Traffic => format!("{id}:traffic:{runs}"),
         }
     }
 }
@@ -236,8 +241,28 @@ fn refused(
 /// Gives back the hold for `what` (the billed work did not happen). A failure is logged: the
 /// hold then counts until its period ends, which errs on the side of spending less.
 pub(crate) async fn release(ctx: &JobContext, deps: &JobDeps, what: HoldFor, account: &str) {
-    if let Err(e) = deps.queue.release_hold(account, &what.holder(ctx)).await {
-        tracing::warn!(job = %ctx.id, error = %e, "could not give back a budget hold; it counts until its period ends");
+    release_of(deps, &ctx.id, ctx.runs, what, account).await;
+}
+
+/// Gives back the hold for `what` of job `id` (run `runs`) outside a step (the job was
+/// cancelled before its billed work began). Returns whether there was an unsettled one.
+pub(crate) async fn release_of(
+    deps: &JobDeps,
+    id: &JobId,
+    runs: u32,
+    what: HoldFor,
+    account: &str,
+) -> bool {
+    match deps
+        .queue
+        .release_hold(account, &what.holder_of(id, runs))
+        .await
+    {
+        Ok(released) => released,
+        Err(e) => {
+            tracing::warn!(job = %id, error = %e, "could not give back a budget hold; it counts until its period ends");
+            false
+        }
     }
 }
 

@@ -37,10 +37,10 @@ pub trait Kind: Sized + Send + Sync + 'static {
         deps: &JobDeps,
     ) -> impl Future<Output = Result<StepOutcome, JobError>> + Send;
 
-    /// Tidies after a cancelled job of this kind whose last checkpoint was `checkpoint`;
+    /// Tidies after the cancelled `job` of this kind whose last checkpoint was `checkpoint`;
     /// returns what was done (for the job's record), or `None` when nothing was left behind.
     fn after_cancel(
-        payload: &Value,
+        job: &creel_queue::JobRecord,
         checkpoint: &Value,
         deps: &JobDeps,
     ) -> impl Future<Output = Option<Value>> + Send;
@@ -136,7 +136,7 @@ macro_rules! kinds {
             $(
                 if rec.kind == <$kind as $crate::kind::Kind>::NAME {
                     return <$kind as $crate::kind::Kind>::after_cancel(
-                        &rec.payload,
+                        rec,
                         checkpoint,
                         deps,
                     )

@@ -179,6 +179,18 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
         cfg.accounts.insert("bjy".into(), account.clone());
         cfg.accounts.insert("bjy-strict".into(), account.clone());
         cfg.accounts.insert("bjy-floor".into(), account.clone());
+        cfg.accounts.insert("bjy-tight".into(), account.clone());
+        // Less than one video a day: a delivery's stated size is held before it starts.
+        cfg.costs.accounts.insert(
+            "bjy-tight".into(),
+            AccountCosts {
+                budget: Budget {
+                    daily_traffic_bytes: Some(1_000),
+                    ..Budget::default()
+                },
+                ..AccountCosts::default()
+            },
+        );
         // The package must keep 2 MiB free.
         cfg.costs.accounts.insert(
             "bjy-floor".into(),
@@ -329,6 +341,39 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
     .await;
     let (_, usage) = stack.get_json("/v1/accounts/bjy/usage").await;
     assert_eq!(usage["today"]["traffic_bytes"], 3 * video_bytes, "{usage}");
+
+    // A classroom delivery holds the vendor's stated size (its size hint): with 1,000 bytes a
+    // day, the 256 KiB video's delivery waits instead of starting.
+    let video = sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
+    let parent = stack
+        .create_job(
+            &json!({"kind": "baijiayun.vod", "account": "bjy-tight", "payload": {
+            "video_id": video, "deliver": {"profile": "local"}}}),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        if let Some(c) = stack.queue.children(&parent).await.expect("children").pop() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no delivery was enqueued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let held = wait_for_state(
+        &stack.queue,
+        &child,
+        JobState::WaitingBudget,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(held.payload["size_hint"], video_bytes, "{:?}", held.payload);
+    assert!(
+        held.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("bjy-tight") && e.contains("daily_traffic_bytes")),
+        "{:?}",
+        held.last_error
+    );
 
     // The traffic floor: Baijiayun's count leaves 1 MiB of the 10 GiB package, the floor is
     // 2 MiB, so the download does not start, and says why.

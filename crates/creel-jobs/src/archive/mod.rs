@@ -241,7 +241,7 @@ impl crate::Kind for ArchiveScanSpec {
         scan(self, ctx, deps).await
     }
 
-    async fn after_cancel(_: &Value, _: &Value, _: &JobDeps) -> Option<Value> {
+    async fn after_cancel(_: &creel_queue::JobRecord, _: &Value, _: &JobDeps) -> Option<Value> {
         None
     }
 }

@@ -176,8 +176,21 @@ impl<K: VendorTask> crate::Kind for K {
         drive(self, self.deliver(), ctx, deps).await
     }
 
-    async fn after_cancel(_: &Value, checkpoint: &Value, _: &JobDeps) -> Option<Value> {
-        abandoned(K::VENDOR, checkpoint)
+    async fn after_cancel(
+        job: &creel_queue::JobRecord,
+        checkpoint: &Value,
+        deps: &JobDeps,
+    ) -> Option<Value> {
+        let left = abandoned(K::VENDOR, checkpoint);
+        if left.is_none()
+            && never_submitted(checkpoint)
+            && let Some(account) = &job.account
+            && budget::release_of(deps, &job.id, job.runs, HoldFor::Submission, account).await
+        {
+            // The submission never began: its budget hold goes back.
+            return Some(json!({"budget_hold_released": true}));
+        }
+        left
     }
 }
 
@@ -375,11 +388,20 @@ pub async fn drive<K: VendorTask>(
             Uncertain::No
         };
         // A billed submission takes its budget hold first (found again, not counted twice,
-        // when an earlier run took it).
+        // when an earlier run took it). The checkpoint names the cost before the hold is
+        // taken, so a job cancelled before it submits gives the hold back (`after_cancel`).
         let estimate = submission_estimate(deps, K::VENDOR, &account);
+        if let Some(line) = estimate.as_ref().filter(|_| p.cost.is_empty()) {
+            p.cost = vec![line.clone()];
+            save(ctx, deps, &p).await?;
+        }
         let cost = match budget::hold(ctx, deps, HoldFor::Submission, estimate).await? {
             Hold::Go(line) => line,
-            Hold::Wait(outcome) => return Ok(outcome),
+            Hold::Wait(outcome) => {
+                p.cost.clear();
+                save(ctx, deps, &p).await?;
+                return Ok(outcome);
+            }
         };
         p.cost = cost.iter().cloned().collect();
         p.submitting_since = Some(now_ms());
@@ -569,6 +591,7 @@ async fn finish<T: Serialize + DeserializeOwned>(
             expected_md5: o.md5.clone(),
             expected_length: None,
             max_bytes: None,
+            size_hint: vendor_size(o),
         };
         let payload = serde_json::to_value(&spec)
             .map_err(|e| JobError::permanent(format!("a delivery does not serialize: {e}")))?;
@@ -623,8 +646,15 @@ async fn adopt(
         .ok_or_else(|| {
             JobError::retryable(format!("delivery {child} vanished; enqueueing again"))
         })?;
+    // The size hint only counts against budgets (and deliveries enqueued before it existed
+    // have none): the rest must be equal.
     let ours = rec.kind == <DownloadSpec as crate::Kind>::NAME
-        && serde_json::from_value::<DownloadSpec>(rec.payload).is_ok_and(|p| p == *spec)
+        && serde_json::from_value::<DownloadSpec>(rec.payload).is_ok_and(|p| {
+            DownloadSpec {
+                size_hint: spec.size_hint,
+                ..p
+            } == *spec
+        })
         && rec.created_by == ctx.owner
         && rec.parent.as_ref().is_none_or(|p| *p == ctx.id);
     if ours {
@@ -652,10 +682,7 @@ fn check_delivery(id: &str, output: Option<&Output>, stored: &Value) -> Result<(
             stored["md5"]
         )));
     }
-    let vendor_size = ["total_size", "size"]
-        .iter()
-        .find_map(|f| output.facts[*f].as_u64().filter(|n| *n > 0));
-    if let Some(want) = vendor_size
+    if let Some(want) = vendor_size(output)
         && stored["bytes"].as_u64().is_some_and(|got| got != want)
     {
         return Err(JobError::permanent(format!(
@@ -664,6 +691,13 @@ fn check_delivery(id: &str, output: Option<&Output>, stored: &Value) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// The size the vendor states for an output (`total_size` or `size` in its facts).
+fn vendor_size(output: &Output) -> Option<u64> {
+    ["total_size", "size"]
+        .iter()
+        .find_map(|f| output.facts[*f].as_u64().filter(|n| *n > 0))
 }
 
 /// Waits for the child deliveries: done when all succeeded, failed when one failed for good.
@@ -785,6 +819,12 @@ pub fn abandoned(vendor: Vendor, checkpoint: &Value) -> Option<Value> {
         }})),
         (None, None) => None,
     }
+}
+
+/// Whether the checkpoint shows no submission began (no task, no intent marker, not done).
+fn never_submitted(checkpoint: &Value) -> bool {
+    serde_json::from_value::<Progress<Value>>(checkpoint.clone())
+        .is_ok_and(|p| p.task.is_none() && p.submitting_since.is_none() && p.done.is_none())
 }
 
 /// The vendor's task ended in failure status `status`: a permanent failure whose event carries

@@ -37,6 +37,9 @@ pub struct DownloadSpec {
     /// The largest object this job may store, in bytes: at most `download.max_bytes`, which
     /// applies when this is absent.
     pub max_bytes: Option<u64>,
+    /// The size the vendor states (a classroom delivery's), when `expected_length` is not
+    /// given: what the download counts against traffic budgets before it starts. Not checked.
+    pub size_hint: Option<u64>,
 }
 
 /// Where a download reads from.
@@ -66,6 +69,8 @@ struct DownloadSpecWire {
     expected_length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size_hint: Option<u64>,
 }
 
 /// The error for a payload with both or neither of `url` and `source`.
@@ -87,6 +92,7 @@ impl TryFrom<DownloadSpecWire> for DownloadSpec {
             expected_md5: w.expected_md5,
             expected_length: w.expected_length,
             max_bytes: w.max_bytes,
+            size_hint: w.size_hint,
         })
     }
 }
@@ -105,6 +111,7 @@ impl From<DownloadSpec> for DownloadSpecWire {
             expected_md5: s.expected_md5,
             expected_length: s.expected_length,
             max_bytes: s.max_bytes,
+            size_hint: s.size_hint,
         }
     }
 }
@@ -130,11 +137,11 @@ impl crate::Kind for DownloadSpec {
     }
 
     async fn after_cancel(
-        payload: &serde_json::Value,
+        job: &creel_queue::JobRecord,
         checkpoint: &serde_json::Value,
         deps: &JobDeps,
     ) -> Option<serde_json::Value> {
-        let profile = payload.get("profile")?.as_str()?;
+        let profile = job.payload.get("profile")?.as_str()?;
         abort_after_cancel(profile, checkpoint, deps).await
     }
 }

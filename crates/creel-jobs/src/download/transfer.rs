@@ -93,7 +93,7 @@ pub(super) async fn transfer(
     };
     if let Some(account) = traffic {
         #[allow(clippy::cast_precision_loss)]
-        let expected = spec.expected_length.unwrap_or(0) as f64;
+        let expected = spec.expected_length.or(spec.size_hint).unwrap_or(0) as f64;
         let estimate = budget::cost_line(
             &deps.config.costs,
             Vendor::Baijiayun,
@@ -101,8 +101,12 @@ pub(super) async fn transfer(
             expected,
             CostBasis::Estimated,
         );
-        if let Some(outcome) =
-            budget::traffic_floor(deps, account, spec.expected_length.unwrap_or(0)).await?
+        if let Some(outcome) = budget::traffic_floor(
+            deps,
+            account,
+            spec.expected_length.or(spec.size_hint).unwrap_or(0),
+        )
+        .await?
         {
             return Ok(outcome);
         }
