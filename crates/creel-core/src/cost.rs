@@ -142,6 +142,17 @@ impl UsageCalendar {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// Like [`UsageCalendar::parse_time`], but a bare date (`YYYY-MM-DD`) is the last second
+    /// of that day: what "made on or before <date>" means.
+    #[must_use]
+    pub fn parse_end(&self, text: &str) -> Option<DateTime<Utc>> {
+        let at = self.parse_time(text)?;
+        if NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok() {
+            return Some(self.day_ends(at) - Duration::seconds(1));
+        }
+        Some(at)
+    }
+
     /// `at` as `YYYY-MM-DD HH:MM:SS` in this calendar's zone (what vendor filters take).
     #[must_use]
     pub fn format_time(&self, at: DateTime<Utc>) -> String {
@@ -299,5 +310,10 @@ mod tests {
             1_521_388_800
         );
         assert!(cal.parse_time("soon").is_none());
+        assert_eq!(
+            cal.format_time(cal.parse_end("2018-03-19").expect("end")),
+            "2018-03-19 23:59:59"
+        );
+        assert_eq!(cal.parse_end("1521423828"), Some(t));
     }
 }

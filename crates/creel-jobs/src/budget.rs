@@ -24,7 +24,8 @@ pub(crate) enum Hold {
 /// What a hold is for, which names it within its job.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum HoldFor {
-    /// A vendor submission billed per transcoded hour (Plaso's export).
+    /// A vendor submission billed per transcoded hour (Plaso's export), one per run of the
+    /// job (a requeued job may submit again).
     Submission,
     /// Traffic of a download: one hold per run of the job (a requeued job moves its bytes
     /// again), taken by its first attempt and found by the attempts after it, settled with the
@@ -40,7 +41,7 @@ impl HoldFor {
     /// The holder name of job `id` in its run `runs`.
     fn holder_of(self, id: &JobId, runs: u32) -> String {
         match self {
-            Self::Submission => format!("{id}:submit"),
+            Self::Submission => format!("{id}:submit:{runs}"),
             Self::Traffic => format!("{id}:traffic:{runs}"),
         }
     }
@@ -127,6 +128,20 @@ pub(crate) async fn hold(
         .map_err(|e| JobError::retryable(format!("taking the budget hold: {e}")))?;
     match reservation {
         Reservation::Taken | Reservation::AlreadyHeld => Ok(Hold::Go(Some(line))),
+        Reservation::Refused(r) if r.allowed < single(&line, &r.limit) => {
+            Err(JobError::permanent(format!(
+                "account {}: this step alone ({} {}) is more than the budget {} ({}): it could never run",
+                line.account,
+                single(&line, &r.limit),
+                if r.limit.contains("traffic") {
+                    "bytes"
+                } else {
+                    line.currency.as_str()
+                },
+                r.limit,
+                r.allowed
+            )))
+        }
         Reservation::Refused(r) => refused(
             &line.account,
             &r.limit,
@@ -216,6 +231,19 @@ pub(crate) async fn traffic_floor(
     .map(Some)
 }
 
+/// What `line` alone counts against `limit`: bytes for a traffic limit, the amount otherwise.
+fn single(line: &CostLine, limit: &str) -> f64 {
+    if limit.contains("traffic") {
+        if line.unit == CostUnit::TrafficBytes {
+            line.quantity
+        } else {
+            0.0
+        }
+    } else {
+        line.amount
+    }
+}
+
 /// A step that would pass `limit` of `account`: it waits until `resets_at` (or the budget is
 /// raised) or fails for good, by `on_exceed`, saying `why`.
 fn refused(
@@ -242,6 +270,22 @@ fn refused(
 /// hold then counts until its period ends, which errs on the side of spending less.
 pub(crate) async fn release(ctx: &JobContext, deps: &JobDeps, what: HoldFor, account: &str) {
     release_of(deps, &ctx.id, ctx.runs, what, account).await;
+}
+
+/// Whether this run of the job holds `what` already (an earlier attempt took it).
+///
+/// # Errors
+/// Redis failed (retryable).
+pub(crate) async fn holding(
+    ctx: &JobContext,
+    deps: &JobDeps,
+    what: HoldFor,
+    account: &str,
+) -> Result<bool, JobError> {
+    deps.queue
+        .holds(account, &what.holder(ctx))
+        .await
+        .map_err(|e| JobError::retryable(format!("reading the budget hold: {e}")))
 }
 
 /// Gives back the hold for `what` of job `id` (run `runs`) outside a step (the job was

@@ -236,6 +236,17 @@ impl Queue {
         })
     }
 
+    /// Whether `holder` has a hold on `account` (settled or not).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn holds(&self, account: &str, holder: &str) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .exists(format!("{}:hold:{holder}", self.ledger_base(account)))
+            .await?)
+    }
+
     /// Replaces `holder`'s estimated charge with what the work actually cost. Returns whether
     /// there was an unsettled hold to settle.
     ///

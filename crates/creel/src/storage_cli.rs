@@ -134,7 +134,12 @@ async fn remove(sink: &AnySink, l: &Leftover) -> (Verdict, Option<String>) {
 async fn live_upload_ids(queue: &Queue) -> anyhow::Result<HashSet<String>> {
     let mut ids = HashSet::new();
     for q in queue.queues().await? {
-        for state in [JobState::Scheduled, JobState::Ready, JobState::Running] {
+        for state in [
+            JobState::Scheduled,
+            JobState::Ready,
+            JobState::Running,
+            JobState::WaitingBudget,
+        ] {
             let mut cursor: Option<String> = None;
             loop {
                 let page = queue.list(&q, state, cursor.as_deref(), 500).await?;

@@ -343,7 +343,8 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
     assert_eq!(usage["today"]["traffic_bytes"], 3 * video_bytes, "{usage}");
 
     // A classroom delivery holds the vendor's stated size (its size hint): with 1,000 bytes a
-    // day, the 256 KiB video's delivery waits instead of starting.
+    // day, the 256 KiB video's delivery could never run, so it fails at once, saying so,
+    // instead of starting (or waiting for ever).
     let video = sim.sim.baijiayun_add_vod(BJY_PARTNER, TaskOutcome::Success);
     let parent = stack
         .create_job(
@@ -359,21 +360,34 @@ async fn a_traffic_budget_holds_baijiayun_downloads_and_says_why() {
         assert!(Instant::now() < deadline, "no delivery was enqueued");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let held = wait_for_state(
+    let refused = wait_for_state(
         &stack.queue,
         &child,
-        JobState::WaitingBudget,
+        JobState::Failed,
         Duration::from_secs(30),
     )
     .await;
-    assert_eq!(held.payload["size_hint"], video_bytes, "{:?}", held.payload);
-    assert!(
-        held.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("bjy-tight") && e.contains("daily_traffic_bytes")),
+    assert_eq!(
+        refused.payload["size_hint"], video_bytes,
         "{:?}",
-        held.last_error
+        refused.payload
     );
+    assert!(
+        refused
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("bjy-tight")
+                && e.contains("more than the budget daily_traffic_bytes")),
+        "{:?}",
+        refused.last_error
+    );
+    wait_for_state(
+        &stack.queue,
+        &parent,
+        JobState::Failed,
+        Duration::from_secs(30),
+    )
+    .await;
 
     // The traffic floor: Baijiayun's count leaves 1 MiB of the 10 GiB package, the floor is
     // 2 MiB, so the download does not start, and says why.

@@ -82,7 +82,7 @@ impl ArchiveScanSpec {
         let calendar = UsageCalendar::new(config.costs.utc_offset_minutes);
         self.until
             .as_deref()
-            .and_then(|u| calendar.parse_time(u))
+            .and_then(|u| calendar.parse_end(u))
             .unwrap_or(now)
     }
 
@@ -171,7 +171,7 @@ impl crate::Kind for ArchiveScanSpec {
             JobRequestError::new("payload.since", "must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
         })?;
         if let Some(until) = &self.until {
-            let until = calendar.parse_time(until).ok_or_else(|| {
+            let until = calendar.parse_end(until).ok_or_else(|| {
                 JobRequestError::new("payload.until", "must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
             })?;
             if until < since {
@@ -248,8 +248,11 @@ impl crate::Kind for ArchiveScanSpec {
 
 /// What became of one lesson.
 enum Archived {
-    /// This scan enqueued its job now (or in a run that died before saving it).
+    /// This scan enqueued its job now.
     Enqueued(String),
+    /// This scan enqueued its job before (a run that died before saving it, or the lesson
+    /// came round again on a later page); its id, and whether it is still unfinished.
+    Ours(String, JobState),
     /// It was archived, or is being archived, by an earlier job.
     Already,
     /// An earlier archive job of the same owner failed or was cancelled.
@@ -323,10 +326,12 @@ async fn scan(
             p.last = read.last;
             p.next = 0;
             save(ctx, deps, &p).await?;
+            report(ctx, deps, &p).await;
             continue;
         }
         if p.in_flight.len() >= max {
             save(ctx, deps, &p).await?;
+            report(ctx, deps, &p).await;
             return Ok(StepOutcome::Continue {
                 step: "scan".into(),
                 after: FULL_WAIT,
@@ -338,6 +343,14 @@ async fn scan(
                 p.enqueued += 1;
                 p.in_flight.push(id);
             }
+            // Enqueued by a run of this scan that died before saving it (count it now), or seen
+            // again after newer lessons pushed it onto a later page (counted already).
+            Archived::Ours(id, state) => {
+                if !p.in_flight.contains(&id) && !state.is_terminal() {
+                    p.enqueued += 1;
+                    p.in_flight.push(id);
+                }
+            }
             Archived::Already => p.already += 1,
             Archived::EarlierFailed(id) => {
                 p.already += 1;
@@ -348,6 +361,16 @@ async fn scan(
         }
         p.next += 1;
         save(ctx, deps, &p).await?;
+    }
+}
+
+/// Shows how far the scan is as the job's progress (`creel jobs watch`, the API): the page,
+/// lessons enqueued and already archived, and its jobs in flight.
+async fn report(ctx: &JobContext, deps: &JobDeps, p: &ScanProgress) {
+    let progress = json!({"page": p.page, "enqueued": p.enqueued,
+        "already_archived": p.already, "in_flight": p.in_flight.len()});
+    if let Err(e) = deps.queue.report_progress(ctx, &progress).await {
+        tracing::debug!(error = %e, "could not report progress");
     }
 }
 
@@ -375,9 +398,8 @@ async fn archive(
     if let Some(id) = archived_by(queue, account, spec, lesson).await? {
         let rec = queue.get(&id).await.map_err(redis)?;
         return Ok(match rec {
-            // Enqueued by a run of this scan that died before saving it.
-            Some(r) if r.parent.as_ref() == Some(&ctx.id) && !r.state.is_terminal() => {
-                Archived::Enqueued(id.to_string())
+            Some(r) if r.parent.as_ref() == Some(&ctx.id) => {
+                Archived::Ours(id.to_string(), r.state)
             }
             Some(r)
                 if matches!(r.state, JobState::Failed | JobState::Cancelled)

@@ -141,8 +141,34 @@ impl crate::Kind for DownloadSpec {
         checkpoint: &serde_json::Value,
         deps: &JobDeps,
     ) -> Option<serde_json::Value> {
+        let released = match (
+            DownloadSpec::decode(&job.payload).ok(),
+            job.account.as_deref(),
+        ) {
+            (Some(spec), Some(account))
+                if vendor_traffic_account(&spec, Some(account)).is_some() =>
+            {
+                crate::budget::release_of(
+                    deps,
+                    &job.id,
+                    job.runs,
+                    crate::budget::HoldFor::Traffic,
+                    account,
+                )
+                .await
+            }
+            _ => false,
+        };
         let profile = job.payload.get("profile")?.as_str()?;
-        abort_after_cancel(profile, checkpoint, deps).await
+        let aborted = abort_after_cancel(profile, checkpoint, deps).await;
+        match (aborted, released) {
+            (Some(mut a), true) => {
+                a["budget_hold_released"] = serde_json::json!(true);
+                Some(a)
+            }
+            (None, true) => Some(serde_json::json!({"budget_hold_released": true})),
+            (a, false) => a,
+        }
     }
 }
 
@@ -222,6 +248,22 @@ impl DownloadSpec {
         ObjectKey::parse(&sample)
             .map_err(|e| JobRequestError::new("payload.key", e.to_string()))?;
         Ok(())
+    }
+}
+
+/// The account whose vendor traffic budget a download of `spec` spends: a Baijiayun
+/// reference's (its bytes spend the account's VOD package).
+pub(crate) fn vendor_traffic_account<'a>(
+    spec: &DownloadSpec,
+    account: Option<&'a str>,
+) -> Option<&'a str> {
+    match &spec.source {
+        DownloadSource::Vendor(source)
+            if source.vendor() == creel_core::config::Vendor::Baijiayun =>
+        {
+            account
+        }
+        _ => None,
     }
 }
 
@@ -317,6 +359,15 @@ pub async fn run(
     let outcome = transfer::transfer(spec, ctx, deps)
         .instrument(span.clone())
         .await;
+    // A download that failed for good holds no traffic (its bytes, if any moved, are not
+    // known here): the run's hold goes back.
+    if let (Err(e), Some(account)) = (
+        &outcome,
+        vendor_traffic_account(spec, ctx.account.as_deref()),
+    ) && e.kind() == creel_core::JobErrorKind::Permanent
+    {
+        crate::budget::release(ctx, deps, crate::budget::HoldFor::Traffic, account).await;
+    }
     span.record(
         "creel.transfer.outcome",
         if outcome.is_ok() { "stored" } else { "failed" },

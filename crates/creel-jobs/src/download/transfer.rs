@@ -85,12 +85,7 @@ pub(super) async fn transfer(
     // Bytes from Baijiayun spend the account's traffic package: the run holds its expected
     // length (what it knows of it) against the traffic budget first, and settles the bytes
     // that came.
-    let traffic = match &spec.source {
-        DownloadSource::Vendor(source) if source.vendor() == Vendor::Baijiayun => {
-            ctx.account.as_deref()
-        }
-        _ => None,
-    };
+    let traffic = super::vendor_traffic_account(spec, ctx.account.as_deref());
     if let Some(account) = traffic {
         #[allow(clippy::cast_precision_loss)]
         let expected = spec.expected_length.or(spec.size_hint).unwrap_or(0) as f64;
@@ -101,12 +96,15 @@ pub(super) async fn transfer(
             expected,
             CostBasis::Estimated,
         );
-        if let Some(outcome) = budget::traffic_floor(
-            deps,
-            account,
-            spec.expected_length.or(spec.size_hint).unwrap_or(0),
-        )
-        .await?
+        // The floor is checked once per run, before its hold: a later attempt of the same run
+        // is already counted in today's usage.
+        if !budget::holding(ctx, deps, HoldFor::Traffic, account).await?
+            && let Some(outcome) = budget::traffic_floor(
+                deps,
+                account,
+                spec.expected_length.or(spec.size_hint).unwrap_or(0),
+            )
+            .await?
         {
             return Ok(outcome);
         }
@@ -121,23 +119,8 @@ pub(super) async fn transfer(
         md5: expected_md5.clone(),
     };
     let opened = attempt.open(&response, &meta, &mut bounds).await?;
-    let resumed_from = opened.upload.bytes();
     let Opened { upload, total, .. } = attempt.copy(opened, response, &mut bounds).await?;
     let bytes = upload.bytes();
-    let cost = match traffic {
-        #[allow(clippy::cast_precision_loss)]
-        Some(account) => budget::cost_line(
-            &deps.config.costs,
-            Vendor::Baijiayun,
-            account,
-            bytes.saturating_sub(resumed_from) as f64,
-            CostBasis::Actual,
-        ),
-        None => None,
-    };
-    if let Some(line) = &cost {
-        budget::settle(ctx, deps, HoldFor::Traffic, line).await;
-    }
     tracing::Span::current().record("creel.transfer.bytes", bytes);
     let digest = upload.md5_hex();
     if let Some(e) = mismatch(spec, total, bytes, expected_md5.as_deref(), &digest) {
@@ -157,6 +140,22 @@ pub(super) async fn transfer(
         }
     };
     report(deps, ctx, bytes, Some(bytes)).await;
+    // The run's traffic: the object's bytes, once (bytes of attempts that failed or were
+    // resumed over are not counted).
+    let cost = match traffic {
+        #[allow(clippy::cast_precision_loss)]
+        Some(account) => budget::cost_line(
+            &deps.config.costs,
+            Vendor::Baijiayun,
+            account,
+            stored.bytes as f64,
+            CostBasis::Actual,
+        ),
+        None => None,
+    };
+    if let Some(line) = &cost {
+        budget::settle(ctx, deps, HoldFor::Traffic, line).await;
+    }
     Ok(StepOutcome::Done(serde_json::json!({
         "profile": spec.profile,
         "key": stored.key.as_str(),
