@@ -426,7 +426,9 @@ impl Queue {
     }
 
     /// Makes every job waiting for a budget, in every queue, due now (each checks its budget
-    /// again and waits on if it still would pass it). Returns how many were woken.
+    /// again and waits on if it still would pass it), and flags every running one, so a step
+    /// refused in the same instant hands over to a check due at once instead of waiting out
+    /// its period. Returns how many were woken or flagged.
     ///
     /// # Errors
     /// Redis failed.
@@ -434,10 +436,22 @@ impl Queue {
         let mut conn = self.conn.clone();
         let mut woken = 0;
         for queue in self.queues().await? {
-            let key = self.cfg.queue_key(&queue, "state:waiting_budget");
-            let ids: Vec<String> = conn.zrange(&key, 0, -1).await?;
+            // Both lists first, each job once: a job woken from the first may be running by
+            // the time the second is read.
+            let mut ids = std::collections::BTreeSet::new();
+            for state in ["waiting_budget", "running"] {
+                let key = self.cfg.queue_key(&queue, &format!("state:{state}"));
+                let listed: Vec<String> = conn.zrange(&key, 0, -1).await?;
+                ids.extend(listed);
+            }
+            let ids: Vec<String> = ids.into_iter().collect();
             for chunk in ids.chunks(500) {
-                woken += self.wake_jobs(chunk).await?.len();
+                woken += self
+                    .wake_jobs(chunk)
+                    .await?
+                    .iter()
+                    .filter(|(_, st)| st == "waiting_budget" || st == "running")
+                    .count();
             }
         }
         Ok(woken)

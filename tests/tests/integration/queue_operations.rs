@@ -398,3 +398,82 @@ async fn a_child_that_ends_wakes_its_parent() {
         assert_eq!(rec.state, JobState::Scheduled, "still scheduled, now due");
     }
 }
+
+/// A step that waits for its budget waits until its period ends, unless the budget is raised:
+/// then it is due at once, even when the raise came while the refused step was still running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_raise_wakes_a_waiting_job_and_one_still_running() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let (_redis, q) = start_queue().await;
+    let waiting = q
+        .enqueue(JobRequest::new("export", json!({"n": 1})))
+        .await
+        .expect("enqueue")
+        .id;
+    let running = q
+        .enqueue(JobRequest::new("export", json!({"n": 2})))
+        .await
+        .expect("enqueue")
+        .id;
+    let runs = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let seen = Arc::clone(&runs);
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |j: Value| {
+            let seen = Arc::clone(&seen);
+            let mut go = go_rx.clone();
+            async move {
+                let n = j["payload"]["n"].as_u64().unwrap_or(1);
+                let slot = usize::from(n == 2);
+                let run = seen[slot].fetch_add(1, Ordering::SeqCst) + 1;
+                if run > 1 {
+                    return Ok::<StepOutcome, JobError>(StepOutcome::Done(json!("exported")));
+                }
+                if n == 2 {
+                    // Refused while the budget is being raised.
+                    let _ = go.wait_for(|g| *g).await;
+                }
+                Ok(StepOutcome::WaitForBudget {
+                    reason: "account a: budget daily would be passed".into(),
+                    after: Duration::from_secs(3600),
+                })
+            }
+        }
+    );
+    let rec = wait_for_state(
+        &q,
+        &waiting,
+        JobState::WaitingBudget,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        rec.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("budget daily"))
+    );
+    assert_eq!(rec.attempts, 0, "waiting for a budget uses up no attempt");
+    wait_for_state(&q, &running, JobState::Running, Duration::from_secs(5)).await;
+    let woken = q
+        .set_budget(
+            "a",
+            &creel_queue::BudgetOverride {
+                daily: Some(Some(100.0)),
+                ..creel_queue::BudgetOverride::default()
+            },
+        )
+        .await
+        .expect("raise");
+    assert_eq!(woken, 2, "the waiting job and the running one");
+    go_tx.send(true).expect("go");
+    for id in [&waiting, &running] {
+        wait_for_state(&q, id, JobState::Succeeded, Duration::from_secs(5)).await;
+    }
+    assert_eq!(runs[0].load(Ordering::SeqCst), 2);
+    assert_eq!(runs[1].load(Ordering::SeqCst), 2);
+    worker.stop().await.expect("stop");
+}

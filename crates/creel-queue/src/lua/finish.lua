@@ -30,7 +30,7 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   -- A signal came while the step ran: the next step is due now, not after its wait.
   if st[4] == '1' then
     redis.call('HDEL', k, 'wake_requested')
-    if outcome == 'continue' then delay = 0 end
+    if outcome == 'continue' or outcome == 'waiting_budget' then delay = 0 end
   end
   local goes_on = outcome == 'retry' or outcome == 'continue' or outcome == 'waiting_budget'
   if goes_on and st[3] == '1' then
