@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use creel_core::UsageCalendar;
 use creel_core::config::Scope;
 use creel_queue::{AccountUsage, MAX_USAGE_DAYS};
 use serde::Deserialize;
@@ -45,7 +44,9 @@ pub(crate) async fn usage(
             format!("no vendor account named {account:?} is configured"),
         ));
     }
-    let days = UsageCalendar::new(state.costs.utc_offset_minutes)
+    let days = state
+        .costs
+        .calendar()
         .range(
             range.from.as_deref(),
             range.to.as_deref(),

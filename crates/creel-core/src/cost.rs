@@ -38,6 +38,20 @@ pub struct CostLine {
     pub basis: CostBasis,
 }
 
+impl CostLine {
+    /// The vendor traffic the line counts, in whole bytes (0 for any other unit).
+    #[must_use]
+    pub fn traffic_bytes(&self) -> u64 {
+        if self.unit == CostUnit::TrafficBytes {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let bytes = self.quantity.max(0.0) as u64;
+            bytes
+        } else {
+            0
+        }
+    }
+}
+
 /// Sums lines of the same vendor, account, unit, currency and basis (a parent's own lines with
 /// its children's), in a stable order.
 #[must_use]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use creel_core::config::{CostUnit, CostsConfig, OnExceed, Vendor};
-use creel_core::{CostBasis, CostLine, JobError, JobId, UsageCalendar};
+use creel_core::{CostBasis, CostLine, JobError, JobId};
 use creel_queue::{Charge, Counts, JobContext, Reservation, StepOutcome};
 use creel_vendors::baijiayun::model::AccountInfo;
 
@@ -84,14 +84,7 @@ fn charge_of(deps: &JobDeps, line: &CostLine) -> Charge {
             (false, false) => Counts::Nothing,
         },
         amount: line.amount,
-        traffic_bytes: if traffic {
-            // Quantities of traffic are whole bytes.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let bytes = line.quantity.max(0.0) as u64;
-            bytes
-        } else {
-            0
-        },
+        traffic_bytes: line.traffic_bytes(),
         quantity_of: format!("{}:{}", line.vendor, line.unit.as_str()),
         quantity: line.quantity,
     }
@@ -201,7 +194,7 @@ pub(crate) async fn traffic_floor(
         return Ok(None);
     };
     let now = chrono::Utc::now();
-    let calendar = UsageCalendar::new(deps.config.costs.utc_offset_minutes);
+    let calendar = deps.config.costs.calendar();
     let today = deps
         .queue
         .usage(account, &[calendar.day(now)])
@@ -328,12 +321,7 @@ pub(crate) async fn settle(ctx: &JobContext, deps: &JobDeps, what: HoldFor, actu
 /// Counts a cost line in `creel.vendor.cost` and `creel.vendor.traffic.bytes` (the metrics
 /// layer reads this event).
 pub(crate) fn record_metrics(line: &CostLine) {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let traffic = if line.unit == CostUnit::TrafficBytes {
-        line.quantity.max(0.0) as u64
-    } else {
-        0
-    };
+    let traffic = line.traffic_bytes();
     tracing::info!(
         name: "vendor cost",
         basis = ?line.basis,

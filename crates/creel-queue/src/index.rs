@@ -194,25 +194,37 @@ impl Queue {
                 by_queue.entry(queue).or_default().push(id);
             }
         }
-        let woken = try_join_all(by_queue.into_iter().map(|(queue, ids)| {
-            let mut conn = self.conn.clone();
-            let mut inv = self.scripts.wake.prepare_invoke();
-            inv.key(self.cfg.queue_base(&queue));
-            for id in &ids {
-                inv.arg(id.as_str());
-            }
-            async move {
-                let states: Vec<String> = inv.invoke_async(&mut conn).await?;
-                Ok::<_, redis::RedisError>(
-                    ids.into_iter()
-                        .cloned()
-                        .zip(states)
-                        .filter(|(_, st)| !st.is_empty())
-                        .collect::<Vec<_>>(),
-                )
-            }
-        }))
+        let woken = try_join_all(
+            by_queue
+                .iter()
+                .map(|(queue, ids)| self.wake_in(queue, ids.iter().map(|id| id.as_str()))),
+        )
         .await?;
         Ok(woken.into_iter().flatten().collect())
+    }
+
+    /// [`Queue::wake_jobs`] for ids known to be of `queue` (no index lookups).
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub(crate) async fn wake_in<'a>(
+        &self,
+        queue: &str,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<(String, String)>, QueueError> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.scripts.wake.prepare_invoke();
+        inv.key(self.cfg.queue_base(queue));
+        let ids: Vec<&str> = ids.collect();
+        for id in &ids {
+            inv.arg(*id);
+        }
+        let states: Vec<String> = inv.invoke_async(&mut conn).await?;
+        Ok(ids
+            .into_iter()
+            .map(str::to_owned)
+            .zip(states)
+            .filter(|(_, st)| !st.is_empty())
+            .collect())
     }
 }

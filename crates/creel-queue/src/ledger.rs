@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use creel_core::UsageCalendar;
 use creel_core::config::{Budget, CostsConfig};
 use redis::AsyncCommands;
 use serde::Serialize;
@@ -178,7 +177,7 @@ impl Queue {
         costs: &CostsConfig,
         at: DateTime<Utc>,
     ) -> Result<Reservation, QueueError> {
-        let calendar = UsageCalendar::new(costs.utc_offset_minutes);
+        let calendar = costs.calendar();
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
             .scripts
@@ -329,7 +328,7 @@ impl Queue {
             .collect())
     }
 
-    /// The usage of `account` on `days` (see [`UsageCalendar::range`]), their sums, today's
+    /// The usage of `account` on `days` (see [`creel_core::UsageCalendar::range`]), their sums, today's
     /// and this month's, and its budget as the ledger checks it.
     ///
     /// # Errors
@@ -340,7 +339,7 @@ impl Queue {
         costs: &CostsConfig,
         days: Vec<String>,
     ) -> Result<AccountUsage, QueueError> {
-        let calendar = UsageCalendar::new(costs.utc_offset_minutes);
+        let calendar = costs.calendar();
         let now = Utc::now();
         let mut periods = days;
         periods.push(calendar.day(now));
@@ -352,14 +351,9 @@ impl Queue {
             .budget_override(account)
             .await?
             .apply(&costs.budget(account));
-        let currency = costs
-            .accounts
-            .get(account)
-            .and_then(|a| a.currency.clone())
-            .unwrap_or_else(|| creel_core::config::DEFAULT_CURRENCY.to_owned());
         Ok(AccountUsage {
             account: account.to_owned(),
-            currency,
+            currency: costs.currency(account),
             total: sum(&read),
             days: read,
             budget,
@@ -447,7 +441,7 @@ impl Queue {
             let ids: Vec<String> = ids.into_iter().collect();
             for chunk in ids.chunks(500) {
                 woken += self
-                    .wake_jobs(chunk)
+                    .wake_in(&queue, chunk.iter().map(String::as_str))
                     .await?
                     .iter()
                     .filter(|(_, st)| st == "waiting_budget" || st == "running")

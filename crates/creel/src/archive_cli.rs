@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::Utc;
 use creel_core::Config;
-use creel_core::config::CostUnit;
 use creel_jobs::archive::{ArchiveScanSpec, Lesson, archived_by, list_page};
 use creel_queue::Queue;
 use serde::Serialize;
@@ -41,7 +40,7 @@ pub async fn dry_run(
         .await
         .context("the vendor clients")?;
     let until = spec.until_or(config, Utc::now());
-    let calendar = creel_core::UsageCalendar::new(config.costs.utc_offset_minutes);
+    let calendar = config.costs.calendar();
     let window = creel_jobs::archive::Window {
         since: calendar
             .parse_time(&spec.since)
@@ -77,11 +76,7 @@ pub async fn dry_run(
             }
             if let Some(e) = &lesson.estimate {
                 out.estimated_amount += e.amount;
-                if e.unit == CostUnit::TrafficBytes {
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    let bytes = e.quantity.max(0.0) as u64;
-                    out.estimated_traffic_bytes += bytes;
-                }
+                out.estimated_traffic_bytes += e.traffic_bytes();
             }
             out.lessons.push(lesson);
         }

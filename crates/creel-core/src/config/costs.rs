@@ -142,10 +142,23 @@ impl CostsConfig {
         Some(Pricing {
             unit,
             unit_price: own.and_then(|a| a.unit_price).unwrap_or(documented),
-            currency: own
-                .and_then(|a| a.currency.clone())
-                .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned()),
+            currency: self.currency(account),
         })
+    }
+
+    /// The currency of `account`'s prices and budgets.
+    #[must_use]
+    pub fn currency(&self, account: &str) -> String {
+        self.accounts
+            .get(account)
+            .and_then(|a| a.currency.clone())
+            .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned())
+    }
+
+    /// The usage calendar: days and months at `utc_offset_minutes`.
+    #[must_use]
+    pub fn calendar(&self) -> crate::UsageCalendar {
+        crate::UsageCalendar::new(self.utc_offset_minutes)
     }
 
     /// The hours one Plaso export of `account` is counted as.

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use creel_core::config::{Config, Vendor};
-use creel_core::{CostBasis, CostLine, JobError, UsageCalendar};
+use creel_core::{CostBasis, CostLine, JobError};
 use creel_vendors::VendorClients;
 use creel_vendors::baijiayun::model::PlaybackStatus;
 use creel_vendors::weclassroom::model::LessonStatus;
@@ -134,7 +134,7 @@ pub async fn list_page(
     window: Window<'_>,
     page: u32,
 ) -> Result<LessonPage, JobError> {
-    let calendar = UsageCalendar::new(config.costs.utc_offset_minutes);
+    let calendar = config.costs.calendar();
     let size = config.archive.page_size;
     let costs = &config.costs;
     match source {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use creel_core::{
-    Config, IdempotencyScope, JobError, JobId, JobRequest, JobRequestError, JobState, UsageCalendar,
+    Config, IdempotencyScope, JobError, JobId, JobRequest, JobRequestError, JobState,
 };
 use creel_queue::{JobContext, Queue, StepOutcome};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,7 @@ pub struct ArchiveScanSpec {
 impl ArchiveScanSpec {
     /// The window of the scan; `until` is the one fixed at its first run.
     fn window(&self, config: &Config, until: DateTime<Utc>) -> Window<'_> {
-        let calendar = UsageCalendar::new(config.costs.utc_offset_minutes);
+        let calendar = config.costs.calendar();
         Window {
             since: calendar
                 .parse_time(&self.since)
@@ -79,7 +79,7 @@ impl ArchiveScanSpec {
     /// The end of the window as given, or `now`.
     #[must_use]
     pub fn until_or(&self, config: &Config, now: DateTime<Utc>) -> DateTime<Utc> {
-        let calendar = UsageCalendar::new(config.costs.utc_offset_minutes);
+        let calendar = config.costs.calendar();
         self.until
             .as_deref()
             .and_then(|u| calendar.parse_end(u))
@@ -166,7 +166,7 @@ impl crate::Kind for ArchiveScanSpec {
 
     fn validate(&self, request: &JobRequest, config: &Config) -> Result<(), JobRequestError> {
         crate::validate::vendor_account(config, request, self.source.vendor())?;
-        let calendar = UsageCalendar::new(config.costs.utc_offset_minutes);
+        let calendar = config.costs.calendar();
         let since = calendar.parse_time(&self.since).ok_or_else(|| {
             JobRequestError::new("payload.since", "must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
         })?;

@@ -87,24 +87,19 @@ pub(super) async fn transfer(
     // that came.
     let traffic = super::vendor_traffic_account(spec, ctx.account.as_deref());
     if let Some(account) = traffic {
+        let expected = spec.expected_length.or(spec.size_hint).unwrap_or(0);
         #[allow(clippy::cast_precision_loss)]
-        let expected = spec.expected_length.or(spec.size_hint).unwrap_or(0) as f64;
         let estimate = budget::cost_line(
             &deps.config.costs,
             Vendor::Baijiayun,
             account,
-            expected,
+            expected as f64,
             CostBasis::Estimated,
         );
         // The floor is checked once per run, before its hold: a later attempt of the same run
         // is already counted in today's usage.
         if !budget::holding(ctx, deps, HoldFor::Traffic, account).await?
-            && let Some(outcome) = budget::traffic_floor(
-                deps,
-                account,
-                spec.expected_length.or(spec.size_hint).unwrap_or(0),
-            )
-            .await?
+            && let Some(outcome) = budget::traffic_floor(deps, account, expected).await?
         {
             return Ok(outcome);
         }

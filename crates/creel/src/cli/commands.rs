@@ -381,7 +381,9 @@ async fn accounts(cmd: AccountsCommand, config: &Config, json: bool) -> anyhow::
     match cmd {
         AccountsCommand::Usage { account, from, to } => {
             known(&account)?;
-            let days = creel_core::UsageCalendar::new(config.costs.utc_offset_minutes)
+            let days = config
+                .costs
+                .calendar()
                 .range(
                     from.as_deref(),
                     to.as_deref(),
