@@ -1,7 +1,8 @@
 //! The `s3` sink on aws-sdk-s3: a single PUT below the part size; above it a multipart upload
 //! streamed in parts of `max(16 MiB, size / 9000)` (or the configured size) with a bounded
 //! number in flight, each part checked in transit by its CRC32C (or Content-MD5, per profile).
-//! Memory stays at about `part size × (parts in flight + 1)` whatever the object's size.
+//! A part's bytes are read only once a slot is free for it, so memory stays at about
+//! `part size × parts in flight` whatever the object's size.
 //! Checksums are computed by creel, not by the SDK (only when an operation requires them), and
 //! bodies are plain (not `aws-chunked`), which is what S3-compatible stores such as Aliyun OSS
 //! accept.
@@ -151,6 +152,7 @@ impl S3Sink {
             stored,
             boundaries: BTreeMap::from([(last, (cp.offset, state.to_vec()))]),
             held: None,
+            part_crc: 0,
             md5,
             bytes: cp.offset,
             sent: HashMap::new(),
@@ -241,7 +243,10 @@ pub struct S3Upload {
     /// The first part, held back after CreateMultipartUpload until the next write (or
     /// finish), so the caller can save a checkpoint naming the upload before any part is
     /// sent: a crash then leaves no upload that no checkpoint names.
-    held: Option<(i32, Bytes)>,
+    held: Option<(i32, Part)>,
+    /// The CRC32C of the part being filled, when parts are checked by CRC32C: computed as
+    /// each chunk arrives (in cache), not in a second pass over the part.
+    part_crc: u32,
     md5: Md5,
     bytes: u64,
     /// The parts in flight, by number: kept (a reference, not a copy) so that their buffers,
@@ -249,7 +254,7 @@ pub struct S3Upload {
     /// 16 MiB buffer per part cost about a fifth of a transfer's CPU in page faults (the
     /// allocator hands such sizes back to the system at once).
     sent: HashMap<i32, Bytes>,
-    /// Buffers of stored parts, ready for the next ones (at most the parts in flight).
+    /// Buffers of stored parts, ready for the next ones.
     spare: Vec<BytesMut>,
 }
 
@@ -300,12 +305,21 @@ impl Sink for S3Sink {
             stored: BTreeMap::new(),
             boundaries: BTreeMap::new(),
             held: None,
+            part_crc: 0,
             md5: Md5::new(),
             bytes: 0,
             sent: HashMap::new(),
             spare: Vec::new(),
         })
     }
+}
+
+/// A filled part, ready to send.
+#[derive(Debug)]
+struct Part {
+    data: Bytes,
+    /// Its CRC32C (0 when parts are checked by MD5).
+    crc32c: u32,
 }
 
 /// The in-transit check of one body, as its header value (base64).
@@ -315,11 +329,11 @@ enum BodyCheck {
 }
 
 impl BodyCheck {
-    fn of(kind: PartChecksum, data: &[u8]) -> Self {
+    fn of(kind: PartChecksum, part: &Part) -> Self {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         match kind {
-            PartChecksum::Md5 => Self::Md5(b64(&Md5::digest(data))),
-            PartChecksum::Crc32c => Self::Crc32c(b64(&crc32c::crc32c(data).to_be_bytes())),
+            PartChecksum::Md5 => Self::Md5(b64(&Md5::digest(&part.data))),
+            PartChecksum::Crc32c => Self::Crc32c(b64(&part.crc32c.to_be_bytes())),
         }
     }
 
@@ -393,10 +407,10 @@ impl S3Upload {
     }
 
     /// A part the store already holds with exactly these bytes (same size, ETag = their MD5).
-    fn already_stored(&mut self, number: i32, data: &[u8]) -> Option<FinishedPart> {
+    fn already_stored(&mut self, number: i32, part: &Part) -> Option<FinishedPart> {
         let (etag, size) = self.stored.remove(&number)?;
-        let md5 = hex::encode(Md5::digest(data));
-        if usize::try_from(size).ok() != Some(data.len())
+        let md5 = hex::encode(Md5::digest(&part.data));
+        if usize::try_from(size).ok() != Some(part.data.len())
             || !etag.trim_matches('"').eq_ignore_ascii_case(&md5)
         {
             return None;
@@ -404,13 +418,13 @@ impl S3Upload {
         Some(FinishedPart {
             number,
             etag,
-            crc32c: BodyCheck::of(self.part_checksum, data).crc32c(),
+            crc32c: BodyCheck::of(self.part_checksum, part).crc32c(),
         })
     }
 
     /// Takes the next part (its bytes end at the current offset): the first part of a new
     /// upload is held back (see `held`), any other is sent after the held one.
-    async fn send_part(&mut self, data: Bytes) -> Result<(), StorageError> {
+    async fn send_part(&mut self, part: Part) -> Result<(), StorageError> {
         let creating = self.upload_id.is_none();
         let upload_id = self.start_multipart().await?;
         let number = self.next_part;
@@ -418,17 +432,17 @@ impl S3Upload {
         self.boundaries
             .insert(number, (self.bytes, self.md5.serialize().to_vec()));
         if creating {
-            self.held = Some((number, data));
+            self.held = Some((number, part));
             return Ok(());
         }
         self.send_held(&upload_id).await?;
-        self.dispatch(number, data, upload_id).await
+        self.dispatch(number, part, upload_id).await
     }
 
     /// Sends the held first part, if one is held.
     async fn send_held(&mut self, upload_id: &str) -> Result<(), StorageError> {
         match self.held.take() {
-            Some((number, data)) => self.dispatch(number, data, upload_id.to_owned()).await,
+            Some((number, part)) => self.dispatch(number, part, upload_id.to_owned()).await,
             None => Ok(()),
         }
     }
@@ -438,31 +452,33 @@ impl S3Upload {
     async fn dispatch(
         &mut self,
         number: i32,
-        data: Bytes,
+        part: Part,
         upload_id: String,
     ) -> Result<(), StorageError> {
-        if let Some(part) = self.already_stored(number, &data) {
-            self.completed.insert(number, part);
+        if let Some(finished) = self.already_stored(number, &part) {
+            self.completed.insert(number, finished);
             return Ok(());
         }
         while self.in_flight.len() >= self.sink.parts_in_flight {
             self.collect_one().await?;
         }
         // An event of the transfer's span per part (debug: traced, not logged at info).
-        tracing::debug!(part = number, bytes = data.len(), "UploadPart");
+        tracing::debug!(part = number, bytes = part.data.len(), "UploadPart");
         let (client, bucket, object) = (
             self.sink.client.clone(),
             self.sink.bucket.clone(),
             self.object.clone(),
         );
-        self.sent.insert(number, data.clone());
+        self.sent.insert(number, part.data.clone());
         let kind = self.part_checksum;
         // In the transfer's span: the retried-part events count by its storage profile.
         let span = tracing::Span::current();
         self.in_flight.spawn(tracing::Instrument::instrument(
             async move {
-                let check = BodyCheck::of(kind, &data);
+                // MD5, when asked for, off the read path.
+                let check = BodyCheck::of(kind, &part);
                 let crc32c = check.crc32c();
+                let data = part.data;
                 let req = client
                     .upload_part()
                     .bucket(bucket)
@@ -535,6 +551,14 @@ impl S3Upload {
         BytesMut::with_capacity(self.part_size)
     }
 
+    /// The filled bytes as a part, with their CRC32C; the next part starts empty.
+    fn take_part(&mut self) -> Part {
+        Part {
+            data: self.buffer.split().freeze(),
+            crc32c: std::mem::take(&mut self.part_crc),
+        }
+    }
+
     async fn collect_one(&mut self) -> Result<(), StorageError> {
         if let Some(joined) = self.in_flight.join_next().await {
             self.record(joined)?;
@@ -551,14 +575,22 @@ impl Upload for S3Upload {
         while !rest.is_empty() {
             let take = rest.len().min(self.part_size - self.buffer.len());
             self.md5.update(&rest[..take]);
+            if self.part_checksum == PartChecksum::Crc32c {
+                self.part_crc = crc32c::crc32c_append(self.part_crc, &rest[..take]);
+            }
             self.buffer.extend_from_slice(&rest[..take]);
             self.bytes += take as u64;
             rest = &rest[take..];
             if self.buffer.len() == self.part_size {
-                let part = self.buffer.split().freeze();
-                // The next buffer after the send, which may have had to wait for a stored part
-                // (and so have its buffer spare): never one more buffer than parts in flight.
+                let part = self.take_part();
                 self.send_part(part).await?;
+                // A slot for the next part before any of its bytes are read (rclone, too, takes
+                // its token before it reads a chunk): at most `parts_in_flight` buffers, in
+                // flight and filling together. The slot's part, once stored, leaves its buffer
+                // spare for the next.
+                while self.in_flight.len() >= self.sink.parts_in_flight {
+                    self.collect_one().await?;
+                }
                 self.buffer = self.next_buffer();
             }
         }
@@ -595,8 +627,9 @@ impl Upload for S3Upload {
     async fn finish(mut self) -> Result<StoredObject, StorageError> {
         let location = format!("s3://{}/{}", self.sink.bucket, self.object);
         if self.upload_id.is_none() {
-            let data = self.buffer.split().freeze();
-            let check = BodyCheck::of(self.part_checksum, &data);
+            let part = self.take_part();
+            let check = BodyCheck::of(self.part_checksum, &part);
+            let data = part.data;
             let mut req = self
                 .sink
                 .client
@@ -628,7 +661,7 @@ impl Upload for S3Upload {
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let mut sent = self.send_held(&upload_id).await;
         if sent.is_ok() && !self.buffer.is_empty() {
-            let last = self.buffer.split().freeze();
+            let last = self.take_part();
             sent = self.send_part(last).await;
         }
         if let Err(e) = sent {
@@ -739,9 +772,21 @@ mod tests {
     fn body_checks_are_the_headers_s3_expects() {
         // CRC-32C check value of "123456789" is 0xE3069283; the header is its big-endian bytes
         // in base64. Content-MD5 of "" is the RFC 1864 example's format.
-        let crc = BodyCheck::of(PartChecksum::Crc32c, b"123456789");
+        let crc = BodyCheck::of(
+            PartChecksum::Crc32c,
+            &Part {
+                data: Bytes::new(),
+                crc32c: crc32c::crc32c(b"123456789"),
+            },
+        );
         assert_eq!(crc.crc32c().as_deref(), Some("4waSgw=="));
-        let BodyCheck::Md5(md5) = BodyCheck::of(PartChecksum::Md5, b"") else {
+        let BodyCheck::Md5(md5) = BodyCheck::of(
+            PartChecksum::Md5,
+            &Part {
+                data: Bytes::new(),
+                crc32c: 0,
+            },
+        ) else {
             panic!("md5 asked for");
         };
         assert_eq!(md5, "1B2M2Y8AsgTpgAmY7PhCfg==");
