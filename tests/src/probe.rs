@@ -26,6 +26,21 @@ pub async fn wait_for_state(q: &Queue, id: &JobId, state: JobState, within: Dura
     }
 }
 
+/// Polls the job record every `every` until it is terminal (for the benchmarks, which have no
+/// deadline: a stuck job is what they measure).
+pub async fn wait_terminal(q: &Queue, id: &JobId, every: Duration) -> anyhow::Result<JobRecord> {
+    loop {
+        let rec = q
+            .get(id)
+            .await?
+            .ok_or_else(|| anyhow::format_err!("job {id} vanished"))?;
+        if rec.state.is_terminal() {
+            return Ok(rec);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Polls the queue's counts until `state` has `n` jobs; panics after `within`.
 pub async fn wait_for_count(q: &Queue, queue: &str, state: JobState, n: u64, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;

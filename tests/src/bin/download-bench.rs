@@ -109,16 +109,7 @@ async fn main() -> anyhow::Result<()> {
         .enqueue(JobRequest::new("download", payload))
         .await?
         .id;
-    let rec = loop {
-        let rec = queue
-            .get(&id)
-            .await?
-            .ok_or_else(|| anyhow::format_err!("job vanished"))?;
-        if rec.state.is_terminal() {
-            break rec;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let rec = creel_tests::probe::wait_terminal(&queue, &id, Duration::from_millis(50)).await?;
     let secs = t.elapsed().as_secs_f64();
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
     let hwm_kib: u64 = status

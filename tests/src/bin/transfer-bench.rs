@@ -1,9 +1,10 @@
 //! `just bench-transfer`: a generated source of 1 GiB and 4 GiB copied into a local S3 server
 //! (s3s-fs, in this process) by a release `creel worker` and by `rclone copyurl`, with the same
-//! part size (16 MiB) and parts in flight (4). Each runs under GNU time, which gives its CPU
-//! seconds and peak RSS; wall time is from start to the object being complete. Last line:
+//! part size (16 MiB) and parts in flight (4), taking turns for `--rounds` rounds per size. Each
+//! runs under GNU time, which gives its CPU seconds and peak RSS; wall time is from start to the
+//! object being complete. Each size's line gives the medians of its rounds. Last line:
 //! `RESULT transfer_cpu_ratio_vs_rclone=<f> wall_ratio_vs_rclone=<f> peak_rss_mib=<int>`
-//! (ratios of the largest size; peak RSS is creel's largest).
+//! (the worse of the sizes' median ratios; peak RSS is creel's largest of any round).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +23,29 @@ struct Args {
     /// Sizes in MiB.
     #[arg(long, value_delimiter = ',', default_values_t = [1024usize, 4096])]
     mib: Vec<usize>,
+    /// Rounds per size (each size's figures are the medians).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+/// One copy's figures: wall seconds, CPU seconds, peak RSS in KiB.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss: u64,
+}
+
+/// The median of the figure `f` over `runs`.
+fn median(runs: &[Run], f: impl Fn(&Run) -> f64) -> f64 {
+    let mut v: Vec<f64> = runs.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 const BLOCK: usize = 1 << 20;
@@ -93,104 +117,118 @@ async fn main() -> anyhow::Result<()> {
         ),
     )?;
     let queue = Queue::connect(creel_queue::QueueConfig::new(redis.url())).await?;
-    let mut last = (0.0, 0.0, 0u64);
+    let mut worst = (0.0f64, 0.0f64, 0u64);
     for mib in &args.mib {
         let url = format!("{source}/src/{mib}");
-        // creel
-        let creel_time = dir.path().join(format!("creel-{mib}.time"));
-        let mut child = Command::new("/usr/bin/time")
-            .args(["-f", "%U %S %M", "-o"])
-            .arg(&creel_time)
-            .arg(&args.creel)
-            .args(["--config", config.to_str().unwrap_or_default(), "worker"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let t = Instant::now();
-        let payload =
-            serde_json::json!({"url": url, "profile": "bucket", "key": format!("creel-{mib}.bin")});
-        let id = queue
-            .enqueue(JobRequest::new("download", payload))
-            .await?
-            .id;
-        let rec = loop {
-            let rec = queue
-                .get(&id)
-                .await?
-                .ok_or_else(|| anyhow::format_err!("job vanished"))?;
-            if rec.state.is_terminal() {
-                break rec;
+        let (mut creel, mut rclone) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds.max(1) {
+            let name = format!("{mib}-{round}");
+            creel.push(run_creel(&args.creel, &config, &queue, &url, &name, dir.path()).await?);
+            rclone.push(run_rclone(&s3.endpoint, &url, &name, dir.path())?);
+            for object in [format!("creel-{name}.bin"), format!("rclone-{name}.bin")] {
+                let _ = std::fs::remove_file(s3.root.path().join("bench").join(object));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let creel_wall = t.elapsed().as_secs_f64();
-        anyhow::ensure!(rec.state == JobState::Succeeded, "creel failed: {rec:?}");
-        // time(1) forwards SIGTERM to the worker, which drains and exits 0
-        let _ = Command::new("pkill")
-            .args(["-TERM", "-P", &child.id().to_string()])
-            .status();
-        child.wait()?;
-        let (creel_cpu, creel_rss) = parse_time(&creel_time)?;
-
-        // rclone, same part size and concurrency
-        let rclone_time = dir.path().join(format!("rclone-{mib}.time"));
-        let t = Instant::now();
-        let status = Command::new("/usr/bin/time")
-            .args(["-f", "%U %S %M", "-o"])
-            .arg(&rclone_time)
-            .args([
-                "rclone",
-                "copyurl",
-                &url,
-                &format!("bench:bench/rclone-{mib}.bin"),
-            ])
-            .args([
-                "--s3-chunk-size",
-                "16M",
-                "--s3-upload-concurrency",
-                "4",
-                "--retries",
-                "1",
-            ])
-            // a CA bundle for AWS in the environment breaks rclone's plain-http S3 client
-            .env_remove("AWS_CA_BUNDLE")
-            .env("RCLONE_CONFIG_BENCH_TYPE", "s3")
-            .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_BENCH_ENDPOINT", &s3.endpoint)
-            .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true")
-            .stdout(Stdio::null())
-            .status()?;
-        let rclone_wall = t.elapsed().as_secs_f64();
-        anyhow::ensure!(status.success(), "rclone failed ({status})");
-        let (rclone_cpu, rclone_rss) = parse_time(&rclone_time)?;
-        let gib = *mib as f64 / 1024.0;
-        say(&format!(
-            "{mib} MiB: creel {creel_wall:.1} s wall, {:.2} CPU s/GiB, {} MiB peak | rclone {rclone_wall:.1} s wall, {:.2} CPU s/GiB, {} MiB peak",
-            creel_cpu / gib,
-            creel_rss / 1024,
-            rclone_cpu / gib,
-            rclone_rss / 1024
-        ));
-        last = (
-            creel_cpu / rclone_cpu,
-            creel_wall / rclone_wall,
-            last.2.max(creel_rss / 1024),
-        );
-        for name in [
-            format!("bench/creel-{mib}.bin"),
-            format!("bench/rclone-{mib}.bin"),
-        ] {
-            let _ = std::fs::remove_file(s3.root.path().join(name));
         }
+        let gib = *mib as f64 / 1024.0;
+        let (cw, cc) = (median(&creel, |r| r.wall), median(&creel, |r| r.cpu));
+        let (rw, rc) = (median(&rclone, |r| r.wall), median(&rclone, |r| r.cpu));
+        let crss = creel.iter().map(|r| r.rss).max().unwrap_or_default() / 1024;
+        let rrss = rclone.iter().map(|r| r.rss).max().unwrap_or_default() / 1024;
+        say(&format!(
+            "{mib} MiB, medians of {} rounds: creel {cw:.1} s wall, {:.2} CPU s/GiB, {crss} MiB peak | rclone {rw:.1} s wall, {:.2} CPU s/GiB, {rrss} MiB peak | CPU ratio {:.3}, wall ratio {:.3}",
+            creel.len(),
+            cc / gib,
+            rc / gib,
+            cc / rc,
+            cw / rw
+        ));
+        worst = (
+            worst.0.max(cc / rc),
+            worst.1.max(cw / rw),
+            worst.2.max(crss),
+        );
     }
     say(&format!(
         "RESULT transfer_cpu_ratio_vs_rclone={:.2} wall_ratio_vs_rclone={:.2} peak_rss_mib={}",
-        last.0, last.1, last.2
+        worst.0, worst.1, worst.2
     ));
     Ok(())
+}
+
+/// One copy by a release `creel worker` under GNU time: the job is enqueued once the worker
+/// is up, and the wall time runs from then to the job's success.
+async fn run_creel(
+    creel: &str,
+    config: &std::path::Path,
+    queue: &Queue,
+    url: &str,
+    name: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Run> {
+    let time_file = dir.join(format!("creel-{name}.time"));
+    let mut child = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S %M", "-o"])
+        .arg(&time_file)
+        .arg(creel)
+        .args(["--config", config.to_str().unwrap_or_default(), "worker"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    let payload =
+        serde_json::json!({"url": url, "profile": "bucket", "key": format!("creel-{name}.bin")});
+    let id = queue
+        .enqueue(JobRequest::new("download", payload))
+        .await?
+        .id;
+    let rec = creel_tests::probe::wait_terminal(queue, &id, Duration::from_millis(20)).await?;
+    let wall = t.elapsed().as_secs_f64();
+    anyhow::ensure!(rec.state == JobState::Succeeded, "creel failed: {rec:?}");
+    // time(1) forwards SIGTERM to the worker, which drains and exits 0
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-P", &child.id().to_string()])
+        .status();
+    child.wait()?;
+    let (cpu, rss) = parse_time(&time_file)?;
+    Ok(Run { wall, cpu, rss })
+}
+
+/// One copy by `rclone copyurl` under GNU time, with creel's part size and parts in flight.
+fn run_rclone(endpoint: &str, url: &str, name: &str, dir: &std::path::Path) -> anyhow::Result<Run> {
+    let time_file = dir.join(format!("rclone-{name}.time"));
+    let t = Instant::now();
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S %M", "-o"])
+        .arg(&time_file)
+        .args([
+            "rclone",
+            "copyurl",
+            url,
+            &format!("bench:bench/rclone-{name}.bin"),
+        ])
+        .args([
+            "--s3-chunk-size",
+            "16M",
+            "--s3-upload-concurrency",
+            "4",
+            "--retries",
+            "1",
+        ])
+        // a CA bundle for AWS in the environment breaks rclone's plain-http S3 client
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG_BENCH_TYPE", "s3")
+        .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_BENCH_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true")
+        .stdout(Stdio::null())
+        .status()?;
+    let wall = t.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "rclone failed ({status})");
+    let (cpu, rss) = parse_time(&time_file)?;
+    Ok(Run { wall, cpu, rss })
 }
 
 #[allow(clippy::print_stdout)]
