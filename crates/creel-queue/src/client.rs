@@ -285,7 +285,7 @@ impl Queue {
         targets: &[(String, String)],
     ) -> Result<Vec<(String, i64)>, QueueError> {
         let mut inv = self.scripts.enqueue.prepare_invoke();
-        inv.key(self.cfg.queue_base(queue)).arg(queue);
+        inv.key(self.cfg.queue_base(queue));
         // One `send` span per run of requests with the same given context (a batch, in the
         // messaging conventions' terms); each job carries that span's context (with an OTel
         // layer), or the caller's own context as given. The spans close when Redis has
@@ -334,7 +334,7 @@ impl Queue {
         let mut conn = self.conn.clone();
         let h: HashMap<String, String> =
             conn.hgetall(self.cfg.job_key(&queue, id.as_str())).await?;
-        JobRecord::from_hash(h)
+        JobRecord::from_hash(h, id.as_str(), &queue)
     }
 
     /// The queue of a job that exists, or [`QueueError::NotFound`].
@@ -390,8 +390,8 @@ impl Queue {
             pipe.query_async(&mut conn).await?
         };
         let mut jobs = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            if let Some(rec) = JobRecord::from_hash(h)? {
+        for (h, id) in hashes.into_iter().zip(&ids) {
+            if let Some(rec) = JobRecord::from_hash(h, id, queue)? {
                 jobs.push(rec);
             }
         }

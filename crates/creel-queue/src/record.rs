@@ -128,12 +128,25 @@ impl JobRecord {
         self
     }
 
-    /// Parses the fields of a job hash. `None` for an empty hash (no such job).
-    pub fn from_hash(mut h: HashMap<String, String>) -> Result<Option<Self>, QueueError> {
+    /// Parses the fields of the hash of job `id` in `queue`. `None` for an empty hash (no such
+    /// job).
+    ///
+    /// A record stores neither its id nor its queue (both are in its key; records written
+    /// before did, and their copies are ignored), nor who holds its lease apart from the lease
+    /// token (which starts with the worker's id), nor an `updated_at` that another stamp of
+    /// the same write already says: each field a hot script leaves out is Redis work saved on
+    /// every job (issue 19). `updated_at` is the latest of the stamps.
+    pub fn from_hash(
+        mut h: HashMap<String, String>,
+        id: &str,
+        queue: &str,
+    ) -> Result<Option<Self>, QueueError> {
         if h.is_empty() {
             return Ok(None);
         }
-        let id_text = h.remove("id").unwrap_or_default();
+        h.remove("id");
+        h.remove("queue");
+        let id_text = id.to_owned();
         let corrupt = |reason: String| QueueError::Corrupt {
             id: id_text.clone(),
             reason,
@@ -166,9 +179,24 @@ impl JobRecord {
             v.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))
         };
         let created_at = time(take("created_at"), "created_at")?.unwrap_or_default();
+        let started_at = time(take("started_at"), "started_at")?;
+        let finished_at = time(take("finished_at"), "finished_at")?;
+        let updated_at = [
+            time(take("updated_at"), "updated_at")?,
+            started_at,
+            finished_at,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(created_at);
+        let worker = take("lease_token")
+            .as_deref()
+            .and_then(worker_of_token)
+            .or_else(|| take("worker"));
         Ok(Some(Self {
             id,
-            queue: take("queue").unwrap_or_default(),
+            queue: queue.to_owned(),
             kind: take("kind").unwrap_or_default(),
             account: take("account"),
             payload: json(take("payload")).unwrap_or(serde_json::Value::Null),
@@ -192,12 +220,85 @@ impl JobRecord {
             tracestate: take("tracestate"),
             created_by: take("created_by"),
             parent: take("parent").and_then(|p| p.parse().ok()),
-            worker: take("worker"),
-            updated_at: time(take("updated_at"), "updated_at")?.unwrap_or(created_at),
+            worker,
+            updated_at,
             run_at: time(take("run_at"), "run_at")?.unwrap_or(created_at),
-            started_at: time(take("started_at"), "started_at")?,
-            finished_at: time(take("finished_at"), "finished_at")?,
+            started_at,
+            finished_at,
             created_at,
         }))
+    }
+}
+
+/// The worker a lease token names: tokens are `<worker id>:<call>:<n>` (see
+/// `WorkerShared::lease_args`).
+fn worker_of_token(token: &str) -> Option<String> {
+    let mut parts = token.rsplitn(3, ':');
+    let (_n, _call) = (parts.next()?, parts.next()?);
+    parts.next().filter(|w| !w.is_empty()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "01JD00000000000000000000AB";
+
+    fn hash(fields: &[(&str, &str)]) -> HashMap<String, String> {
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_key_names_the_job_and_the_lease_token_its_worker() {
+        let h = hash(&[
+            ("kind", "noop"),
+            ("payload", "{}"),
+            ("state", "running"),
+            ("created_at", "1000"),
+            ("updated_at", "1000"),
+            ("started_at", "2000"),
+            ("lease_token", "pod-7-default-1764000000000-00ff:12:3"),
+        ]);
+        let rec = JobRecord::from_hash(h, ID, "default")
+            .expect("parses")
+            .expect("a job");
+        assert_eq!(rec.id.as_str(), ID);
+        assert_eq!(rec.queue, "default");
+        assert_eq!(
+            rec.worker.as_deref(),
+            Some("pod-7-default-1764000000000-00ff")
+        );
+        // A lease writes started_at, not updated_at: the later stamp is when it changed.
+        assert_eq!(rec.updated_at.timestamp_millis(), 2000);
+    }
+
+    #[test]
+    fn records_written_before_keep_their_worker_and_their_copies_of_key_fields_are_ignored() {
+        let h = hash(&[
+            ("id", "not-this"),
+            ("queue", "nor-this"),
+            ("kind", "noop"),
+            ("payload", "{}"),
+            ("state", "succeeded"),
+            ("created_at", "1000"),
+            ("updated_at", "5000"),
+            ("finished_at", "4000"),
+            ("worker", "old-worker"),
+        ]);
+        let rec = JobRecord::from_hash(h, ID, "default")
+            .expect("parses")
+            .expect("a job");
+        assert_eq!((rec.id.as_str(), rec.queue.as_str()), (ID, "default"));
+        assert_eq!(rec.worker.as_deref(), Some("old-worker"));
+        assert_eq!(rec.updated_at.timestamp_millis(), 5000);
+        assert!(worker_of_token("no-colons").is_none());
+        assert!(
+            JobRecord::from_hash(HashMap::new(), ID, "default")
+                .expect("empty is fine")
+                .is_none()
+        );
     }
 }

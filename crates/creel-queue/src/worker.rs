@@ -373,13 +373,13 @@ impl WorkerShared {
     }
 
     /// Adds what the prelude's `lease_jobs` takes to lease up to `max` jobs: max, lease time,
-    /// this worker, a token prefix unique to the call (the worker and the call's number), and
-    /// how many due scheduled jobs to promote first.
+    /// a token prefix unique to the call (this worker's id and the call's number: records name
+    /// their worker only through it, see `record::worker_of_token`), and how many due
+    /// scheduled jobs to promote first.
     pub(crate) fn lease_args(&self, inv: &mut redis::ScriptInvocation<'_>, max: usize) {
         let call = self.lease_calls.fetch_add(1, Ordering::Relaxed);
         inv.arg(max)
             .arg(u64::try_from(self.queue.config().lease.as_millis()).unwrap_or(u64::MAX))
-            .arg(&self.worker_id)
             .arg(format!("{}:{call}", self.worker_id))
             .arg(max.max(100));
     }

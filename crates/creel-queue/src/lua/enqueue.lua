@@ -2,23 +2,24 @@
 -- The caller has already written each job's id into the job-id index and claimed its
 -- idempotency slot (keys of other slots); a job whose id already has a record is not written
 -- again, so a repeated call (a retry, or a second request for a claimed slot) creates nothing.
--- ARGV: queue, then 11 values per job:
+-- ARGV: 11 values per job:
 --   id, idempotency slot ('' = none; kept so retention can release it), run_at_ms (0 = now),
 --   kind, account, payload, traceparent, created_by, webhook, idempotency_key (as the caller
 --   gave it), tracestate
 -- Returns a flat array: id, created (1) or existing (0), per job.
-local Q = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
 local out = {}
 -- Optional fields are stored only when given: readers take a missing field as empty (and a
 -- missing 'runs' as 1, 'attempts' as 0), and a smaller record is cheaper to write and read.
+-- Neither the id nor the queue is stored (the record's key holds both), nor 'updated_at' (it is
+-- 'created_at' until a later stamp: record.rs takes the latest).
 local optional = { { 4, 'account' }, { 6, 'traceparent' }, { 7, 'created_by' }, { 8, 'webhook' },
   { 9, 'idempotency_key' }, { 10, 'tracestate' } }
 -- Written together after the loop (see bulk): ready ids, scheduled (score, id) pairs, and the
 -- state index entries of each.
 local ready, ready_index, scheduled, scheduled_index = {}, {}, {}, {}
-local i = 2
+local i = 1
 while i + 10 <= #ARGV do
   local id, idem, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local k = jkey(id)
@@ -27,9 +28,9 @@ while i + 10 <= #ARGV do
     out[#out + 1] = 0
   else
     local due = run_at > now
-    local fields = { 'id', id, 'queue', Q, 'kind', ARGV[i + 3], 'payload', ARGV[i + 5],
+    local fields = { 'kind', ARGV[i + 3], 'payload', ARGV[i + 5],
       'created_at', now_t, 'run_at', due and ARGV[i + 2] or now_t,
-      'state', due and 'scheduled' or 'ready', 'updated_at', now_t }
+      'state', due and 'scheduled' or 'ready' }
     for _, o in ipairs(optional) do
       local v = ARGV[i + o[1]]
       if v ~= '' then

@@ -2,7 +2,7 @@
 -- current lease holder may finish a job, and a job finishes at most once per run, so exactly
 -- one terminal event is appended.
 -- ARGV: events_max_len, then what lease_jobs takes to lease jobs into the slots these outcomes
--- free, in the same call (max, lease_ms, worker_id, token_prefix, promote_chunk; max 0: none),
+-- free, in the same call (max, lease_ms, token_prefix, promote_chunk; max 0: none),
 -- then 9 values per job:
 --   id, token, outcome, delay_ms, text, event_json, cancel_event_json, attempts_delta, step
 -- outcome: succeeded | failed | retry | continue | waiting_budget. `text` is the result JSON
@@ -61,7 +61,8 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
   -- A succeeded record keeps the error of an earlier attempt (if any), but readers do not show
   -- it: the job no longer says it (record.rs).
   local what = outcome == 'succeeded' and 'result' or 'last_error'
-  redis.call('HSET', k, what, text, 'finished_at', now_t, 'state', outcome, 'updated_at', now_t)
+  -- (updated_at is finished_at: readers take the latest stamp, record.rs)
+  redis.call('HSET', k, what, text, 'finished_at', now_t, 'state', outcome)
   entered[outcome] = entered[outcome] or {}
   scored(entered[outcome], now_t, id)
   emit(event_json, max_len)
@@ -73,7 +74,7 @@ local function finish_one(id, token, outcome, delay, text, event_json, cancel_ev
 end
 
 local out = {}
-local i = 7
+local i = 6
 while i + 8 <= #ARGV do
   local ok, state, parent = finish_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4],
     ARGV[i + 5], ARGV[i + 6], tonumber(ARGV[i + 7]), ARGV[i + 8])
@@ -90,6 +91,6 @@ if woke then wake() end
 local leased = {}
 local lease_max = tonumber(ARGV[2])
 if lease_max > 0 then
-  leased = lease_jobs(lease_max, tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]))
+  leased = lease_jobs(lease_max, tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 end
 return { out, leased }

@@ -59,13 +59,14 @@ local function emit(event_json, max_len)
   end
 end
 
--- Promotes due scheduled jobs (a bounded chunk), then leases up to `max` ready jobs to `worker`
+-- Promotes due scheduled jobs (a bounded chunk), then leases up to `max` ready jobs under tokens
+-- `<token_prefix>:<n>` (the prefix starts with the worker's id)
 -- (fetch.lua, and finish.lua for the slots its outcomes free). Returns { wait_ms, then 14 values
 -- per leased job: id, token, attempts, kind, account, payload, step, traceparent, runs,
 -- checkpoint, created_by, lease_losses, tracestate, run_at (ms: when it became due) }.
 -- wait_ms: -2 paused, -1 nothing scheduled, else ms until the next scheduled job is due (0 when
 -- more due jobs remain to promote).
-local function lease_jobs(max, lease_ms, worker, token_prefix, chunk)
+local function lease_jobs(max, lease_ms, token_prefix, chunk)
   if redis.call('EXISTS', qkey('paused')) == 1 then return { -2 } end
   local now = now_ms()
   local now_t, lease_until_t = ms_text(now), ms_text(now + lease_ms)
@@ -98,8 +99,10 @@ local function lease_jobs(max, lease_ms, worker, token_prefix, chunk)
         leased = leased + 1
         local token = token_prefix .. ':' .. leased
         local attempts = ms_text((tonumber(f[2]) or 0) + 1)
-        redis.call('HSET', k, 'attempts', attempts, 'lease_token', token, 'worker', worker,
-          'started_at', now_t, 'state', 'running', 'updated_at', now_t)
+        -- The token names the worker, and started_at is when the state changed: neither a
+        -- 'worker' nor an 'updated_at' field is written (record.rs derives both).
+        redis.call('HSET', k, 'attempts', attempts, 'lease_token', token,
+          'started_at', now_t, 'state', 'running')
         -- A signal before this step started is seen by the step itself (it reads the payloads).
         if f[3] then redis.call('HDEL', k, 'wake_requested') end
         ids[#ids + 1] = id
