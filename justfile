@@ -75,7 +75,8 @@ demo:
 bench-download mib="2048":
     bash bench/download/run.sh {{mib}}
 
-# creel vs rclone copyurl into a local S3 server: CPU, wall time and peak RSS for 1 and 4 GiB.
+# creel vs rclone copyurl into a local S3 server: CPU, wall time and peak RSS for 1 and 4 GiB,
+# medians of 3 rounds each (the two take turns).
 bench-transfer mib="1024,4096":
     bash bench/transfer/run.sh {{mib}}
 
