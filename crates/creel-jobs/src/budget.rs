@@ -121,28 +121,23 @@ pub(crate) async fn hold(
         .map_err(|e| JobError::retryable(format!("taking the budget hold: {e}")))?;
     match reservation {
         Reservation::Taken | Reservation::AlreadyHeld => Ok(Hold::Go(Some(line))),
-        Reservation::Refused(r) if r.allowed < single(&line, &r.limit) => {
-            Err(JobError::permanent(format!(
-                "account {}: this step alone ({} {}) is more than the budget {} ({}): it could never run",
-                line.account,
-                single(&line, &r.limit),
-                if r.limit.contains("traffic") {
-                    "bytes"
-                } else {
-                    line.currency.as_str()
-                },
-                r.limit,
-                r.allowed
-            )))
+        Reservation::Refused(r) => {
+            let (alone, unit) = alone(&line, &r.limit);
+            if r.allowed < alone {
+                return Err(JobError::permanent(format!(
+                    "account {}: this step alone ({alone} {unit}) is more than the budget {} ({}): it could never run",
+                    line.account, r.limit, r.allowed
+                )));
+            }
+            refused(
+                &line.account,
+                &r.limit,
+                &r.to_string(),
+                r.resets_at,
+                budget.on_exceed,
+            )
+            .map(Hold::Wait)
         }
-        Reservation::Refused(r) => refused(
-            &line.account,
-            &r.limit,
-            &r.to_string(),
-            r.resets_at,
-            budget.on_exceed,
-        )
-        .map(Hold::Wait),
     }
 }
 
@@ -224,16 +219,15 @@ pub(crate) async fn traffic_floor(
     .map(Some)
 }
 
-/// What `line` alone counts against `limit`: bytes for a traffic limit, the amount otherwise.
-fn single(line: &CostLine, limit: &str) -> f64 {
+/// What `line` alone counts against `limit`, and in what: bytes for a traffic limit, the
+/// amount in the line's currency otherwise.
+fn alone<'a>(line: &'a CostLine, limit: &str) -> (f64, &'a str) {
     if limit.contains("traffic") {
-        if line.unit == CostUnit::TrafficBytes {
-            line.quantity
-        } else {
-            0.0
-        }
+        #[allow(clippy::cast_precision_loss)]
+        let bytes = line.traffic_bytes() as f64;
+        (bytes, "bytes")
     } else {
-        line.amount
+        (line.amount, line.currency.as_str())
     }
 }
 
