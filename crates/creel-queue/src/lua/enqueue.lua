@@ -19,11 +19,23 @@ local optional = { { 4, 'account' }, { 6, 'traceparent' }, { 7, 'created_by' }, 
 -- Written together after the loop (see bulk): ready ids, scheduled (score, id) pairs, and the
 -- state index entries of each.
 local ready, ready_index, scheduled, scheduled_index = {}, {}, {}, {}
+-- Ids without an idempotency slot are the caller's fresh ULIDs for this call, and a script
+-- writes all of its records or none: if the first such record exists, the call is a replay (a
+-- client that sent it again) and all the others exist too. One EXISTS answers for them all
+-- (nil until asked); an id from a claimed slot may be an earlier call's and is checked alone.
+local replay = nil
 local i = 1
 while i + 10 <= #ARGV do
   local id, idem, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local k = jkey(id)
-  if redis.call('EXISTS', k) == 1 then
+  local exists
+  if idem ~= '' then
+    exists = redis.call('EXISTS', k) == 1
+  else
+    if replay == nil then replay = redis.call('EXISTS', k) == 1 end
+    exists = replay
+  end
+  if exists then
     out[#out + 1] = id
     out[#out + 1] = 0
   else
