@@ -58,7 +58,9 @@ where
         let fut = self.inner.call(task);
         let shared = Arc::clone(&self.shared);
         async move {
+            let started = std::time::Instant::now();
             let result = fut.await;
+            shared.step_times.record(started.elapsed());
             let Some(ctx) = ctx else {
                 return result.map(Into::into).map_err(Into::into);
             };

@@ -79,6 +79,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             closing: AtomicBool::new(false),
             lease_gate: tokio::sync::Mutex::new(()),
             health,
+            step_times: Default::default(),
         });
         tokio::spawn(
             stop.clone()

@@ -121,8 +121,19 @@ impl Queue {
     /// rest ready for other pods (what an autoscaled fleet needs).
     #[must_use]
     pub fn with_fetch_batch(&self, n: usize) -> Self {
+        self.with_config(|cfg| cfg.fetch_batch = n.max(1))
+    }
+
+    /// This handle with [`QueueConfig::prefetch_max`] set to `n`, on the same connection: how
+    /// far a worker of short steps may raise its prefetch above its fetch batch.
+    #[must_use]
+    pub fn with_prefetch_max(&self, n: usize) -> Self {
+        self.with_config(|cfg| cfg.prefetch_max = n)
+    }
+
+    fn with_config(&self, change: impl FnOnce(&mut QueueConfig)) -> Self {
         let mut cfg = (*self.cfg).clone();
-        cfg.fetch_batch = n.max(1);
+        change(&mut cfg);
         Self {
             cfg: Arc::new(cfg),
             conn: self.conn.clone(),

@@ -16,9 +16,17 @@ pub struct QueueConfig {
     /// How long a worker's lease on a job lasts without renewal. A killed worker's job is
     /// run again about this long after the kill.
     pub lease: Duration,
-    /// How many jobs one fetch may lease at once (prefetch). Leased jobs not yet started are
-    /// given back on a graceful stop.
+    /// How many jobs one fetch may lease at once, and how many leased jobs a worker may hold
+    /// before their steps start (its prefetch; the `creel` binary sets it to the queue's
+    /// concurrency). Leased jobs not yet started are given back on a graceful stop.
     pub fetch_batch: usize,
+    /// The most a worker's prefetch is raised to while its steps are short: to as many jobs as
+    /// `fetch_batch` slots would start within `prefetch_wait` at the mean step time. A worker
+    /// of short steps then carries a useful batch in each Redis call; one of long steps keeps
+    /// `fetch_batch`. At or below `fetch_batch`, the prefetch is never raised.
+    pub prefetch_max: usize,
+    /// How soon a job leased beyond `fetch_batch` should start (see `prefetch_max`).
+    pub prefetch_wait: Duration,
     /// How often an idle worker polls when no wake-up arrives (a safety net: pushes wake idle
     /// workers at once through pub/sub).
     pub idle_poll: Duration,
@@ -56,6 +64,8 @@ impl QueueConfig {
             prefix: "creel".to_owned(),
             lease: Duration::from_secs(30),
             fetch_batch: 32,
+            prefetch_max: 64,
+            prefetch_wait: Duration::from_millis(20),
             idle_poll: Duration::from_secs(1),
             response_timeout: Duration::from_secs(5),
             idempotency_ttl: None,

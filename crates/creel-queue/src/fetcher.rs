@@ -17,16 +17,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
 use crate::JobContext;
+use crate::lease_reply::LeaseReply;
 use crate::worker::{Finish, WorkerShared};
-
-/// Values per leased job in the fetch script's reply.
-pub(crate) const FIELDS: usize = 14;
 
 pub(crate) struct Fetcher<Args> {
     shared: Arc<WorkerShared>,
     wake: watch::Receiver<u64>,
     /// Replies of the fetch script that the outcome recorder leased (already held).
-    leased: mpsc::UnboundedReceiver<Vec<redis::Value>>,
+    leased: mpsc::UnboundedReceiver<LeaseReply>,
     buffer: VecDeque<Task<Args>>,
     _args: PhantomData<fn() -> Args>,
 }
@@ -40,7 +38,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
     pub(crate) fn new(
         shared: Arc<WorkerShared>,
         wake: watch::Receiver<u64>,
-        leased: mpsc::UnboundedReceiver<Vec<redis::Value>>,
+        leased: mpsc::UnboundedReceiver<LeaseReply>,
     ) -> Self {
         Self {
             shared,
@@ -93,67 +91,57 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
     async fn fetch(&mut self) -> redis::RedisResult<Fetched> {
         let shared = Arc::clone(&self.shared);
         let cfg = shared.queue.config();
-        let batch = cfg.fetch_batch.max(1);
+        let batch = shared.prefetch();
         let mut conn = shared.queue.conn.clone();
         let mut inv = shared.queue.scripts.fetch.prepare_invoke();
         inv.key(cfg.queue_base(&shared.queue_name));
         shared.lease_args(&mut inv, batch);
-        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+        let reply = LeaseReply::decode(inv.invoke_async(&mut conn).await?)?;
         shared.hold_leased(&reply);
-        self.take(reply).await
+        Ok(self.take(reply).await)
     }
 
-    /// Takes jobs the outcome recorder leased (it already holds them). A reply that does not
-    /// decode leaves its leases to expire and be reaped.
-    async fn take_leased(&mut self, reply: Vec<redis::Value>) {
-        if let Err(e) = self.take(reply).await {
-            tracing::error!(error = %e, "jobs leased with step outcomes do not decode; their leases will expire");
-        }
+    /// Takes jobs the outcome recorder leased (it already holds them).
+    async fn take_leased(&mut self, reply: LeaseReply) {
+        self.take(reply).await;
     }
 
-    /// Decodes a fetch script reply, whose leases its caller already holds, into the buffer:
-    /// wait_ms, then [`FIELDS`] values per job.
-    async fn take(&mut self, reply: Vec<redis::Value>) -> redis::RedisResult<Fetched> {
+    /// Puts the jobs of a lease reply, whose leases its caller already holds, into the buffer.
+    /// Rows that do not decode are logged and left to expire and be reaped.
+    async fn take(&mut self, reply: LeaseReply) -> Fetched {
         let shared = Arc::clone(&self.shared);
         let cfg = shared.queue.config();
-        let mut it = reply.into_iter();
-        let wait_ms: i64 = match it.next() {
-            Some(v) => redis::from_redis_value(v)?,
-            None => -1,
-        };
-        let rest: Vec<redis::Value> = it.collect();
-        let mut got = 0;
-        for row in rest.chunks_exact(FIELDS) {
-            let text =
-                |i: usize| -> String { redis::from_redis_value_ref(&row[i]).unwrap_or_default() };
-            got += 1;
-            let id_text = text(0);
-            let token = text(1);
-            let attempt: u32 = text(2).parse().unwrap_or(u32::MAX);
-            let Ok(id) = id_text.parse::<JobId>() else {
-                tracing::error!(id = %id_text, "leased a job whose id is not a ULID; leaving it to expire");
+        for row in &reply.bad_rows {
+            tracing::error!(%row, "leased a job whose fields do not decode; leaving it to expire");
+        }
+        let got = reply.jobs.len() + reply.bad_rows.len();
+        let wait_ms = reply.wait_ms;
+        for job in reply.jobs {
+            let attempt: u32 = job.attempts.parse().unwrap_or(u32::MAX);
+            let Ok(id) = job.id.parse::<JobId>() else {
+                tracing::error!(id = %job.id, "leased a job whose id is not a ULID; leaving it to expire");
                 continue;
             };
             let non_empty = |s: String| (!s.is_empty()).then_some(s);
             let ctx = JobContext {
                 id: id.clone(),
                 queue: shared.queue_name.clone(),
-                kind: text(3),
-                account: non_empty(text(4)),
+                kind: job.kind,
+                account: non_empty(job.account),
                 attempt,
-                step: non_empty(text(6)),
-                runs: text(8).parse().unwrap_or(1),
-                traceparent: non_empty(text(7)),
-                tracestate: non_empty(text(12)),
-                due_at_ms: text(13).parse().ok(),
-                checkpoint: non_empty(text(9)).and_then(|t| serde_json::from_str(&t).ok()),
-                owner: non_empty(text(10)),
-                token,
+                step: non_empty(job.step),
+                runs: job.runs.parse().unwrap_or(1),
+                traceparent: non_empty(job.traceparent),
+                tracestate: non_empty(job.tracestate),
+                due_at_ms: job.run_at.parse().ok(),
+                checkpoint: non_empty(job.checkpoint).and_then(|t| serde_json::from_str(&t).ok()),
+                owner: non_empty(job.created_by),
+                token: job.token,
             };
             let policy = cfg.retry_policy(&ctx.kind);
             // A job whose leases kept expiring (it kills or stalls its workers) is not retried
             // forever; a lost lease is not a failed attempt, so it has a budget of its own.
-            let lease_losses: u32 = text(11).parse().unwrap_or(0);
+            let lease_losses: u32 = job.lease_losses.parse().unwrap_or(0);
             if lease_losses > policy.max_lease_losses {
                 let reason = format!(
                     "lease lost {lease_losses} times (max_lease_losses {}): the worker running it died or stalled",
@@ -162,7 +150,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 shared.finish(&ctx, Finish::failed(reason)).await;
                 continue;
             }
-            match decode::<Args>(&ctx.kind, &text(5)) {
+            match decode::<Args>(&ctx.kind, &job.payload) {
                 Ok(args) => {
                     let task = TaskBuilder::new(args)
                         .task_id(TaskId::from_string(id.to_string()))
@@ -178,14 +166,14 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
             }
         }
         if got > 0 {
-            return Ok(Fetched::Jobs);
+            return Fetched::Jobs;
         }
         let wait = match wait_ms {
             // -2: paused, -1: nothing scheduled; wait for a wake-up or the idle poll
             ..0 => None,
             ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
         };
-        Ok(Fetched::Empty { wait })
+        Fetched::Empty { wait }
     }
 }
 

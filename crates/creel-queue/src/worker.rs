@@ -32,7 +32,7 @@ pub(crate) struct WorkerShared {
     pub(crate) finisher: mpsc::UnboundedSender<FinishRequest>,
     /// Jobs [`record_outcomes`] leased into the slots its outcomes freed (the fetch script's
     /// reply), on their way to the fetcher, which hands them to apalis.
-    pub(crate) leased: mpsc::UnboundedSender<Vec<redis::Value>>,
+    pub(crate) leased: mpsc::UnboundedSender<crate::lease_reply::LeaseReply>,
     /// Numbers each lease call, so every lease token is unique.
     pub(crate) lease_calls: AtomicU64,
     /// Set when the worker starts closing: outcomes are still recorded, but no more jobs leased.
@@ -42,6 +42,8 @@ pub(crate) struct WorkerShared {
     pub(crate) lease_gate: tokio::sync::Mutex<()>,
     /// Where the heartbeat loop reports its turns.
     pub(crate) health: crate::WorkerHealth,
+    /// How long this worker's steps take, which sets its prefetch.
+    pub(crate) step_times: crate::prefetch::StepTimes,
 }
 
 /// One step outcome on its way to `finish.lua`, with the channel its answer goes back on.
@@ -108,7 +110,8 @@ async fn finish_batch(
     let mut conn = queue.conn.clone();
     let (flat, leased): (Vec<redis::Value>, Vec<redis::Value>) =
         inv.invoke_async(&mut conn).await?;
-    if leased.len() > 1 {
+    let leased = crate::lease_reply::LeaseReply::decode(leased)?;
+    if !leased.jobs.is_empty() || !leased.bad_rows.is_empty() {
         shared.hold_leased(&leased);
         // A fetcher that is gone (the worker closed) leaves them unstarted: the close gives
         // them back.
@@ -385,32 +388,38 @@ impl WorkerShared {
     }
 
     /// How many jobs a call recording `finished` outcomes may lease: one per slot it frees, as
-    /// long as the worker holds no more than a fetch batch of leases no step has started.
+    /// long as the worker holds no more than its prefetch of leases no step has started.
     fn room_for(&self, finished: usize) -> usize {
         if self.closing.load(Ordering::Acquire) {
             return 0;
         }
         let unstarted = self.lock_leases().values().filter(|l| !l.started).count();
-        let batch = self.queue.config().fetch_batch.max(1);
-        finished.min(batch.saturating_sub(unstarted))
+        finished.min(self.prefetch().saturating_sub(unstarted))
     }
 
-    /// Holds the leases of a fetch script reply (wait_ms, then [`crate::fetcher::FIELDS`]
-    /// values per job, id and token first) before anything else can see them.
-    pub(crate) fn hold_leased(&self, reply: &[redis::Value]) {
-        let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
-        let rows = reply.get(1..).unwrap_or_default();
+    /// How many leased jobs this worker may hold unstarted, and so lease in one fetch: its
+    /// fetch batch, raised while its steps are short (`prefetch.rs`).
+    pub(crate) fn prefetch(&self) -> usize {
+        let cfg = self.queue.config();
+        crate::prefetch::prefetch(
+            cfg.fetch_batch,
+            cfg.prefetch_max,
+            cfg.prefetch_wait,
+            self.step_times.mean(),
+        )
+    }
+
+    /// Holds the leases of a lease reply before anything else can see them.
+    pub(crate) fn hold_leased(&self, reply: &crate::lease_reply::LeaseReply) {
         let mut leases = self.lock_leases();
-        for row in rows.chunks_exact(crate::fetcher::FIELDS) {
-            if let (Some(id), Some(token)) = (text(&row[0]), text(&row[1])) {
-                leases.insert(
-                    id,
-                    HeldLease {
-                        token,
-                        started: false,
-                    },
-                );
-            }
+        for job in &reply.jobs {
+            leases.insert(
+                job.id.clone(),
+                HeldLease {
+                    token: job.token.clone(),
+                    started: false,
+                },
+            );
         }
     }
 

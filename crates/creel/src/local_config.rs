@@ -35,10 +35,13 @@ pub fn local_config(parts: LocalParts<'_>) -> Config {
             path: parts.out_dir.to_path_buf(),
         },
     );
-    config
-        .worker
-        .queues
-        .insert("default".into(), QueueWorkerConfig { concurrency: 4 });
+    config.worker.queues.insert(
+        "default".into(),
+        QueueWorkerConfig {
+            concurrency: 4,
+            ..QueueWorkerConfig::default()
+        },
+    );
     config
         .events
         .webhook

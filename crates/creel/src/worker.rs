@@ -74,8 +74,10 @@ pub async fn run_with(
     for (name, qc) in &config.worker.queues {
         let worker = WorkerBuilder::new(format!("creel-{name}"))
             .backend(RedisBackend::<Job>::with_health(
-                // Leasing no more than it can start leaves the rest to the other pods.
-                queue.with_fetch_batch(qc.concurrency),
+                // Leasing no more than it can start soon leaves the rest to the other pods.
+                queue
+                    .with_fetch_batch(qc.concurrency)
+                    .with_prefetch_max(qc.prefetch_max),
                 name,
                 health.clone(),
             ))

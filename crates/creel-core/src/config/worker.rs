@@ -40,12 +40,20 @@ impl Default for WorkerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueWorkerConfig {
-    /// Steps of this queue running at once in one process.
+    /// Steps of this queue running at once in one process; also the jobs a worker leases at
+    /// once and may hold before their steps start.
     pub concurrency: usize,
+    /// The most leased jobs a worker may hold before their steps start while its steps are
+    /// short (so that they would start within 20 ms): each Redis call of a busy worker then
+    /// carries a useful batch. Long steps keep `concurrency`; at or below it, never raised.
+    pub prefetch_max: usize,
 }
 
 impl Default for QueueWorkerConfig {
     fn default() -> Self {
-        Self { concurrency: 8 }
+        Self {
+            concurrency: 8,
+            prefetch_max: 64,
+        }
     }
 }

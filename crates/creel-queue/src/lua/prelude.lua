@@ -61,9 +61,11 @@ end
 
 -- Promotes due scheduled jobs (a bounded chunk), then leases up to `max` ready jobs under tokens
 -- `<token_prefix>:<n>` (the prefix starts with the worker's id)
--- (fetch.lua, and finish.lua for the slots its outcomes free). Returns { wait_ms, then 14 values
--- per leased job: id, token, attempts, kind, account, payload, step, traceparent, runs,
--- checkpoint, created_by, lease_losses, tracestate, run_at (ms: when it became due) }.
+-- (fetch.lua, and finish.lua for the slots its outcomes free). Returns { wait_ms, then one
+-- string per leased job: its 14 fields joined by NUL (none can hold one; lease_reply.rs):
+-- id, token, attempts, kind, account, payload, step, traceparent, runs, checkpoint,
+-- created_by, lease_losses, tracestate, run_at (ms: when it became due) }. One string
+-- instead of 14 values saves Redis building the reply and the client parsing it.
 -- wait_ms: -2 paused, -1 nothing scheduled, else ms until the next scheduled job is due (0 when
 -- more due jobs remain to promote).
 local function lease_jobs(max, lease_ms, token_prefix, chunk)
@@ -108,10 +110,9 @@ local function lease_jobs(max, lease_ms, token_prefix, chunk)
         ids[#ids + 1] = id
         scored(running, now_t, id)
         scored(leases, lease_until_t, id)
-        out[#out + 1] = id
-        out[#out + 1] = token
-        out[#out + 1] = attempts
-        for j = 4, #f do out[#out + 1] = f[j] or '' end
+        local row = { id, token, attempts }
+        for j = 4, #f do row[j] = f[j] or '' end
+        out[#out + 1] = table.concat(row, '\0')
       end
     end
   end
