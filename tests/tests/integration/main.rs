@@ -20,6 +20,7 @@ mod oss;
 mod properties;
 mod queue_basics;
 mod queue_operations;
+mod queue_prefetch;
 mod queue_recovery;
 mod queue_regressions;
 mod replication;
