@@ -60,8 +60,9 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                 }
                 return task;
             }
+            // Jobs the outcome recorder leased (it already holds them).
             if let Ok(reply) = self.leased.try_recv() {
-                self.take_leased(reply).await;
+                self.take(reply).await;
                 continue;
             }
             self.wake.borrow_and_update();
@@ -75,7 +76,9 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
                         tokio::select! {
                             _ = self.wake.changed() => {}
                             () = tokio::time::sleep(wait) => {}
-                            Some(reply) = self.leased.recv() => self.take_leased(reply).await,
+                            Some(reply) = self.leased.recv() => {
+                                self.take(reply).await;
+                            }
                         }
                     }
                 }
@@ -99,11 +102,6 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         let reply = LeaseReply::decode(inv.invoke_async(&mut conn).await?)?;
         shared.hold_leased(&reply);
         Ok(self.take(reply).await)
-    }
-
-    /// Takes jobs the outcome recorder leased (it already holds them).
-    async fn take_leased(&mut self, reply: LeaseReply) {
-        self.take(reply).await;
     }
 
     /// Puts the jobs of a lease reply, whose leases its caller already holds, into the buffer.

@@ -110,12 +110,18 @@ async fn finish_batch(
     let mut conn = queue.conn.clone();
     let (flat, leased): (Vec<redis::Value>, Vec<redis::Value>) =
         inv.invoke_async(&mut conn).await?;
-    let leased = crate::lease_reply::LeaseReply::decode(leased)?;
-    if !leased.jobs.is_empty() || !leased.bad_rows.is_empty() {
-        shared.hold_leased(&leased);
-        // A fetcher that is gone (the worker closed) leaves them unstarted: the close gives
-        // them back.
-        let _ = shared.leased.send(leased);
+    // The outcomes are recorded whether or not the leased jobs decode.
+    match crate::lease_reply::LeaseReply::decode(leased) {
+        Ok(leased) if !leased.jobs.is_empty() || !leased.bad_rows.is_empty() => {
+            shared.hold_leased(&leased);
+            // A fetcher that is gone (the worker closed) leaves them unstarted: the close
+            // gives them back.
+            let _ = shared.leased.send(leased);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "jobs leased with step outcomes do not decode; their leases will expire");
+        }
     }
     // The outcomes are recorded either way. One that a failover loses before it reached a
     // replica takes its event with it (one script, one replicated unit): the job's lease
