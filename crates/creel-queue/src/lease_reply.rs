@@ -1,7 +1,8 @@
 //! The reply of the prelude's `lease_jobs` (fetch.lua, and the lease half of finish.lua),
 //! decoded once: when to look again, and each leased job's fields. A job comes as one string,
-//! its fields joined by NUL, rather than as 14 replies: Redis builds, and the client parses, a
-//! fourteenth of the values.
+//! its fields joined by NUL, rather than as 14 replies: the client parses one value per job
+//! instead of 14 (redis-rs's parser was about a fifth of a busy worker's CPU), while Redis's
+//! own time stays about the same (it joins what it would have sent).
 
 /// What one `lease_jobs` call answered.
 #[derive(Debug, Default)]
@@ -65,8 +66,8 @@ impl LeaseReply {
 
 impl LeasedJob {
     /// The job of one NUL-joined row, if it has exactly 14 fields. None can hold a NUL:
-    /// ids and tokens are ULIDs and names, payloads and checkpoints JSON text, and enqueue
-    /// refuses control characters in the rest.
+    /// ids are ULIDs, tokens and names are checked, payloads and checkpoints are JSON text,
+    /// and enqueue checks the W3C trace context.
     fn split(row: &str) -> Option<Self> {
         let mut f = row.split('\0').map(str::to_owned);
         let mut next = || f.next();
