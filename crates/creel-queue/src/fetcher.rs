@@ -112,7 +112,7 @@ impl<Args: DeserializeOwned + Send + 'static> Fetcher<Args> {
         for row in &reply.bad_rows {
             tracing::error!(%row, "leased a job whose fields do not decode; leaving it to expire");
         }
-        let got = reply.jobs.len() + reply.bad_rows.len();
+        let got = reply.rows();
         let wait_ms = reply.wait_ms;
         for job in reply.jobs {
             let attempt: u32 = job.attempts.parse().unwrap_or(u32::MAX);

@@ -62,6 +62,11 @@ impl LeaseReply {
         }
         Ok(out)
     }
+
+    /// How many jobs the call leased, rows that decode or not.
+    pub(crate) fn rows(&self) -> usize {
+        self.jobs.len() + self.bad_rows.len()
+    }
 }
 
 impl LeasedJob {

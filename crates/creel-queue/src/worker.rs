@@ -110,9 +110,8 @@ async fn finish_batch(
     let mut conn = queue.conn.clone();
     let (flat, leased): (Vec<redis::Value>, Vec<redis::Value>) =
         inv.invoke_async(&mut conn).await?;
-    // The outcomes are recorded whether or not the leased jobs decode.
     match crate::lease_reply::LeaseReply::decode(leased) {
-        Ok(leased) if !leased.jobs.is_empty() || !leased.bad_rows.is_empty() => {
+        Ok(leased) if leased.rows() > 0 => {
             shared.hold_leased(&leased);
             // A fetcher that is gone (the worker closed) leaves them unstarted: the close
             // gives them back.
