@@ -6,8 +6,10 @@
 //! the grace period). Under a burst of 300 downloads of about 2 s each, with min 1 and max 8:
 //! the fleet reaches 8, drains the backlog and returns to 1 after the window; every job
 //! succeeds with exactly one terminal event, no step runs in two processes at once, some pod
-//! is stopped in the middle of steps (the last jobs are long), and every worker told to stop
-//! exits 0 within its grace period.
+//! is stopped in the middle of steps, and every worker told to stop exits 0 within its grace
+//! period. A node drain evicts the oldest pod mid-burst, so a busy pod is always stopped; the
+//! last jobs are long, so a scale-down may stop busy pods too (Kubernetes stops the newest
+//! pods first, and those may be idle by then, so that alone would not always happen).
 //!
 //! `just scale-sim` runs this test with `SCALE_SIM_OUT` set: it prints the timeline
 //! as it goes and writes it there as `timeline.csv` and `timeline.png`.
@@ -119,6 +121,7 @@ async fn a_burst_scales_the_fleet_out_and_back_without_losing_a_job() {
     let started = Instant::now();
     let mut recommendations: VecDeque<(Instant, usize)> = VecDeque::new();
     let mut timeline: Vec<Row> = Vec::new();
+    let mut evicted = false;
     loop {
         let backlog: serde_json::Value = http
             .get(&scaling_url)
@@ -159,6 +162,13 @@ async fn a_burst_scales_the_fleet_out_and_back_without_losing_a_job() {
                 .unwrap_or(desired)
         };
         fleet.scale_to(next);
+        // A node drain evicts the oldest pod while the backlog is high (so it runs steps), and
+        // the Deployment replaces it.
+        if !evicted && fleet.replicas() == MAX_REPLICAS && n("ready") >= 100 {
+            fleet.evict_oldest();
+            fleet.scale_to(next);
+            evicted = true;
+        }
         fleet.reap();
         let succeeded = queue
             .counts("default")
@@ -250,6 +260,10 @@ async fn a_burst_scales_the_fleet_out_and_back_without_losing_a_job() {
         "steps run twice at once: {overlaps:#?}"
     );
 
+    assert!(
+        evicted,
+        "the backlog never stood at 100 ready jobs with the fleet at its max"
+    );
     // Some pod was stopped while it ran steps: the drain was exercised, not only idle exits.
     let stopped_busy = fleet
         .exits

@@ -63,6 +63,15 @@ impl Fleet {
         self.pods.len()
     }
 
+    /// Stops the oldest pod that is not terminating, as a node drain evicts it; the next
+    /// [`Fleet::scale_to`] starts its replacement.
+    pub(crate) fn evict_oldest(&mut self) {
+        if let Some(pod) = self.pods.iter_mut().find(|p| p.terminating_since.is_none()) {
+            crate::support::signal("-TERM", pod.child.id());
+            pod.terminating_since = Some(Instant::now());
+        }
+    }
+
     /// Starts or stops pods until `n` are not terminating; the newest go first.
     pub(crate) fn scale_to(&mut self, n: usize) {
         while self.replicas() < n {
