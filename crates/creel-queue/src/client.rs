@@ -61,7 +61,8 @@ pub struct QueueCounts {
     pub queue: String,
     /// Jobs per state name (every state present, zeros included).
     pub counts: std::collections::BTreeMap<String, u64>,
-    /// How long the oldest ready job has waited.
+    /// How long the job next in line (the oldest ready job, or one whose lease was lost) has
+    /// waited since it became ready.
     pub oldest_ready_ms: Option<u64>,
     /// Whether the queue is paused.
     pub paused: bool,
@@ -422,14 +423,19 @@ impl Queue {
     pub async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
+        // 'ready' and 'running' have no index set: the ready list and the leases set are theirs.
         for s in JobState::ALL {
-            pipe.zcard(self.cfg.queue_key(queue, &format!("state:{s}")));
+            match s {
+                JobState::Ready => pipe.llen(self.cfg.queue_key(queue, "ready")),
+                JobState::Running => pipe.zcard(self.cfg.queue_key(queue, "leases")),
+                _ => pipe.zcard(self.cfg.queue_key(queue, &format!("state:{s}"))),
+            };
         }
-        pipe.zrange_withscores(self.cfg.queue_key(queue, "state:ready"), 0, 0);
+        pipe.lindex(self.cfg.queue_key(queue, "ready"), -1);
         pipe.exists(self.cfg.queue_key(queue, "paused"));
         pipe.cmd("TIME");
-        type Reply = (Vec<u64>, Vec<(String, i64)>, bool, (i64, i64));
-        let (cards, oldest, paused, time): Reply = {
+        type Reply = (Vec<u64>, Option<String>, bool, (i64, i64));
+        let (cards, next, paused, time): Reply = {
             let raw: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
             let n = JobState::ALL.len();
             let cards = raw[..n]
@@ -444,6 +450,18 @@ impl Queue {
             )
         };
         let now_ms = time.0 * 1000 + time.1 / 1000;
+        // It became ready when it was due (run_at) or, if it went back to the queue later (a
+        // promotion, a lost lease, a requeue), at that state change (updated_at).
+        let mut ready_since = None;
+        if let Some(id) = next {
+            let stamps: Vec<Option<i64>> = redis::cmd("HMGET")
+                .arg(self.cfg.job_key(queue, &id))
+                .arg("run_at")
+                .arg("updated_at")
+                .query_async(&mut conn)
+                .await?;
+            ready_since = stamps.into_iter().flatten().max();
+        }
         Ok(QueueCounts {
             queue: queue.to_owned(),
             counts: JobState::ALL
@@ -451,9 +469,7 @@ impl Queue {
                 .map(|s| s.as_str().to_owned())
                 .zip(cards)
                 .collect(),
-            oldest_ready_ms: oldest
-                .first()
-                .map(|(_, s)| u64::try_from(now_ms - s).unwrap_or(0)),
+            oldest_ready_ms: ready_since.map(|s| u64::try_from(now_ms - s).unwrap_or(0)),
             paused,
         })
     }

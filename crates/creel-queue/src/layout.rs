@@ -2,6 +2,8 @@
 //! (keys built from the prefix inside scripts: `<prefix>:job:<id>`, `<prefix>:q:<queue>:…`) to
 //! today's (`<prefix>:q:{<queue>}:…`, see `keys.rs`). `creel migrate` runs [`migrate`] with the
 //! fleet stopped; a process that finds old-layout data refuses to start instead of ignoring it.
+//! `migrate` also deletes index sets a later version stopped keeping; nothing reads those, so
+//! that part may run with the fleet up.
 
 use creel_core::JobState;
 use creel_redis::{RedisConnection, RedisTarget};
@@ -27,7 +29,14 @@ pub struct Migrated {
     pub signals: usize,
     /// Rate-limiter keys moved (TATs, sub-quotas, counters).
     pub limiter: usize,
+    /// Index sets deleted that this version no longer keeps (`state:ready`, `state:running`:
+    /// the ready list and the leases set index those states).
+    pub obsolete: usize,
 }
+
+/// Per-queue index sets that are no longer kept: the ready list is the index of 'ready', and
+/// the leases set that of 'running'. `migrate` deletes them, in either layout.
+const OBSOLETE_SUFFIXES: [&str; 2] = ["state:ready", "state:running"];
 
 impl QueueConfig {
     fn layout_key(&self) -> String {
@@ -161,6 +170,14 @@ pub async fn migrate(cfg: &QueueConfig) -> Result<Migrated, QueueError> {
         .await?;
     for queue in &queues {
         let mut moved = false;
+        for suffix in OBSOLETE_SUFFIXES {
+            let deleted: usize = redis::cmd("DEL")
+                .arg(cfg.old_queue_key(queue, suffix))
+                .arg(cfg.queue_key(queue, suffix))
+                .query_async(&mut conn)
+                .await?;
+            report.obsolete += deleted;
+        }
         for suffix in queue_suffixes() {
             let old = cfg.old_queue_key(queue, &suffix);
             let n: i64 = redis::cmd("EXISTS")

@@ -433,8 +433,9 @@ impl Queue {
             // Both lists first, each job once: a job woken from the first may be running by
             // the time the second is read.
             let mut ids = std::collections::BTreeSet::new();
-            for state in ["waiting_budget", "running"] {
-                let key = self.cfg.queue_key(&queue, &format!("state:{state}"));
+            // The leases set is the index of 'running'.
+            for suffix in ["state:waiting_budget", "leases"] {
+                let key = self.cfg.queue_key(&queue, suffix);
                 let listed: Vec<String> = conn.zrange(&key, 0, -1).await?;
                 ids.extend(listed);
             }

@@ -83,6 +83,8 @@ async fn old_layout_data_is_refused_then_migrated_and_runs() {
         (1, 3, 1, 1),
         "{moved:?}"
     );
+    // The old `state:ready` index is gone, not moved: the ready list is that state's index.
+    assert_eq!(moved.obsolete, 1, "{moved:?}");
     let again = creel_queue::migrate(&cfg).await.expect("migrate again");
     assert_eq!(
         again,

@@ -431,6 +431,119 @@ async fn listing_and_counts_are_correct() {
     );
 }
 
+/// 'ready' and 'running' have no index set of their own: the ready list and the leases set are
+/// theirs. While a worker holds some jobs, pages of running jobs list exactly the leased ones,
+/// pages of ready jobs the rest in enqueue order, and the counts agree with both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_and_ready_jobs_are_listed_and_counted_from_the_list_and_the_leases() {
+    let (_redis, q) = start_queue_with(|cfg| cfg.fetch_batch = 2).await;
+    let ids: Vec<_> = q
+        .enqueue_batch(
+            (0..7)
+                .map(|i| JobRequest::new("noop", json!({ "i": i })))
+                .collect(),
+        )
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let g = gate.clone();
+    let worker = run_worker!(
+        RedisBackend::<Value>::new(q.clone(), "default"),
+        2,
+        move |_j: Value| {
+            let g = g.clone();
+            async move {
+                let _permit = g
+                    .acquire()
+                    .await
+                    .map_err(|e| JobError::permanent(e.to_string()))?;
+                Ok_::Ok(Value::Null)
+            }
+        }
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while q
+        .counts("default")
+        .await
+        .expect("counts")
+        .get(JobState::Running)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "two steps never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_pages = |state| {
+        let q = q.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = q
+                    .list("default", state, cursor.as_deref(), 1)
+                    .await
+                    .expect("list");
+                seen.extend(page.jobs.into_iter().map(|j| (j.id, j.state)));
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let running = all_pages(JobState::Running).await;
+    let ready = all_pages(JobState::Ready).await;
+    let c = q.counts("default").await.expect("counts");
+    assert!(
+        running.iter().all(|(_, s)| *s == JobState::Running),
+        "{running:?}"
+    );
+    assert!(
+        ready.iter().all(|(_, s)| *s == JobState::Ready),
+        "{ready:?}"
+    );
+    assert_eq!(running.len() as u64, c.get(JobState::Running), "{c:?}");
+    assert_eq!(ready.len() as u64, c.get(JobState::Ready), "{c:?}");
+    // The worker leases from the front of the line, so the rest are the last ids, in order.
+    let rest: Vec<_> = ids[running.len()..].to_vec();
+    assert_eq!(
+        ready.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        rest
+    );
+    let mut leased: Vec<String> = running.iter().map(|(id, _)| id.to_string()).collect();
+    let mut first: Vec<String> = ids[..leased.len()]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    leased.sort();
+    first.sort();
+    assert_eq!(
+        leased, first,
+        "the worker leases from the front of the line"
+    );
+
+    gate.add_permits(ids.len());
+    wait_for_count(
+        &q,
+        "default",
+        JobState::Succeeded,
+        ids.len() as u64,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(all_pages(JobState::Running).await.is_empty());
+    let c = q.counts("default").await.expect("counts");
+    assert_eq!(
+        (c.get(JobState::Running), c.get(JobState::Ready)),
+        (0, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.oldest_ready_ms, None);
+    worker.stop().await.expect("stop");
+}
+
 /// #10: one Redis reply slower than 500 ms took the worker pool down. Redis stalls for 1.5 s
 /// mid-run; every job still finishes and the worker keeps going.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,9 +16,9 @@ local out = {}
 -- 'created_at' until a later stamp: record.rs takes the latest).
 local optional = { { 4, 'account' }, { 6, 'traceparent' }, { 7, 'created_by' }, { 8, 'webhook' },
   { 9, 'idempotency_key' }, { 10, 'tracestate' } }
--- Written together after the loop (see bulk): ready ids, scheduled (score, id) pairs, and the
--- state index entries of each.
-local ready, ready_index, scheduled, scheduled_index = {}, {}, {}, {}
+-- Written together after the loop (see bulk): ready ids (the list is their index), scheduled
+-- (score, id) pairs, and the state index entries of those.
+local ready, scheduled, scheduled_index = {}, {}, {}
 -- Ids without an idempotency slot are the caller's fresh ULIDs for this call, and a script
 -- writes all of its records or none: if the first such record exists, the call is a replay (a
 -- client that sent it again) and all the others exist too. One EXISTS answers for them all
@@ -60,7 +60,6 @@ while i + 10 <= #ARGV do
       scored(scheduled_index, now_t, id)
     else
       ready[#ready + 1] = id
-      scored(ready_index, now_t, id)
     end
     out[#out + 1] = id
     out[#out + 1] = 1
@@ -68,7 +67,6 @@ while i + 10 <= #ARGV do
   i = i + 11
 end
 bulk('LPUSH', qkey('ready'), ready)
-bulk('ZADD', qkey('state:ready'), ready_index)
 bulk('ZADD', qkey('scheduled'), scheduled)
 bulk('ZADD', qkey('state:scheduled'), scheduled_index)
 if #ready > 0 then wake() end

@@ -16,7 +16,8 @@ local max_len = ARGV[1]
 local now = now_ms()
 local now_t = ms_text(now)
 -- Index changes of the whole batch, written together at the end (see bulk): ids whose lease
--- ends, (score, id) pairs per state they enter, and (due, id) pairs for the schedule.
+-- ends (the leases set is also the index of 'running'), (score, id) pairs per state they
+-- enter, and (due, id) pairs for the schedule.
 local ended, entered, scheduled = {}, {}, {}
 local woke = false
 
@@ -84,7 +85,6 @@ while i + 8 <= #ARGV do
   i = i + 9
 end
 bulk('ZREM', qkey('leases'), ended)
-bulk('ZREM', qkey('state:running'), ended)
 for state, entries in pairs(entered) do bulk('ZADD', qkey('state:' .. state), entries) end
 bulk('ZADD', qkey('scheduled'), scheduled)
 if woke then wake() end
