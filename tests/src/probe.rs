@@ -2,8 +2,22 @@
 
 use std::time::Duration;
 
-use creel_core::{JobId, JobState};
+use creel_core::{JobId, JobRequest, JobState};
 use creel_queue::{JobRecord, Queue};
+
+/// Enqueues `n` no-op jobs (payload `{"i": <n>}`) in one batch and returns their ids in order.
+pub async fn enqueue_noops(q: &Queue, n: usize) -> Vec<JobId> {
+    q.enqueue_batch(
+        (0..n)
+            .map(|i| JobRequest::new("noop", serde_json::json!({ "i": i })))
+            .collect(),
+    )
+    .await
+    .expect("enqueue")
+    .into_iter()
+    .map(|e| e.id)
+    .collect()
+}
 
 /// Polls the job record until it reaches `state`; panics with the record after `within`.
 pub async fn wait_for_state(q: &Queue, id: &JobId, state: JobState, within: Duration) -> JobRecord {

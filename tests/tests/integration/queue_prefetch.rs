@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use creel_core::{JobError, JobId, JobRequest, JobState};
+use creel_core::{JobError, JobId, JobState};
 use creel_queue::{Queue, RedisBackend};
-use creel_tests::probe::wait_for_count;
+use creel_tests::probe::{enqueue_noops, wait_for_count};
 use creel_tests::{RedisServer, run_worker, test_config};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Enqueues `n` jobs, runs them on a worker of `slots` slots (fetch batch `slots`, prefetch up
 /// to 16) whose steps take `step`, and returns the most jobs one lease call leased.
@@ -19,17 +19,7 @@ async fn most_leased_in_one_call(n: usize, slots: usize, step: Duration) -> usiz
     cfg.fetch_batch = slots;
     cfg.prefetch_max = 16;
     let q = Queue::connect(cfg).await.expect("connect");
-    let ids: Vec<JobId> = q
-        .enqueue_batch(
-            (0..n)
-                .map(|i| JobRequest::new("noop", json!({ "i": i })))
-                .collect(),
-        )
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<JobId> = enqueue_noops(&q, n).await;
     let worker = run_worker!(
         RedisBackend::<Value>::new(q.clone(), "default"),
         slots,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use creel_core::{JobError, JobRequest, JobState, RetryPolicy};
 use creel_queue::{Queue, RedisBackend};
-use creel_tests::probe::{events_for, wait_for_count, wait_for_state};
+use creel_tests::probe::{enqueue_noops, events_for, wait_for_count, wait_for_state};
 use creel_tests::{RedisServer, run_worker, start_queue, start_queue_with, test_config};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -437,17 +437,7 @@ async fn listing_and_counts_are_correct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_and_ready_jobs_are_listed_and_counted_from_the_list_and_the_leases() {
     let (_redis, q) = start_queue_with(|cfg| cfg.fetch_batch = 2).await;
-    let ids: Vec<_> = q
-        .enqueue_batch(
-            (0..7)
-                .map(|i| JobRequest::new("noop", json!({ "i": i })))
-                .collect(),
-        )
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids = enqueue_noops(&q, 7).await;
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let g = gate.clone();
     let worker = run_worker!(
