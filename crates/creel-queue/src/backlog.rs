@@ -11,7 +11,7 @@ use crate::{Queue, QueueError};
 pub struct Backlog {
     /// The queue.
     pub queue: String,
-    /// Jobs ready to start (exact: the state index, not the ready list).
+    /// Jobs ready to start (exact: the ready list's length; a cancelled job leaves the list).
     pub ready: u64,
     /// Scheduled jobs whose time has come (retries, polls, `run_at`); a worker promotes them.
     pub due: u64,

@@ -1,6 +1,6 @@
 //! The queue gauges, read from Redis by the API process (one reader, not every pod) every
 //! `telemetry.gauge_interval_secs`: `creel.queue.jobs` per queue and state (exact: the state
-//! indexes' sizes, not the length of a list that may hold cancelled ids) and
+//! indexes' sizes, the ready list's length and the leases' count) and
 //! `creel.queue.oldest_ready.age`, and the fleet's `creel.workers.alive` and
 //! `creel.worker.slots`; and each account's configured `creel.limiter.quota`.
 
