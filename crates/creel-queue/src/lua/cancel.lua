@@ -1,5 +1,6 @@
 -- Cancel a job. Not running: cancelled now, with its terminal event; a ready job leaves the
--- ready list (the index of 'ready': counts read its length). Running: flagged; it stops at its next step boundary.
+-- ready list (the index of 'ready': counts read its length). Running: flagged; it stops at its
+-- next step boundary.
 -- ARGV: id, event_json, events_max_len
 -- Returns { outcome, state, woke }: outcome is cancelled | requested | finished | missing;
 -- woke is 1 when the job's parent went into the wake-up outbox (the caller drains it).
