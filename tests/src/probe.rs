@@ -57,18 +57,46 @@ pub async fn wait_terminal(q: &Queue, id: &JobId, every: Duration) -> anyhow::Re
 
 /// Polls the queue's counts until `state` has `n` jobs; panics after `within`.
 pub async fn wait_for_count(q: &Queue, queue: &str, state: JobState, n: u64, within: Duration) {
+    let wanted = format!("{n}");
+    let every = Duration::from_millis(50);
+    poll_count(q, queue, state, within, every, &wanted, |c| c == n).await;
+}
+
+/// Polls the queue's counts every 2 ms until `state` has at least `n` jobs (for a test that
+/// acts while the rest are still under way); panics after `within`.
+pub async fn wait_for_count_at_least(
+    q: &Queue,
+    queue: &str,
+    state: JobState,
+    n: u64,
+    within: Duration,
+) {
+    let wanted = format!("at least {n}");
+    let every = Duration::from_millis(2);
+    poll_count(q, queue, state, within, every, &wanted, |c| c >= n).await;
+}
+
+async fn poll_count(
+    q: &Queue,
+    queue: &str,
+    state: JobState,
+    within: Duration,
+    every: Duration,
+    wanted: &str,
+    done: impl Fn(u64) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let c = q.counts(queue).await.expect("counts");
-        if c.get(state) == n {
+        if done(c.get(state)) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{state} is {} after {within:?}, wanted {n}: {c:?}",
+            "{state} is {} after {within:?}, wanted {wanted}: {c:?}",
             c.get(state)
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use creel_core::{JobError, JobRequest, JobState};
 use creel_queue::RedisBackend;
-use creel_tests::probe::{events_for, wait_for_state};
+use creel_tests::probe::{events_for, wait_for_count_at_least, wait_for_state};
 use creel_tests::{run_worker, start_queue, start_queue_with};
 use redis::Commands;
 use serde_json::{Value, json};
@@ -194,17 +194,15 @@ async fn a_graceful_stop_while_outcomes_lease_the_next_jobs_leaves_none_running(
             Ok::<Value, JobError>(Value::Null)
         }
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while q
-        .counts("default")
-        .await
-        .expect("counts")
-        .get(JobState::Succeeded)
-        < 40
-    {
-        assert!(Instant::now() < deadline, "the worker did not get going");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    // the worker got going
+    wait_for_count_at_least(
+        &q,
+        "default",
+        JobState::Succeeded,
+        40,
+        Duration::from_secs(20),
+    )
+    .await;
     worker.stop().await.expect("graceful stop");
     let ready = assert_only_done_or_ready_again(&q, &ids).await;
     assert!(ready > 0, "the stop came too late to test anything");

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use creel_core::{JobError, JobRequest, JobState, RetryPolicy};
 use creel_queue::{Queue, RedisBackend};
-use creel_tests::probe::{enqueue_noops, events_for, wait_for_count, wait_for_state};
+use creel_tests::probe::{
+    enqueue_noops, events_for, wait_for_count, wait_for_count_at_least, wait_for_state,
+};
 use creel_tests::{RedisServer, run_worker, start_queue, start_queue_with, test_config};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -454,17 +456,7 @@ async fn running_and_ready_jobs_are_listed_and_counted_from_the_list_and_the_lea
             }
         }
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while q
-        .counts("default")
-        .await
-        .expect("counts")
-        .get(JobState::Running)
-        < 2
-    {
-        assert!(Instant::now() < deadline, "two steps never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_count_at_least(&q, "default", JobState::Running, 2, Duration::from_secs(5)).await;
     let all_pages = |state| {
         let q = q.clone();
         async move {

@@ -13,6 +13,14 @@ struct Pod {
     terminating_since: Option<Instant>,
 }
 
+impl Pod {
+    /// SIGTERM, as the kubelet stops a pod; from now on it no longer counts as a replica.
+    fn terminate(&mut self) {
+        crate::support::signal("-TERM", self.child.id());
+        self.terminating_since = Some(Instant::now());
+    }
+}
+
 /// How a stopped pod ended.
 #[derive(Debug)]
 pub(crate) struct Exit {
@@ -67,8 +75,7 @@ impl Fleet {
     /// [`Fleet::scale_to`] starts its replacement.
     pub(crate) fn evict_oldest(&mut self) {
         if let Some(pod) = self.pods.iter_mut().find(|p| p.terminating_since.is_none()) {
-            crate::support::signal("-TERM", pod.child.id());
-            pod.terminating_since = Some(Instant::now());
+            pod.terminate();
         }
     }
 
@@ -86,8 +93,7 @@ impl Fleet {
             else {
                 break;
             };
-            crate::support::signal("-TERM", pod.child.id());
-            pod.terminating_since = Some(Instant::now());
+            pod.terminate();
         }
     }
 
